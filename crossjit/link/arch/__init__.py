@@ -1,0 +1,1 @@
+"""One module per CPU architecture: relocation kinds, GOT/stub layout, fixups."""

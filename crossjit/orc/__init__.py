@@ -1,0 +1,1 @@
+"""Host side of LLVM ORC SimpleRemoteEPC: codec, framing, sans-IO connection, transports."""
