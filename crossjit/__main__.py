@@ -1,0 +1,3 @@
+from crossjit.cli import main
+
+main()

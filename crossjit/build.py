@@ -1,0 +1,168 @@
+"""Inputs → ELF relocatable objects for one target: compile (parallel) and codegen (cached).
+
+`.c`/`.cpp` go through clang to bitcode, `.ll`/`.bc` straight to codegen, `.o` are used
+as they are. Every step reports what it did (`BuildStep`), so callers can show progress
+and tests can assert what was recompiled.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from crossjit import codegen, toolchain
+from crossjit.errors import CompileError, UsageError
+
+IR_SUFFIXES = frozenset({".ll", ".bc"})
+OBJECT_SUFFIXES = frozenset({".o"})
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    target: str
+    opt_level: int = 0
+    debug: bool = False
+    include_dirs: tuple[Path, ...] = ()
+    defines: tuple[str, ...] = ()
+    sysroot: Path | None = None
+    extra_cflags: tuple[str, ...] = ()
+    cpu: str = ""
+    features: str = ""
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 2)
+
+    def compile_options(self) -> toolchain.CompileOptions:
+        return toolchain.CompileOptions(
+            target=self.target, opt_level=self.opt_level, debug=self.debug,
+            include_dirs=self.include_dirs, defines=self.defines, sysroot=self.sysroot,
+            extra_cflags=self.extra_cflags,
+        )
+
+    def codegen_options(self) -> codegen.CodegenOptions:
+        return codegen.CodegenOptions(self.target, self.opt_level, self.cpu, self.features)
+
+
+@dataclass(frozen=True)
+class BuildStep:
+    input: Path
+    compiled: bool  # clang ran (False: bitcode cache hit, or no compile needed)
+    generated: bool  # llvmlite ran (False: object cache hit, or a .o input)
+
+
+@dataclass(frozen=True)
+class ObjectFile:
+    name: str  # for messages: the input it came from
+    data: bytes
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    objects: tuple[ObjectFile, ...]
+    steps: tuple[BuildStep, ...]
+    has_cxx: bool
+
+    @property
+    def compiled(self) -> list[Path]:
+        return [s.input for s in self.steps if s.compiled]
+
+
+def classify(path: Path) -> str:
+    suffix = path.suffix
+    if suffix in toolchain.SOURCE_SUFFIXES:
+        return "source"
+    if suffix in IR_SUFFIXES:
+        return "ir"
+    if suffix in OBJECT_SUFFIXES:
+        return "object"
+    raise UsageError(
+        f"don't know what to do with {path}",
+        why=f"unknown input suffix {suffix or '(none)'}",
+        hint="inputs are C/C++ sources (.c .cc .cpp .cxx), LLVM IR (.ll .bc) or ELF objects (.o)",
+    )
+
+
+_CODEGEN_LOCK = threading.Lock()  # llvmlite uses one global LLVM context
+
+
+def _one(path: Path, opts: BuildOptions, compiler: toolchain.Compiler | None) -> tuple[
+        ObjectFile, BuildStep]:
+    kind = classify(path)
+    if kind == "object":
+        try:
+            return ObjectFile(str(path), path.read_bytes()), BuildStep(path, False, False)
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}", why=exc.strerror) from exc
+    compiled = False
+    ir = path
+    if kind == "source":
+        assert compiler is not None
+        res = toolchain.compile_to_bitcode(path, opts.compile_options(), compiler)
+        ir, compiled = res.bitcode, not res.cached
+    with _CODEGEN_LOCK:
+        data, hit = codegen.object_for(ir, opts.codegen_options())
+    return ObjectFile(str(path), data), BuildStep(path, compiled, not hit)
+
+
+def build(inputs: Sequence[Path], opts: BuildOptions, progress: Progress | None = None,
+          ) -> BuildResult:
+    """Build every input; all compile errors are reported together."""
+    kinds = [classify(p) for p in inputs]  # bad suffixes fail before any work starts
+    for p in inputs:
+        if not p.exists():
+            raise UsageError(f"input {p} does not exist")
+    compiler = toolchain.find_compiler() if "source" in kinds else None
+    sources = sum(1 for k in kinds if k != "object")
+    if progress and sources:
+        progress(f"building {sources} input{'s' if sources != 1 else ''} for {opts.target}")
+    done = 0
+    lock = threading.Lock()
+
+    def task(p: Path) -> tuple[ObjectFile, BuildStep]:
+        nonlocal done
+        result = _one(p, opts, compiler)
+        with lock:
+            done += 1
+            if progress and (result[1].compiled or result[1].generated):
+                progress(f"[{done}/{len(inputs)}] {p}")
+        return result
+
+    results: list[tuple[ObjectFile, BuildStep] | CompileError] = []
+    with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
+        futures = [pool.submit(task, p) for p in inputs]
+        for fut in futures:
+            try:
+                results.append(fut.result())
+            except CompileError as exc:
+                results.append(exc)
+    errors = [r for r in results if isinstance(r, CompileError)]
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise CompileError(
+            f"{len(errors)} inputs failed to compile",
+            why="\n\n".join(f"{e.what}\n{e.why or ''}".rstrip() for e in errors),
+        )
+    ok = [r for r in results if not isinstance(r, CompileError)]
+    return BuildResult(
+        objects=tuple(o for o, _ in ok),
+        steps=tuple(s for _, s in ok),
+        has_cxx=any(toolchain.is_cxx(p) for p in inputs),
+    )
+
+
+def runtime_object(opts: BuildOptions) -> ObjectFile:
+    """crossjit's program runtime (runtime/crt.c) for this target, cached like any source."""
+    src = resources.files("crossjit") / "runtime" / "crt.c"
+    with resources.as_file(src) as path:
+        rt_opts = BuildOptions(
+            target=opts.target, opt_level=2, cpu=opts.cpu, features=opts.features,
+            extra_cflags=("-ffreestanding", "-fno-stack-protector", "-fno-builtin"),
+        )
+        obj, _ = _one(Path(path), rt_opts, toolchain.find_compiler())
+    return ObjectFile("<crossjit runtime>", obj.data)

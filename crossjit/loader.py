@@ -1,0 +1,109 @@
+"""Link objects against an executor and load them into it.
+
+The only place where the sans-IO linker meets the ORC client: resolve externals in
+the executor process and its libraries, reserve memory, fix up at the reserved address,
+finalize segments (registering .eh_frame so C++ exceptions unwind through JIT'd frames).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from crossjit.build import ObjectFile
+from crossjit.errors import ExecutorError, LinkError
+from crossjit.link.api import LinkedImage, Linker
+from crossjit.orc.client import OrcClient
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class LoadedProgram:
+    image: LinkedImage
+    handle: object  # what deallocate() takes
+    dylibs: list[str] = field(default_factory=list)
+
+    def symbol(self, name: str) -> int:
+        try:
+            return self.image.symbols[name]
+        except KeyError:
+            raise LinkError(f"the linked program defines no symbol {name!r}") from None
+
+
+def triple_arch(triple: str) -> str:
+    arch = triple.split("-", 1)[0]
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
+
+
+def implicit_libraries(triple: str, has_cxx: bool) -> list[str]:
+    """What a native link adds on its own (libm, the C++ runtime); best effort."""
+    libs: list[str] = []
+    if triple.endswith("gnu"):
+        libs.append("libm.so.6")
+    if has_cxx:
+        libs += ["libstdc++.so.6", "libgcc_s.so.1"]
+    return libs
+
+
+def open_libraries(client: OrcClient, explicit: Sequence[str], implicit: Sequence[str],
+                   warn: Progress | None) -> list[tuple[str, object]]:
+    """The process itself first, then each library (explicit ones must load)."""
+    handles: list[tuple[str, object]] = [("<executor process>", client.open_dylib(None))]
+    for lib in explicit:
+        try:
+            handles.append((lib, client.open_dylib(lib)))
+        except ExecutorError as exc:
+            raise ExecutorError(
+                f"the executor could not load --dlopen {lib}",
+                why=exc.why or exc.what,
+                hint="give a path or soname that exists on the target",
+            ) from exc
+    for lib in implicit:
+        if lib in explicit:
+            continue
+        try:
+            handles.append((lib, client.open_dylib(lib)))
+        except ExecutorError:
+            if warn:
+                warn(f"note: {lib} is not available in the executor; skipped")
+    return handles
+
+
+def resolve_externals(client: OrcClient, handles: Sequence[tuple[str, object]],
+                      names: Sequence[str]) -> dict[str, int | None]:
+    resolved: dict[str, int | None] = dict.fromkeys(names)
+    pending = list(names)
+    for _, handle in handles:
+        if not pending:
+            break
+        addrs = client.lookup(handle, pending, required=False)
+        for name, addr in zip(pending, addrs, strict=True):
+            if addr:
+                resolved[name] = addr
+        pending = [n for n in pending if resolved[n] is None]
+    return resolved
+
+
+def load(client: OrcClient, objects: Sequence[ObjectFile], *, dlopen: Sequence[str] = (),
+         implicit: Sequence[str] = (), progress: Progress | None = None,
+         warn: Progress | None = None) -> LoadedProgram:
+    arch = triple_arch(client.info.triple)
+    linker = Linker(arch=arch, page_size=client.info.page_size)
+    for obj in objects:
+        linker.add_object(obj.name, obj.data)
+    plan = linker.plan()
+    handles = open_libraries(client, dlopen, implicit, warn)
+    names = [ext.name for ext in plan.externals]
+    resolved = resolve_externals(client, handles, names)
+    # A failed link leaves the reservation behind; the executor frees it at hangup.
+    base = client.reserve(plan.reservation_size)
+    image = plan.finish(base, resolved)
+    actions = []
+    if image.eh_frame is not None:
+        actions.append(client.eh_frame_actions(*image.eh_frame))
+    if progress:
+        total = sum(s.size for s in image.segments)
+        progress(f"loading {total} bytes at {base:#x} ({client.info.dialect})")
+    handle = client.finalize(image.segments, actions)
+    return LoadedProgram(image, handle, [n for n, _ in handles[1:]])

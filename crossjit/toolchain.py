@@ -1,0 +1,269 @@
+"""The only module that runs clang: discovery, argv building (pure) and cached compiles.
+
+Sources become LLVM bitcode for the *target* triple; code generation happens later in
+``codegen.py`` with llvmlite's LLVM, so the host compiler's backend never matters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from crossjit import cache as cachedir
+from crossjit.errors import CompileError, ToolchainError
+
+C_SUFFIXES = frozenset({".c"})
+CXX_SUFFIXES = frozenset({".cc", ".cpp", ".cxx", ".c++", ".C"})
+SOURCE_SUFFIXES = C_SUFFIXES | CXX_SUFFIXES
+# The newest bitcode llvmlite's bundled LLVM can read.
+MAX_CLANG_MAJOR = 22
+COMPILE_TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class Compiler:
+    """A clang driver: ``argv_prefix`` runs it (a path, or python -m ziglang cc)."""
+
+    argv_prefix: tuple[str, ...]
+    cxx_argv_prefix: tuple[str, ...]
+    version: str
+    major: int
+    origin: str  # how it was found, for `crossjit doctor` and error messages
+    is_zig: bool = False
+
+    @property
+    def identity(self) -> str:
+        return f"{' '.join(self.argv_prefix)}|{self.version}"
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    target: str
+    opt_level: int = 0
+    debug: bool = False
+    include_dirs: tuple[Path, ...] = ()
+    defines: tuple[str, ...] = ()
+    sysroot: Path | None = None
+    extra_cflags: tuple[str, ...] = field(default=())
+
+
+def is_cxx(path: Path) -> bool:
+    return path.suffix in CXX_SUFFIXES
+
+
+def zig_target(triple: str) -> str:
+    """zig spells triples without a vendor: x86_64-pc-linux-gnu -> x86_64-linux-gnu."""
+    parts = triple.split("-")
+    if len(parts) == 4:
+        parts = [parts[0], parts[2], parts[3]]
+    elif len(parts) == 3 and parts[1] in ("pc", "unknown"):
+        parts = [parts[0], parts[2], "gnu"]
+    return "-".join(parts)
+
+
+def compile_argv(compiler: Compiler, source: Path, output: Path, opts: CompileOptions,
+                 depfile: Path | None = None) -> list[str]:
+    """clang argv for one source → bitcode (pure; unit-tested)."""
+    prefix = compiler.cxx_argv_prefix if is_cxx(source) else compiler.argv_prefix
+    argv = list(prefix)
+    if compiler.is_zig:
+        # zig cc turns on UBSan by default in debug builds; its runtime is not linked here.
+        argv += ["-target", zig_target(opts.target), "-fno-sanitize=all"]
+    else:
+        argv.append(f"--target={opts.target}")
+    if opts.sysroot is not None:
+        argv.append(f"--sysroot={opts.sysroot}")
+    # PIC: every reference to an executor symbol goes through the GOT, so libc may be
+    # anywhere in the target's address space.
+    argv += ["-fPIC", "-emit-llvm", "-c"]
+    if opts.opt_level == 0:
+        argv.append("-O0")
+    else:
+        # Emit unoptimised IR *without* optnone; llvmlite runs the -ON pipeline later.
+        argv += [f"-O{opts.opt_level}", "-Xclang", "-disable-llvm-passes"]
+    if opts.debug:
+        argv.append("-g")
+    for inc in opts.include_dirs:
+        argv.append(f"-I{inc}")
+    for d in opts.defines:
+        argv.append(f"-D{d}")
+    argv += list(opts.extra_cflags)
+    if depfile is not None:
+        argv += ["-MD", "-MF", str(depfile)]
+    argv += [str(source), "-o", str(output)]
+    return argv
+
+
+_VERSION_RE = re.compile(r"clang version (\d+)\.(\d+)\.(\d+)")
+
+
+def _probe(prefix: tuple[str, ...], cxx: tuple[str, ...], origin: str, is_zig: bool) -> Compiler:
+    try:
+        out = subprocess.run([*prefix, "--version"], capture_output=True, text=True,
+                             timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ToolchainError(f"cannot run the compiler {' '.join(prefix)}", why=str(exc)) from exc
+    m = _VERSION_RE.search(out.stdout)
+    if out.returncode != 0 or not m:
+        raise ToolchainError(
+            f"{' '.join(prefix)} does not look like clang",
+            why=(out.stdout + out.stderr).strip()[:500],
+            hint="set CROSSJIT_CLANG to a clang binary",
+        )
+    major = int(m.group(1))
+    if major > MAX_CLANG_MAJOR:
+        raise ToolchainError(
+            f"clang {m.group(0).split()[-1]} ({origin}) writes bitcode newer than crossjit's "
+            f"code generator (LLVM {MAX_CLANG_MAJOR}) can read",
+            hint=f"use clang {MAX_CLANG_MAJOR} or older via CROSSJIT_CLANG",
+        )
+    return Compiler(prefix, cxx, m.group(0), major, origin, is_zig)
+
+
+def _clangs_on_path() -> list[str]:
+    """`clang`, then `clang-NN` from newest to oldest (readable by llvmlite)."""
+    found: dict[int, str] = {}
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for name in names:
+            m = re.fullmatch(r"clang-(\d+)", name)
+            if m and int(m.group(1)) <= MAX_CLANG_MAJOR:
+                found.setdefault(int(m.group(1)), os.path.join(d, name))
+    ordered = [found[k] for k in sorted(found, reverse=True)]
+    plain = shutil.which("clang")
+    return ([plain] if plain else []) + ordered
+
+
+def _cxx_for(clang: str) -> str:
+    p = Path(clang)
+    cand = p.with_name(p.name.replace("clang", "clang++", 1))
+    return str(cand) if cand.exists() else clang
+
+
+@cache
+def find_compiler() -> Compiler:
+    """CROSSJIT_CLANG, else clang / clang-NN on PATH, else the ziglang wheel's clang."""
+    env = os.environ.get("CROSSJIT_CLANG")
+    if env:
+        path = shutil.which(env) or env
+        if not Path(path).exists():
+            raise ToolchainError(f"CROSSJIT_CLANG={env} does not exist")
+        return _probe((path,), (_cxx_for(path),), "CROSSJIT_CLANG", False)
+    for clang in _clangs_on_path():
+        try:
+            return _probe((clang,), (_cxx_for(clang),), "PATH", False)
+        except ToolchainError:
+            continue
+    try:
+        import ziglang  # noqa: F401
+    except ImportError:
+        raise ToolchainError(
+            "no C compiler found",
+            why="crossjit looked for CROSSJIT_CLANG, clang or clang-NN on PATH, "
+            "and the ziglang Python package",
+            hint="pip install ziglang, or apt-get install clang",
+        ) from None
+    zig = (sys.executable, "-m", "ziglang")
+    return _probe((*zig, "cc"), (*zig, "c++"), "ziglang wheel", True)
+
+
+# --- compiling with a content-addressed cache -------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    source: Path
+    bitcode: Path
+    cached: bool
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_sha(path: Path) -> str | None:
+    try:
+        return _sha(path.read_bytes())
+    except OSError:
+        return None
+
+
+def _parse_depfile(text: str) -> list[str]:
+    body = text.split(":", 1)[1] if ":" in text else ""
+    body = body.replace("\\\n", " ")
+    deps = re.split(r"(?<!\\) +", body.strip())
+    return [d.replace("\\ ", " ") for d in deps if d]
+
+
+def compile_to_bitcode(source: Path, opts: CompileOptions, compiler: Compiler | None = None,
+                       ) -> CompileResult:
+    """Compile one source to bitcode, reusing the cache when nothing it read changed.
+
+    Cache lookup is ccache's "direct mode": the key covers compiler identity, argv and the
+    source; its manifest lists every header the last compile read with their hashes.
+    """
+    compiler = compiler or find_compiler()
+    source = source.resolve()
+    try:
+        src_bytes = source.read_bytes()
+    except OSError as exc:
+        raise CompileError(f"cannot read source {source}", why=exc.strerror) from exc
+    key_argv = compile_argv(compiler, Path("SRC"), Path("OUT"), opts)
+    key = _sha(json.dumps([compiler.identity, key_argv, str(source), _sha(src_bytes)]).encode())
+    store = cachedir.subdir("bitcode")
+    manifest = store / f"{key}.json"
+    if manifest.exists():
+        try:
+            meta = json.loads(manifest.read_text())
+            bc = store / meta["bitcode"]
+            if bc.exists() and all(_file_sha(Path(h)) == s for h, s in meta["headers"].items()):
+                return CompileResult(source, bc, cached=True)
+        except (ValueError, KeyError, OSError):
+            pass
+    with tempfile.TemporaryDirectory(prefix="crossjit-cc-") as tmp:
+        out = Path(tmp) / "out.bc"
+        dep = Path(tmp) / "out.d"
+        argv = compile_argv(compiler, source, out, opts, depfile=dep)
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True,
+                                  timeout=COMPILE_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired:
+            raise CompileError(f"compiling {source} took longer than {COMPILE_TIMEOUT_S} s") \
+                from None
+        except OSError as exc:
+            raise ToolchainError(f"cannot run {argv[0]}", why=str(exc)) from exc
+        if proc.returncode != 0 or not out.exists():
+            raise CompileError(
+                f"compiling {source} failed ({compiler.origin}: {compiler.version})",
+                why=proc.stderr.strip() or proc.stdout.strip() or f"exit status {proc.returncode}",
+            )
+        if proc.stderr.strip():
+            sys.stderr.write(proc.stderr)  # warnings: clang's own words, unchanged
+        data = out.read_bytes()
+        headers: dict[str, str] = {}
+        if dep.exists():
+            for d in _parse_depfile(dep.read_text()):
+                p = Path(d)
+                if not p.is_absolute():
+                    p = (Path.cwd() / p)
+                if p.resolve() == source:
+                    continue
+                sha = _file_sha(p)
+                if sha is not None:
+                    headers[str(p)] = sha
+    bc_name = f"{_sha(data)}.bc"
+    cachedir.atomic_write(store / bc_name, data)
+    cachedir.atomic_write(manifest, json.dumps({"bitcode": bc_name, "headers": headers}).encode())
+    return CompileResult(source, store / bc_name, cached=False)

@@ -1,0 +1,5 @@
+#include <stdio.h>
+int main(void) {
+    printf("no trailing newline");
+    return 0;
+}

@@ -1,0 +1,1 @@
+int overridable(void) { return 40; }
