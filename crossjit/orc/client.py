@@ -1,0 +1,598 @@
+"""``OrcClient``: typed, synchronous calls to an LLVM ORC executor.
+
+Single-threaded: each call sends one CallWrapper and reads frames until its Result arrives
+(with a deadline), answering executor→controller calls in between. The differences between
+LLVM releases are looked up in the detected ``Dialect`` record, so callers see one API.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+from crossjit.errors import (
+    ExecutorDisconnected,
+    ExecutorError,
+    ExecutorTimeout,
+    NotSupportedError,
+    ProtocolError,
+    RemoteError,
+    UsageError,
+)
+from crossjit.orc import messages as m
+from crossjit.orc import sps
+from crossjit.orc.connection import (
+    Connection,
+    ConnectionClosed,
+    HangupReceived,
+    IncomingCall,
+    ResultReceived,
+    SetupReceived,
+)
+from crossjit.orc.dialect import (
+    DYLIB,
+    MEM,
+    WRITE_NAMES,
+    Dialect,
+    EntryPoint,
+    detect_dialect,
+    parse_setup,
+)
+from crossjit.orc.messages import SegmentRequest
+from crossjit.orc.sps import NO_CALL, AllocActionPair, Failure, WrapperCall
+from crossjit.orc.transport import SocketTransport, connect_tcp, spawn_executor
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 30.0
+#: handler for executor→controller calls: argument bytes → result bytes (b"" = OOB error)
+Handler = Callable[[bytes], bytes]
+
+
+class _Default:
+    """Sentinel: "use the client's default timeout" (``None`` means no deadline)."""
+
+
+_DEFAULT = _Default()
+Timeout = float | None | _Default
+
+
+# ---------------------------------------------------------------------------------------
+# Executor specs
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorSpec:
+    """Where the executor is: ``spawn:PATH [ARGS...]`` or ``tcp:HOST:PORT``."""
+
+    kind: Literal["spawn", "tcp"]
+    path: str = ""
+    args: tuple[str, ...] = ()
+    host: str = ""
+    port: int = 0
+
+    FORMS = "spawn:PATH [ARGS...] (or plain 'spawn' for the default LLVM executor), tcp:HOST:PORT"
+
+    @classmethod
+    def parse(cls, text: str) -> ExecutorSpec:
+        kind, sep, rest = text.partition(":")
+        if kind == "spawn":
+            try:
+                words = shlex.split(rest)
+            except ValueError as e:
+                raise cls._bad(text, str(e)) from None
+            if not words:
+                return cls("spawn", path=find_default_executor())
+            return cls("spawn", path=words[0], args=tuple(words[1:]))
+        if kind == "tcp" and sep:
+            host, colon, port_s = rest.rpartition(":")
+            host = host.removeprefix("[").removesuffix("]")  # [::1]:PORT
+            if not colon or not host:
+                raise cls._bad(text, "expected tcp:HOST:PORT")
+            if not port_s.isdigit() or not 0 < int(port_s) < 65536:
+                raise cls._bad(text, f"port {port_s!r} is not a number in 1..65535")
+            return cls("tcp", host=host, port=int(port_s))
+        raise cls._bad(text, f"unknown executor kind {kind!r}")
+
+    @classmethod
+    def _bad(cls, text: str, why: str) -> UsageError:
+        return UsageError(f"bad executor spec {text!r}", why=why, hint=f"use {cls.FORMS}")
+
+    def __str__(self) -> str:
+        if self.kind == "tcp":
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            return f"tcp:{host}:{self.port}"
+        return "spawn:" + shlex.join([self.path, *self.args])
+
+
+def find_default_executor(root: str | Path = "/usr/lib") -> str:
+    """Debian's LLVM executor: prefer LLVM 16, else the newest ``llvm-N`` installed."""
+    found: dict[int, Path] = {}
+    for p in Path(root).glob("llvm-*/bin/llvm-jitlink-executor"):
+        mt = re.fullmatch(r"llvm-(\d+)", p.parent.parent.name)
+        if mt and p.is_file():
+            found[int(mt.group(1))] = p
+    if not found:
+        raise ExecutorError(
+            "no LLVM executor found",
+            why=f"no {root}/llvm-*/bin/llvm-jitlink-executor",
+            hint="apt-get install llvm-16, or pass --executor spawn:PATH",
+        )
+    return str(found[16] if 16 in found else found[max(found)])
+
+
+# ---------------------------------------------------------------------------------------
+# The client
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorInfo:
+    """What the executor's Setup message told us."""
+
+    triple: str
+    page_size: int
+    dialect: str  # "llvm-14", "llvm-16", "llvm-17", "llvm-22", "llvm-23"
+    llvm: str  # LLVM releases of the dialect record, e.g. "18-21"
+    bootstrap: dict[str, int]
+    bootstrap_map: dict[str, bytes] | None
+    record: Dialect
+
+
+class OrcClient:
+    """Host side of one session with an executor. See ``docs/internals.md``."""
+
+    def __init__(self, transport: SocketTransport, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Take over ``transport`` and wait (up to ``timeout``) for the executor's Setup."""
+        self.timeout = timeout
+        self.handlers: dict[int, Handler] = {}
+        self._transport = transport
+        self._conn = Connection()
+        self._closed = False
+        self._exit_status: int | None = None
+        self._broken: ExecutorError | None = None
+        self._process_handle: int | None = None
+        self._reservations: dict[int, int] = {}  # base -> size
+        self._init_keys: dict[int, int] = {}  # 22+: init key -> reservation base
+        try:
+            self.info = self._handshake(time.monotonic() + timeout)
+        except BaseException:
+            self.close()
+            raise
+        self.dialect = self.info.record
+
+    # ---- construction helpers ------------------------------------------------------
+    @classmethod
+    def spawn(
+        cls, path: str, args: Sequence[str] = (), *, timeout: float = DEFAULT_TIMEOUT
+    ) -> OrcClient:
+        return cls(spawn_executor(path, args), timeout=timeout)
+
+    @classmethod
+    def connect(
+        cls,
+        host: str,
+        port: int,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        connect_timeout: float = 10.0,
+    ) -> OrcClient:
+        return cls(connect_tcp(host, port, timeout=connect_timeout), timeout=timeout)
+
+    @classmethod
+    def open(
+        cls,
+        spec: ExecutorSpec | str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        connect_timeout: float = 10.0,
+    ) -> OrcClient:
+        """Spawn or connect, as ``spec`` says."""
+        if isinstance(spec, str):
+            spec = ExecutorSpec.parse(spec)
+        if spec.kind == "spawn":
+            return cls.spawn(spec.path, spec.args, timeout=timeout)
+        return cls.connect(spec.host, spec.port, timeout=timeout, connect_timeout=connect_timeout)
+
+    def __enter__(self) -> OrcClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ---- wire plumbing ---------------------------------------------------------------
+    def _handshake(self, deadline: float) -> ExecutorInfo:
+        while True:
+            for ev in self._receive(deadline, "its Setup message"):
+                if isinstance(ev, SetupReceived):
+                    setup = parse_setup(ev.payload)
+                    d = detect_dialect(setup)
+                    return ExecutorInfo(
+                        triple=setup.triple,
+                        page_size=setup.page_size,
+                        dialect=d.name,
+                        llvm=d.llvm,
+                        bootstrap=setup.bootstrap,
+                        bootstrap_map=setup.bootstrap_map,
+                        record=d,
+                    )
+
+    def _receive(
+        self, deadline: float | None, waiting_for: str
+    ) -> list[SetupReceived | ResultReceived | IncomingCall | HangupReceived]:
+        """Read one chunk and return its events; raises on EOF, timeout or violations."""
+        try:
+            chunk = self._transport.recv(deadline)
+        except ExecutorTimeout:
+            raise ExecutorTimeout(
+                f"the executor did not send {waiting_for} in time",
+                why=f"no answer within the deadline ({self._transport.description})",
+                hint="the executor may be stuck; a longer timeout helps if it is just slow",
+            ) from None
+        if not chunk:
+            closed: ConnectionClosed = self._conn.receive_eof()
+            where = " in the middle of a message" if closed.mid_message else ""
+            err = self._transport.disconnected(f"while waiting for {waiting_for}{where}")
+            self._broken = err
+            raise err
+        try:
+            events = self._conn.receive_data(chunk)
+        except ProtocolError as e:
+            self._broken = e
+            raise
+        out: list[SetupReceived | ResultReceived | IncomingCall | HangupReceived] = []
+        for ev in events:
+            if isinstance(ev, ConnectionClosed):
+                continue
+            out.append(ev)
+        return out
+
+    def _answer(self, call: IncomingCall) -> None:
+        handler = self.handlers.get(call.tag)
+        result = b""
+        if handler is not None:
+            try:
+                result = handler(call.payload)
+            except Exception:
+                result = b""  # an OOB error for the JIT'd caller; we must still answer
+        self._transport.send(self._conn.send_result(call.seq, result))
+
+    def call(self, tag: int, payload: bytes, *, what: str, timeout: Timeout = _DEFAULT) -> bytes:
+        """Send a CallWrapper to ``tag`` and return the Result payload."""
+        if self._closed:
+            raise ExecutorError(f"cannot {what}: the connection to the executor is closed")
+        if self._broken is not None:
+            raise ExecutorError(f"cannot {what}: the session already failed", why=str(self._broken))
+        t = self.timeout if isinstance(timeout, _Default) else timeout
+        deadline = None if t is None else time.monotonic() + t
+        seq, data = self._conn.send_call(tag, payload)
+        self._transport.send(data, deadline)
+        while True:
+            for ev in self._receive(deadline, f"the answer to {what}"):
+                if isinstance(ev, ResultReceived):
+                    if ev.seq == seq:
+                        return ev.payload
+                    # else: the late answer to a call that timed out; nobody wants it
+                elif isinstance(ev, IncomingCall):
+                    self._answer(ev)
+                elif isinstance(ev, HangupReceived):
+                    err = ExecutorDisconnected(
+                        f"the executor hung up while we waited for the answer to {what}"
+                    )
+                    self._broken = err
+                    raise err
+
+    def _tag(self, name: str) -> int:
+        try:
+            return self.info.bootstrap[name]
+        except KeyError:
+            raise NotSupportedError(
+                f"the executor does not publish {name}", why=f"dialect {self.info.dialect}"
+            ) from None
+
+    def _decode(self, codec: sps.Codec[T], payload: bytes, what: str) -> T:
+        if not payload:
+            raise RemoteError(
+                f"the executor could not decode the arguments of {what}",
+                why="it answered with an empty (out-of-band error) result",
+                hint=f"crossjit may have picked the wrong dialect ({self.info.dialect})",
+            )
+        try:
+            return codec.decode(payload)
+        except sps.SPSDecodeError as e:
+            raise ProtocolError(
+                f"cannot decode the executor's answer to {what}", why=str(e)
+            ) from None
+
+    def _invoke(
+        self,
+        name: str,
+        args: bytes,
+        result: sps.Codec[Any],
+        what: str,
+        timeout: Timeout = _DEFAULT,
+    ) -> Any:
+        """Call a bootstrap wrapper; unwrap Error/Expected failures into ``RemoteError``."""
+        value = self._decode(
+            result, self.call(self._tag(name), args, what=what, timeout=timeout), what
+        )
+        if isinstance(value, Failure):
+            raise RemoteError(f"{what} failed in the executor", why=value.message)
+        return value
+
+    @property
+    def _mem_inst(self) -> int:
+        return self.info.bootstrap[MEM + "Instance"]
+
+    # ---- memory --------------------------------------------------------------------------
+    def reserve(self, size: int) -> int:
+        """Reserve ``size`` bytes (rounded up to pages by the executor), RW until finalized."""
+        base: int = self._invoke(
+            MEM + "reserve_wrapper",
+            m.RESERVE_ARGS.encode((self._mem_inst, size)),
+            m.RESERVE_RESULT,
+            f"reserve({size:#x})",
+        )
+        self._reservations[base] = size
+        return base
+
+    def _prot_byte(self, seg: SegmentRequest) -> int:
+        prot = int(seg.prot) & 7
+        if seg.finalize_lifetime and self.dialect.prot_lifetime_bit:
+            prot |= m.FINALIZE_LIFETIME
+        return prot
+
+    def finalize(
+        self, segments: Sequence[SegmentRequest], actions: Sequence[AllocActionPair] = ()
+    ) -> int:
+        """Copy segments in, set protections, run the actions' finalize halves.
+
+        Returns the handle ``deallocate`` takes (14-19: the reservation base; 22+: the
+        executor's init key).
+        """
+        d = self.dialect
+        for a in actions:
+            if a.finalize.fn == 0 and d.memory_api == "finalize":
+                # 14-19 call the address 0 and crash (doc §5.3).
+                raise NotSupportedError(
+                    "an allocation action without a finalize call",
+                    why=f"dialect {d.name} (LLVM {d.llvm}) would call address 0",
+                )
+        for s in segments:
+            if len(s.content) > s.size:
+                raise ValueError(f"segment at {s.addr:#x}: content larger than size")
+        req = (
+            [(self._prot_byte(s), s.addr, s.size, s.content) for s in segments],
+            list(actions),
+        )
+        args = m.FINALIZE_ARGS.encode((self._mem_inst, req))
+        what = f"finalize of {len(segments)} segments"
+        if d.memory_api == "finalize":
+            self._invoke(MEM + "finalize_wrapper", args, m.FINALIZE_RESULT, what)
+            return min((s.addr for s in segments), default=0)
+        key: int = self._invoke(MEM + "initialize_wrapper", args, m.INITIALIZE_RESULT, what)
+        self._init_keys[key] = self._slab_of(key)
+        return key
+
+    def _slab_of(self, addr: int) -> int:
+        for base, size in self._reservations.items():
+            if base <= addr < base + max(size, 1):
+                return base
+        return addr
+
+    def deallocate(self, handles: Iterable[int]) -> None:
+        """Run dealloc actions and unmap (22+: deinitialize, then release emptied slabs)."""
+        hs = list(handles)
+        if not hs:
+            return
+        inst = self._mem_inst
+        if self.dialect.memory_api == "finalize":
+            self._invoke(
+                MEM + "deallocate_wrapper",
+                m.ADDRS_ARGS.encode((inst, hs)),
+                m.ADDRS_RESULT,
+                f"deallocate({', '.join(map(hex, hs))})",
+            )
+            for h in hs:
+                self._reservations.pop(h, None)
+            return
+        keys = [h for h in hs if h in self._init_keys]
+        if keys:
+            self._invoke(
+                MEM + "deinitialize_wrapper",
+                m.ADDRS_ARGS.encode((inst, keys)),
+                m.ADDRS_RESULT,
+                f"deinitialize({', '.join(map(hex, keys))})",
+            )
+        slabs: list[int] = []
+        for h in hs:
+            base = self._init_keys.pop(h, None)
+            base = h if base is None else base
+            if base not in slabs and base not in self._init_keys.values():
+                slabs.append(base)
+        if slabs:
+            self._invoke(
+                MEM + "release_wrapper",
+                m.ADDRS_ARGS.encode((inst, slabs)),
+                m.ADDRS_RESULT,
+                f"release({', '.join(map(hex, slabs))})",
+            )
+            for b in slabs:
+                self._reservations.pop(b, None)
+
+    def _write(self, kind: str, writes: Sequence[tuple[int, Any]]) -> None:
+        # Void wrappers: an empty result is success (an OOB error is indistinguishable).
+        self.call(
+            self._tag(WRITE_NAMES[kind]),
+            m.WRITE_ARGS[kind].encode(list(writes)),
+            what=f"write_{kind}",
+        )
+
+    def write_uint8s(self, writes: Sequence[tuple[int, int]]) -> None:
+        self._write("uint8s", writes)
+
+    def write_uint16s(self, writes: Sequence[tuple[int, int]]) -> None:
+        self._write("uint16s", writes)
+
+    def write_uint32s(self, writes: Sequence[tuple[int, int]]) -> None:
+        self._write("uint32s", writes)
+
+    def write_uint64s(self, writes: Sequence[tuple[int, int]]) -> None:
+        self._write("uint64s", writes)
+
+    def write_buffers(self, writes: Sequence[tuple[int, bytes]]) -> None:
+        self._write("buffers", writes)
+
+    # ---- symbols -------------------------------------------------------------------------
+    def open_dylib(self, path: str | None = None) -> int:
+        """dlopen ``path`` in the executor (``None``/``""``: the executor process itself)."""
+        handle: int = self._invoke(
+            DYLIB + "open_wrapper",
+            m.OPEN_ARGS.encode((self.info.bootstrap[DYLIB + "Instance"], path or "", 0)),
+            m.OPEN_RESULT,
+            f"open_dylib({path or '<process>'!r})",
+        )
+        return handle
+
+    def lookup(self, handle: int, names: Sequence[str], required: bool = True) -> list[int | None]:
+        """Addresses of ``names`` (``None`` = not found). Missing required names raise
+        ``RemoteError`` naming them, whatever the dialect."""
+        d = self.dialect
+        lset = [(n, required) for n in names]
+        if d.lookup_has_instance:
+            args = m.LOOKUP_ARGS_WITH_INSTANCE.encode(
+                (self.info.bootstrap[DYLIB + "Instance"], handle, lset)
+            )
+        else:
+            args = m.LOOKUP_ARGS_NO_INSTANCE.encode((handle, lset))
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        what = f"lookup of {shown}"
+        raw: list[Any] = self._invoke(d.lookup_name, args, m.LOOKUP_RESULTS[d.lookup_shape], what)
+        if len(raw) != len(names):
+            raise ProtocolError(
+                f"the executor answered {what} with {len(raw)} results for {len(names)} names"
+            )
+        out: list[int | None] = []
+        for r in raw:
+            addr = r[0] if isinstance(r, tuple) else r  # ExecutorSymbolDef → its address
+            out.append(addr or None)  # 0 = not found in every dialect
+        if required:
+            missing = [n for n, a in zip(names, out, strict=True) if a is None]
+            if missing:
+                raise RemoteError(
+                    f"{what} failed in the executor",
+                    why="Missing definition for " + ", ".join(missing),
+                )
+        return out
+
+    # ---- running code --------------------------------------------------------------------
+    def run_as_main(self, addr: int, argv: Sequence[str], *, timeout: float | None = None) -> int:
+        """Call ``int main(argc, argv)`` at ``addr``; argv is passed exactly (no program name
+        is prepended). No deadline by default: a server may run for ever."""
+        result: int = self._decode(
+            m.RUN_AS_MAIN_RESULT,
+            self.call(
+                self._tag(self.dialect.run_as_main),
+                m.RUN_AS_MAIN_ARGS.encode((addr, list(argv))),
+                what=f"run_as_main({addr:#x})",
+                timeout=timeout,
+            ),
+            "run_as_main",
+        )
+        return result
+
+    def _need(self, name: str | None, op: str) -> str:
+        if name is None:
+            d = self.dialect
+            raise NotSupportedError(
+                f"{op} is not available with this executor",
+                why=f"dialect {d.name} (LLVM {d.llvm}) has no {op} wrapper",
+                hint="use run_as_main, or an executor from LLVM 16 or later",
+            )
+        return name
+
+    def run_as_int(self, addr: int, arg: int, *, timeout: Timeout = _DEFAULT) -> int:
+        """Call ``int32_t fn(int32_t)`` at ``addr`` (LLVM 16+)."""
+        name = self._need(self.dialect.run_as_int, "run_as_int")
+        payload = self.call(
+            self._tag(name),
+            m.RUN_AS_INT_ARGS.encode((addr, arg)),
+            what=f"run_as_int({addr:#x})",
+            timeout=timeout,
+        )
+        result: int = self._decode(m.RUN_AS_INT_RESULT, payload, "run_as_int")
+        return result
+
+    def run_as_void(self, addr: int, *, timeout: Timeout = _DEFAULT) -> int:
+        """Call ``int32_t fn(void)`` at ``addr`` (LLVM 16+); returns its int result."""
+        name = self._need(self.dialect.run_as_void, "run_as_void")
+        payload = self.call(
+            self._tag(name),
+            m.RUN_AS_VOID_ARGS.encode((addr,)),
+            what=f"run_as_void({addr:#x})",
+            timeout=timeout,
+        )
+        result: int = self._decode(m.RUN_AS_INT_RESULT, payload, "run_as_void")
+        return result
+
+    # ---- allocation actions --------------------------------------------------------------
+    def _resolve_entry(self, candidates: Sequence[EntryPoint], purpose: str) -> int:
+        for ep in candidates:
+            if ep.source == "bootstrap":
+                if ep.name in self.info.bootstrap:
+                    return self.info.bootstrap[ep.name]
+                continue
+            if self._process_handle is None:
+                self._process_handle = self.open_dylib(None)
+            addr = self.lookup(self._process_handle, [ep.name], required=False)[0]
+            if addr is not None:
+                return addr
+        d = self.dialect
+        raise NotSupportedError(
+            f"the executor offers no {purpose} entry point",
+            why=f"dialect {d.name} (LLVM {d.llvm}); tried "
+            + ", ".join(f"{e.name} ({e.source})" for e in candidates),
+        )
+
+    def eh_frame_actions(self, addr: int, size: int) -> AllocActionPair:
+        """Register ``[addr, addr+size)`` as .eh_frame on finalize, deregister on dealloc.
+        The range must end with the 4-byte zero terminator."""
+        d = self.dialect
+        reg = self._resolve_entry(d.eh_register, "EH-frame registration")
+        dereg = self._resolve_entry(d.eh_deregister, "EH-frame deregistration")
+        args = m.RANGE_ARGS.encode((addr, addr + size))
+        return AllocActionPair(WrapperCall(reg, args), WrapperCall(dereg, args))
+
+    def gdb_register_action(self, addr: int, size: int) -> AllocActionPair:
+        """Register a debug object at ``[addr, addr+size)`` with the GDB JIT interface.
+        There is no deregistration: the object must stay mapped."""
+        d = self.dialect
+        fn = self._resolve_entry(d.gdb_register, "GDB JIT registration")
+        if d.gdb_takes_bool:
+            args = m.RANGE_BOOL_ARGS.encode((addr, addr + size, True))
+        else:
+            args = m.RANGE_ARGS.encode((addr, addr + size))
+        return AllocActionPair(WrapperCall(fn, args), NO_CALL)
+
+    # ---- ending --------------------------------------------------------------------------
+    def close(self, *, timeout: float = 5.0) -> int | None:
+        """Hang up, shut the socket down; for a spawned executor, wait for it (killing it
+        after ``timeout``) and return its exit status. Idempotent."""
+        if self._closed:
+            return self._exit_status
+        self._closed = True
+        hangup = b""
+        if self._broken is None and self._conn.state.name == "READY":
+            hangup = self._conn.send_hangup()
+        self._exit_status = self._transport.close(hangup, timeout)
+        return self._exit_status
