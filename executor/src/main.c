@@ -1,0 +1,190 @@
+/* crossjit-executor: command line and connection setup.
+ *   filedescs=IN,OUT   use two inherited fds (may be equal)
+ *   listen=HOST:PORT   accept one TCP connection on exactly HOST:PORT
+ *   unix=PATH          accept one connection on a unix socket at PATH */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "session.h"
+
+#define VERSION "0.1.0 (LLVM 16 SimpleRemoteEPC dialect)"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: crossjit-executor filedescs=IN,OUT | listen=HOST:PORT | unix=PATH\n"
+            "Runs whatever code the connected controller sends: bind to loopback or a\n"
+            "private channel only. Serves one connection, then exits.\n");
+}
+
+static int parse_fd(const char *s, const char *end, int *fd)
+{
+    char *e;
+    errno = 0;
+    long v = strtol(s, &e, 10);
+    if (errno || e == s || e != end || v < 0 || v > 1 << 20)
+        return -1;
+    *fd = (int)v;
+    return 0;
+}
+
+static int listen_tcp(const char *spec)
+{
+    const char *colon = strrchr(spec, ':');
+    if (!colon || colon == spec || !colon[1]) {
+        fprintf(stderr, "crossjit-executor: listen= needs HOST:PORT\n");
+        return -1;
+    }
+    char host[256];
+    size_t hl = (size_t)(colon - spec);
+    if (spec[0] == '[' && hl >= 2 && spec[hl - 1] == ']') { /* [::1]:PORT */
+        spec++;
+        hl -= 2;
+    }
+    if (hl >= sizeof host) {
+        fprintf(stderr, "crossjit-executor: host name too long\n");
+        return -1;
+    }
+    memcpy(host, spec, hl);
+    host[hl] = 0;
+    struct addrinfo hints = {0}, *res, *ai;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int rc = getaddrinfo(host, colon + 1, &hints, &res);
+    if (rc) {
+        fprintf(stderr, "crossjit-executor: cannot resolve %s: %s\n", host, gai_strerror(rc));
+        return -1;
+    }
+    int lfd = -1, err = 0;
+    for (ai = res; ai; ai = ai->ai_next) {
+        lfd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (lfd < 0) {
+            err = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        /* Bind exactly the address asked for (LLVM's binds 0.0.0.0). */
+        if (bind(lfd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(lfd, 1) == 0)
+            break;
+        err = errno;
+        close(lfd);
+        lfd = -1;
+    }
+    freeaddrinfo(res);
+    if (lfd < 0) {
+        fprintf(stderr, "crossjit-executor: cannot listen on %s:%s: %s\n", host, colon + 1, strerror(err));
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char h[NI_MAXHOST], p[NI_MAXSERV];
+    if (getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0 &&
+        getnameinfo((struct sockaddr *)&ss, sl, h, sizeof h, p, sizeof p, NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+        fprintf(stderr, "crossjit-executor: listening on %s%s%s:%s\n", ss.ss_family == AF_INET6 ? "[" : "", h,
+                ss.ss_family == AF_INET6 ? "]" : "", p);
+    int fd;
+    while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    if (fd < 0)
+        fprintf(stderr, "crossjit-executor: accept: %s\n", strerror(errno));
+    close(lfd);
+    if (fd >= 0) {
+        int one = 1; /* small request/response messages: no Nagle delay */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    return fd;
+}
+
+static int listen_unix(const char *path)
+{
+    struct sockaddr_un sa = {0};
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sa.sun_path || !*path) {
+        fprintf(stderr, "crossjit-executor: bad unix socket path\n");
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            fprintf(stderr, "crossjit-executor: %s exists and is not a socket\n", path);
+            return -1;
+        }
+        unlink(path); /* stale socket of an earlier run */
+    }
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(lfd, 1) != 0) {
+        fprintf(stderr, "crossjit-executor: cannot listen on %s: %s\n", path, strerror(errno));
+        if (lfd >= 0)
+            close(lfd);
+        return -1;
+    }
+    fprintf(stderr, "crossjit-executor: listening on unix:%s\n", path);
+    int fd;
+    while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    if (fd < 0)
+        fprintf(stderr, "crossjit-executor: accept: %s\n", strerror(errno));
+    close(lfd);
+    unlink(path);
+    return fd;
+}
+
+int main(int argc, char **argv)
+{
+    int in = -1, out = -1, i = 1;
+    const char *v = getenv("CROSSJIT_EXECUTOR_VERBOSE");
+    session_verbose = v && *v && strcmp(v, "0") != 0;
+    if (i < argc && !strcmp(argv[i], "debug")) /* LLVM's optional first arg */
+        i++;
+    if (i >= argc) {
+        usage(stderr);
+        return 1;
+    }
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(a, "--version")) {
+        printf("crossjit-executor %s\n", VERSION);
+        return 0;
+    }
+    if (!strncmp(a, "filedescs=", 10)) {
+        const char *s = a + 10, *comma = strchr(s, ',');
+        if (!comma || parse_fd(s, comma, &in) || parse_fd(comma + 1, comma + 1 + strlen(comma + 1), &out)) {
+            fprintf(stderr, "crossjit-executor: filedescs= needs IN,OUT\n");
+            return 1;
+        }
+    } else if (!strncmp(a, "listen=", 7)) {
+        in = out = listen_tcp(a + 7);
+    } else if (!strncmp(a, "unix=", 5)) {
+        in = out = listen_unix(a + 5);
+    } else {
+        usage(stderr);
+        return 1;
+    }
+    if (in < 0 || out < 0)
+        return 1;
+    /* Remaining arguments are ignored, as by LLVM's executor. */
+    int status = session_serve(in, out);
+    close(in);
+    if (out != in)
+        close(out);
+    fflush(stdout);
+    fflush(stderr);
+    /* _exit: atexit handlers JIT'd code registered may point into memory
+     * that was just released. */
+    _exit(status);
+}
