@@ -151,7 +151,7 @@ class OrcClient:
         """Take over ``transport`` and wait (up to ``timeout``) for the executor's Setup."""
         self.timeout = timeout
         self.handlers: dict[int, Handler] = {}
-        self._transport = transport
+        self.transport = transport
         self._conn = Connection()
         self._closed = False
         self._exit_status: int | None = None
@@ -232,17 +232,17 @@ class OrcClient:
     ) -> list[SetupReceived | ResultReceived | IncomingCall | HangupReceived]:
         """Read one chunk and return its events; raises on EOF, timeout or violations."""
         try:
-            chunk = self._transport.recv(deadline)
+            chunk = self.transport.recv(deadline)
         except ExecutorTimeout:
             raise ExecutorTimeout(
                 f"the executor did not send {waiting_for} in time",
-                why=f"no answer within the deadline ({self._transport.description})",
+                why=f"no answer within the deadline ({self.transport.description})",
                 hint="the executor may be stuck; a longer timeout helps if it is just slow",
             ) from None
         if not chunk:
             closed: ConnectionClosed = self._conn.receive_eof()
             where = " in the middle of a message" if closed.mid_message else ""
-            err = self._transport.disconnected(f"while waiting for {waiting_for}{where}")
+            err = self.transport.disconnected(f"while waiting for {waiting_for}{where}")
             self._broken = err
             raise err
         try:
@@ -265,7 +265,7 @@ class OrcClient:
                 result = handler(call.payload)
             except Exception:
                 result = b""  # an OOB error for the JIT'd caller; we must still answer
-        self._transport.send(self._conn.send_result(call.seq, result))
+        self.transport.send(self._conn.send_result(call.seq, result))
 
     def call(self, tag: int, payload: bytes, *, what: str, timeout: Timeout = _DEFAULT) -> bytes:
         """Send a CallWrapper to ``tag`` and return the Result payload."""
@@ -276,7 +276,7 @@ class OrcClient:
         t = self.timeout if isinstance(timeout, _Default) else timeout
         deadline = None if t is None else time.monotonic() + t
         seq, data = self._conn.send_call(tag, payload)
-        self._transport.send(data, deadline)
+        self.transport.send(data, deadline)
         while True:
             for ev in self._receive(deadline, f"the answer to {what}"):
                 if isinstance(ev, ResultReceived):
@@ -594,5 +594,5 @@ class OrcClient:
         hangup = b""
         if self._broken is None and self._conn.state.name == "READY":
             hangup = self._conn.send_hangup()
-        self._exit_status = self._transport.close(hangup, timeout)
+        self._exit_status = self.transport.close(hangup, timeout)
         return self._exit_status
