@@ -346,12 +346,6 @@ class OrcClient:
         self._reservations[base] = size
         return base
 
-    def _prot_byte(self, seg: SegmentRequest) -> int:
-        prot = int(seg.prot) & 7
-        if seg.finalize_lifetime and self.dialect.prot_lifetime_bit:
-            prot |= m.FINALIZE_LIFETIME
-        return prot
-
     def finalize(
         self, segments: Sequence[SegmentRequest], actions: Sequence[AllocActionPair] = ()
     ) -> int:
@@ -371,8 +365,12 @@ class OrcClient:
         for s in segments:
             if len(s.content) > s.size:
                 raise ValueError(f"segment at {s.addr:#x}: content larger than size")
+        lt = d.prot_lifetime_bit
         req = (
-            [(self._prot_byte(s), s.addr, s.size, s.content) for s in segments],
+            [
+                (m.wire_prot(s.prot, s.finalize_lifetime, lt), s.addr, s.size, s.content)
+                for s in segments
+            ],
             list(actions),
         )
         args = m.FINALIZE_ARGS.encode((self._mem_inst, req))

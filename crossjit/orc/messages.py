@@ -37,6 +37,12 @@ class Prot(IntFlag):
 FINALIZE_LIFETIME = 8
 
 
+def wire_prot(prot: int, finalize_lifetime: bool, lifetime_bit: bool) -> int:
+    """The segment protection byte: R1 W2 X4 as is; bit 8 only where the dialect has it
+    (LLVM's controllers send 01/03/05 for standard-lifetime segments)."""
+    return (int(prot) & 7) | (FINALIZE_LIFETIME if finalize_lifetime and lifetime_bit else 0)
+
+
 @dataclass(frozen=True, slots=True)
 class SegmentRequest:
     """One segment of a finalize/initialize request. ``content`` is zero-filled up to ``size``."""

@@ -126,6 +126,21 @@ def test_large_segment_and_zero_fill(client: OrcClient) -> None:
     client.deallocate([h])
 
 
+def test_finalize_lifetime_segment_accepted(client: OrcClient) -> None:
+    # 16+ get the wire bit 8, 14/15 do not; either way finalize succeeds. (Such a segment
+    # may be dropped after finalization, so nothing reads it afterwards.)
+    base = client.reserve(3 * PAGE)
+    h = client.finalize(
+        [
+            SegmentRequest(base, PAGE, RX, code.read32(base + PAGE)),
+            SegmentRequest(base + PAGE, PAGE, RW, b"\x2a"),
+            SegmentRequest(base + 2 * PAGE, PAGE, RW, b"tmp", finalize_lifetime=True),
+        ]
+    )
+    assert client.run_as_main(base, [], timeout=20) == 42
+    client.deallocate([h])
+
+
 def test_open_dylib_and_lookup(client: OrcClient) -> None:
     handle = client.open_dylib("")
     assert isinstance(handle, int)
