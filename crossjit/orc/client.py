@@ -34,6 +34,7 @@ from crossjit.orc.connection import (
     IncomingCall,
     ResultReceived,
     SetupReceived,
+    State,
 )
 from crossjit.orc.dialect import (
     DYLIB,
@@ -590,7 +591,7 @@ class OrcClient:
             return self._exit_status
         self._closed = True
         hangup = b""
-        if self._broken is None and self._conn.state.name == "READY":
+        if self._broken is None and self._conn.state is State.READY:
             hangup = self._conn.send_hangup()
         self._exit_status = self.transport.close(hangup, timeout)
         return self._exit_status

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from crossjit.errors import ExecutorDisconnected, ExecutorError, ExecutorTimeout
 
-RECV_CHUNK = 1 << 20
+RECV_CHUNK = 256 << 10
 #: how long we give an executor to exit after Hangup, and a dying one to be reaped
 REAP_TIMEOUT = 5.0
 
