@@ -89,7 +89,7 @@ class ExecutorSpec:
             except ValueError as e:
                 raise cls._bad(text, str(e)) from None
             if not words:
-                return cls("spawn", path=find_default_executor())
+                return cls.default()
             return cls("spawn", path=words[0], args=tuple(words[1:]))
         if kind == "tcp" and sep:
             host, colon, port_s = rest.rpartition(":")
@@ -100,6 +100,11 @@ class ExecutorSpec:
                 raise cls._bad(text, f"port {port_s!r} is not a number in 1..65535")
             return cls("tcp", host=host, port=int(port_s))
         raise cls._bad(text, f"unknown executor kind {kind!r}")
+
+    @classmethod
+    def default(cls) -> ExecutorSpec:
+        """Spawn Debian's default LLVM executor (see ``find_default_executor``)."""
+        return cls("spawn", path=find_default_executor())
 
     @classmethod
     def _bad(cls, text: str, why: str) -> UsageError:
@@ -595,3 +600,10 @@ class OrcClient:
             hangup = self._conn.send_hangup()
         self._exit_status = self.transport.close(hangup, timeout)
         return self._exit_status
+
+
+def connect_executor(
+    spec: ExecutorSpec | str, *, timeout: float = DEFAULT_TIMEOUT, connect_timeout: float = 10.0
+) -> OrcClient:
+    """Spawn or connect to the executor ``spec`` names (same as ``OrcClient.open``)."""
+    return OrcClient.open(spec, timeout=timeout, connect_timeout=connect_timeout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,12 @@ def test_default_else_newest(tmp_path: Path) -> None:
 def test_default_none(tmp_path: Path) -> None:
     with pytest.raises(ExecutorError, match="apt-get install"):
         find_default_executor(tmp_path)
+
+
+def test_default_spec_is_spawn() -> None:
+    if not any(os.path.exists(f"/usr/lib/llvm-{v}/bin/llvm-jitlink-executor") for v in range(30)):
+        pytest.skip("no Debian LLVM executor installed")
+    spec = ExecutorSpec.default()
+    assert spec.kind == "spawn"
+    assert spec.path.endswith("llvm-jitlink-executor")
+    assert ExecutorSpec.parse("spawn") == spec
