@@ -34,6 +34,21 @@ static const char *const process_extras[] = {
 };
 static void *extra_handles[sizeof process_extras / sizeof process_extras[0]];
 static int extras_tried;
+
+/* In LLVM's executor the C++ standard streams are constructed because the
+ * executor itself is C++. JIT'd code run without its static initializers
+ * (llvm-jitlink 16 runs none) relies on that, so construct them once when we
+ * load libstdc++: std::ios_base::Init is reference counted. */
+static void init_cxx_streams(void *libstdcxx)
+{
+    static _Alignas(16) char ios_init_obj[16];
+    void *ctor = dlsym(libstdcxx, "_ZNSt8ios_base4InitC1Ev");
+    if (ctor) {
+        void (*fn)(void *);
+        memcpy(&fn, &ctor, sizeof fn);
+        fn(ios_init_obj);
+    }
+}
 #endif
 
 static int remember(uint64_t h)
@@ -134,7 +149,11 @@ uint64_t dylib_lookup(uint64_t handle, const char *name)
     if (!extras_tried) {
         extras_tried = 1;
         for (size_t i = 0; i < sizeof process_extras / sizeof process_extras[0]; i++)
+        {
             extra_handles[i] = dlopen(process_extras[i], RTLD_LAZY | RTLD_GLOBAL);
+            if (extra_handles[i] && !strcmp(process_extras[i], "libstdc++.so.6"))
+                init_cxx_streams(extra_handles[i]);
+        }
     }
     pthread_mutex_unlock(&lock);
     for (size_t i = 0; i < sizeof process_extras / sizeof process_extras[0]; i++)
