@@ -1,1 +1,66 @@
-"""One module per CPU architecture: relocation kinds, GOT/stub layout, fixups."""
+"""One module per CPU architecture: relocation kinds, GOT/stub layout, fixups.
+
+Each architecture module builds one :class:`Arch` record; :func:`get_arch` finds it
+by name, target-triple architecture or ELF ``e_machine``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from crossjit.errors import NotSupportedError
+from crossjit.link.graph import Edge
+
+RangeError = tuple[Edge, int, int, int]  # edge, computed value, lo, hi
+FixupFn = Callable[
+    [bytearray, int, int, Sequence[Edge], Sequence[int], int, list[RangeError]], None
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Arch:
+    """What the generic linker needs to know about one architecture."""
+
+    name: str
+    elf_machine: str  # pyelftools' e_machine name, e.g. "EM_X86_64"
+    reloc_name: Callable[[int], str]
+    edge_kind: dict[int, int]  # ELF relocation type -> edge kind
+    kind_names: dict[int, str]  # arch-specific kind -> name
+    none_relocs: frozenset[int]  # R_*_NONE: ignored
+    tls_relocs: frozenset[int]  # -> NotSupportedError
+    dynamic_relocs: frozenset[int]  # never valid in a .o -> LinkError
+    unsupported_relocs: frozenset[int]  # recognised, not implemented -> NotSupportedError
+    got_transform: dict[int, int]  # GOT-requesting kind -> kind once it targets the entry
+    got_base_transform: dict[int, int]  # kind relative to the GOT base -> plain kind
+    branch_kinds: frozenset[int]  # may go through a stub
+    data_delta_kind: int  # PC-relative 32-bit data reference (may be a branch, see below)
+    branch_kind: int  # what a data_delta_kind at a branch site becomes
+    is_branch_site: Callable[[bytes | bytearray | memoryview, int], bool]
+    got_entry_size: int
+    got_entry_kind: int  # edge from a GOT entry to its target
+    stub_template: bytes
+    stub_align: int
+    stub_got_offset: int
+    stub_got_addend: int
+    stub_got_kind: int
+    eh_frame_section_types: frozenset[int]
+    apply_fixups: FixupFn
+
+
+_MODULES = {"x86_64": "x86_64", "x86-64": "x86_64", "amd64": "x86_64", "em_x86_64": "x86_64"}
+
+
+def get_arch(name: str) -> Arch:
+    """The backend for ``name``: ``x86_64``, a triple like ``x86_64-linux-gnu``, or
+    an ELF machine name like ``EM_X86_64``."""
+    key = name.lower()
+    mod = _MODULES.get(key) or _MODULES.get(key.split("-", 1)[0])
+    if mod is None:
+        raise NotSupportedError(
+            f"the JIT linker does not support architecture {name!r} yet",
+            hint=f"supported: {', '.join(sorted({v for v in _MODULES.values()}))}",
+        )
+    arch: Arch = importlib.import_module(f"crossjit.link.arch.{mod}").ARCH
+    return arch

@@ -1,0 +1,558 @@
+"""The JIT linker's API: :class:`Linker` -> :class:`LinkPlan` -> :class:`LinkedImage`.
+
+Sans-IO: the linker never talks to the executor. The session asks the plan for the
+externals and the reservation size, reserves memory and looks the externals up, then
+``finish`` fixes everything up for that base address.
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from crossjit.errors import LinkError, NotSupportedError, UnresolvedSymbolsError
+from crossjit.link import ehframe
+from crossjit.link.arch import Arch, RangeError, get_arch
+from crossjit.link.diagnostics import block_location, location
+from crossjit.link.fixup import apply_segments, raise_range_errors
+from crossjit.link.graph import Block, Edge, Prot, SegClass, Symbol, SymKind
+from crossjit.link.layout import SegmentLayout, align_up, layout
+from crossjit.link.objfile import (
+    SHF_EXECINSTR,
+    SHF_TLS,
+    SHF_WRITE,
+    SHT_FINI_ARRAY,
+    SHT_GROUP,
+    SHT_INIT_ARRAY,
+    SHT_NOBITS,
+    SHT_NOTE,
+    SHT_NULL,
+    SHT_PREINIT_ARRAY,
+    SHT_REL,
+    SHT_RELA,
+    SHT_STRTAB,
+    SHT_SYMTAB,
+    SHT_SYMTAB_SHNDX,
+    ObjectFile,
+    Section,
+    parse_object,
+    section_bytes,
+)
+from crossjit.link.resolve import resolve, select_comdats
+from crossjit.link.tables import GOT_SYMBOL, LINKER_OBJ, Tables
+
+__all__ = ["ExternalRef", "LinkPlan", "LinkedImage", "Linker", "Prot", "SectionInfo", "Segment"]
+
+POINTER_SIZE = 8  # .init_array/.fini_array entries (every 64-bit target we support)
+# Priority of a plain .init_array: after every numbered .init_array.N (as lld sorts them).
+DEFAULT_PRIORITY = 65536
+INIT_ARRAY_SYMBOLS = ("__init_array_start", "__init_array_end")
+FINI_ARRAY_SYMBOLS = ("__fini_array_start", "__fini_array_end")
+
+
+class Role(enum.Enum):
+    TEXT = SegClass.TEXT
+    RODATA = SegClass.RODATA
+    DATA = SegClass.DATA
+    ZEROFILL = SegClass.ZEROFILL
+    EH_FRAME = "eh_frame"
+    INIT_ARRAY = "init_array"
+    FINI_ARRAY = "fini_array"
+    DEBUG = "debug"
+
+
+_NOT_LOADED_TYPES = frozenset(
+    {SHT_NULL, SHT_SYMTAB, SHT_STRTAB, SHT_RELA, SHT_REL, SHT_GROUP, SHT_SYMTAB_SHNDX, SHT_NOTE}
+)
+
+
+def _role(arch: Arch, obj: ObjectFile, sec: Section) -> Role | None:
+    """Where a section goes, or None when it is not loaded (.comment, .note.*, ...)."""
+    if sec.type in _NOT_LOADED_TYPES:
+        return None
+    if not sec.alloc:
+        return Role.DEBUG if sec.name.startswith(".debug_") else None
+    name = sec.name
+    if name.startswith(".note"):
+        return None
+    if sec.flags & SHF_TLS:
+        raise NotSupportedError(
+            f"{obj.name}: section {name} holds thread-local storage, which the JIT linker "
+            "does not support yet",
+            hint="avoid __thread/thread_local variables in JIT'd code for now",
+        )
+    if sec.type in arch.eh_frame_section_types or name == ".eh_frame":
+        return Role.EH_FRAME
+    if sec.type == SHT_INIT_ARRAY or name.startswith(".init_array"):
+        return Role.INIT_ARRAY
+    if sec.type == SHT_FINI_ARRAY or name.startswith(".fini_array"):
+        return Role.FINI_ARRAY
+    if sec.type == SHT_PREINIT_ARRAY:
+        raise NotSupportedError(f"{obj.name}: section {name}: .preinit_array is not supported")
+    if sec.type == SHT_NOBITS:
+        return Role.ZEROFILL
+    if sec.flags & SHF_EXECINSTR:
+        return Role.TEXT
+    if sec.flags & SHF_WRITE:
+        return Role.DATA
+    return Role.RODATA
+
+
+def _priority(name: str) -> int:
+    """``.init_array.00101`` -> 101; a plain ``.init_array`` sorts last."""
+    head, _, tail = name.rpartition(".")
+    return (
+        int(tail)
+        if head in (".init_array", ".fini_array") and tail.isdigit()
+        else (DEFAULT_PRIORITY)
+    )
+
+
+@dataclass(frozen=True)
+class ExternalRef:
+    """A symbol no object defines: the executor (or a loaded library) must provide it."""
+
+    name: str
+    weak: bool  # every reference is weak: may resolve to 0
+    referenced_by: list[str]  # object names
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Memory to finalize: ``content`` then zeros up to ``size`` (both page aligned at addr)."""
+
+    addr: int
+    size: int
+    prot: Prot
+    content: bytes
+
+
+@dataclass(frozen=True)
+class SectionInfo:
+    """One entry of the link map."""
+
+    object: str
+    section: str
+    addr: int
+    size: int
+
+
+class Linker:
+    """Collects relocatable objects for one target architecture."""
+
+    def __init__(self, arch: str = "x86_64", page_size: int = 4096) -> None:
+        if page_size <= 0 or page_size & (page_size - 1):
+            raise LinkError(f"page size {page_size} is not a power of two")
+        self.arch = get_arch(arch)
+        self.page_size = page_size
+        self._objects: list[ObjectFile] = []
+        self._roles: list[list[Role | None]] = []
+
+    def add_object(self, name: str, data: bytes) -> None:
+        """Parse and validate one object now: wrong architecture, TLS, unknown relocations."""
+        arch = self.arch
+        obj = parse_object(name, data, machine=arch.elf_machine, machine_label=arch.name)
+        roles = [_role(arch, obj, s) for s in obj.sections]
+        for target, table in obj.relocs.items():
+            if target >= len(roles) or roles[target] is None:
+                continue  # relocations of sections we do not load (e.g. .llvm_addrsig)
+            bad = table.types() - arch.edge_kind.keys() - arch.none_relocs
+            if bad:
+                self._reject(obj, table.target, table.entries(), bad)
+        self._objects.append(obj)
+        self._roles.append(roles)
+
+    def _reject(
+        self, obj: ObjectFile, target: int, entries: list[tuple[int, int, int, int]], bad: set[int]
+    ) -> None:
+        arch = self.arch
+        off, rtype, symi, _ = next(e for e in entries if e[1] in bad)
+        sym = obj.symbols[symi].name if 0 < symi < len(obj.symbols) else ""
+        where = location(obj.name, obj.sections[target].name, off)
+        what = f"{where}: relocation {arch.reloc_name(rtype)} against '{sym}'"
+        if rtype in arch.tls_relocs:
+            raise NotSupportedError(
+                f"{what}: thread-local storage is not supported by the JIT linker yet",
+                hint="avoid __thread/thread_local variables in JIT'd code for now",
+            )
+        if rtype in arch.unsupported_relocs:
+            raise NotSupportedError(f"{what} is not supported by the JIT linker yet")
+        if rtype in arch.dynamic_relocs:
+            raise LinkError(f"{what}: a dynamic relocation, invalid in a relocatable object")
+        raise LinkError(
+            f"{what}: unknown relocation type {rtype} for {arch.name}",
+            hint="was this object produced for another architecture or by a newer compiler?",
+        )
+
+    def plan(self) -> LinkPlan:
+        """Resolve symbols among the objects, build GOT/stubs and lay everything out."""
+        return LinkPlan(self.arch, self.page_size, self._objects, self._roles)
+
+
+class LinkPlan:
+    """Everything but the addresses. ``finish`` may be called more than once."""
+
+    def __init__(
+        self, arch: Arch, page_size: int, objects: list[ObjectFile], roles: list[list[Role | None]]
+    ) -> None:
+        self.arch = arch
+        self.page_size = page_size
+        self._objects = list(objects)
+        discarded = select_comdats(objects)
+
+        text: list[Block] = []
+        rodata: list[Block] = []
+        data: list[Block] = []
+        zerofill: list[Block] = []
+        eh_inputs: list[Block] = []
+        init_inputs: list[tuple[int, int, Block]] = []
+        fini_inputs: list[tuple[int, int, Block]] = []
+        by_class = {
+            Role.TEXT: text,
+            Role.RODATA: rodata,
+            Role.DATA: data,
+            Role.ZEROFILL: zerofill,
+            Role.EH_FRAME: eh_inputs,
+        }
+        section_blocks: list[dict[int, Block]] = []
+        self._debug: list[tuple[ObjectFile, list[Section]]] = []
+        for oi, obj in enumerate(objects):
+            blocks: dict[int, Block] = {}
+            debug: list[Section] = []
+            dropped = discarded[oi]
+            for sec, role in zip(obj.sections, roles[oi], strict=True):
+                if role is None or sec.index in dropped:
+                    continue
+                if role is Role.DEBUG:
+                    debug.append(sec)
+                    continue
+                seg = (
+                    SegClass.DATA
+                    if role in (Role.INIT_ARRAY, Role.FINI_ARRAY)
+                    else (SegClass.RODATA if role is Role.EH_FRAME else SegClass(role.value))
+                )
+                blk = Block(
+                    obj.name,
+                    sec.name,
+                    seg,
+                    sec.align,
+                    sec.size,
+                    None if role is Role.ZEROFILL else sec.data,
+                )
+                blocks[sec.index] = blk
+                if role is Role.INIT_ARRAY:
+                    init_inputs.append((_priority(sec.name), len(init_inputs), blk))
+                elif role is Role.FINI_ARRAY:
+                    fini_inputs.append((_priority(sec.name), len(fini_inputs), blk))
+                else:
+                    by_class[role].append(blk)
+            section_blocks.append(blocks)
+            if debug:
+                self._debug.append((obj, debug))
+
+        # Linker-provided blocks and symbols (used only when no object defines them).
+        tables = Tables(arch)
+        self._init = Block(
+            ehframe.MERGED_OBJ, ".init_array", SegClass.DATA, POINTER_SIZE, 0, bytearray()
+        )
+        self._fini = Block(
+            ehframe.MERGED_OBJ, ".fini_array", SegClass.DATA, POINTER_SIZE, 0, bytearray()
+        )
+        array_ends: list[tuple[Symbol, Block]] = []
+
+        def provide(name: str) -> Symbol | None:
+            if name == GOT_SYMBOL:
+                return tables.got_base
+            for names, blk in ((INIT_ARRAY_SYMBOLS, self._init), (FINI_ARRAY_SYMBOLS, self._fini)):
+                if name in names:
+                    sym = Symbol(name, LINKER_OBJ, SymKind.DEFINED, blk, 0, 0, 1)
+                    if name == names[1]:
+                        array_ends.append((sym, blk))
+                    return sym
+            return None
+
+        roles_of = {id(o): r for o, r in zip(objects, roles, strict=True)}
+        res = resolve(
+            objects,
+            section_blocks,
+            discarded,
+            lambda o, i: 0 < i < len(o.sections) and roles_of[id(o)][i] is Role.DEBUG,
+            provide,
+        )
+        self._resolution = res
+
+        # Relocations -> edges.
+        eh_set = set(eh_inputs)
+        eh_sections = [{i for i, b in sb.items() if b in eh_set} for sb in section_blocks]
+        absolute_zero = Symbol("*ABS*", LINKER_OBJ, SymKind.ABSOLUTE)
+        edge_kind = arch.edge_kind
+        bad_targets: list[str] = []
+        for oi, obj in enumerate(objects):
+            syms = res.object_symbols[oi]
+            for index, blk in section_blocks[oi].items():
+                table = obj.relocs.get(index)
+                if table is None:
+                    continue
+                if blk.content is None:
+                    raise LinkError(f"{obj.name}: relocations against zero-fill section {blk.name}")
+                is_eh = index in eh_sections[oi]
+                edges = blk.edges
+                for off, rtype, symi, addend in table.entries():
+                    kind = edge_kind.get(rtype)
+                    if kind is None:
+                        continue  # R_*_NONE
+                    t = syms[symi] if symi else absolute_zero
+                    if t is None:
+                        raise LinkError(
+                            f"{location(obj.name, blk.name, off)}: relocation "
+                            f"against invalid symbol #{symi}"
+                        )
+                    if t.kind is SymKind.DISCARDED and not is_eh:
+                        bad_targets.append(
+                            f"{location(obj.name, blk.name, off)}: relocation "
+                            f"{arch.reloc_name(rtype)} refers to '{t.name}' in a "
+                            "discarded or unloaded section"
+                        )
+                    edges.append(Edge(off, kind, t, addend, rtype))
+
+        # Merge .eh_frame, .init_array*, .fini_array* into one block each.
+        moved: dict[Block, tuple[Block, int]] = {}
+        eh = ehframe.merge(eh_inputs, max((b.align for b in eh_inputs), default=8))
+        if eh is not None:
+            for blk, piece in zip(eh_inputs, eh.pieces, strict=True):
+                moved[blk] = (eh, piece[0])
+            for e in eh.edges:
+                if e.target.kind is SymKind.DISCARDED:
+                    bad_targets.append(
+                        f"{block_location(eh, e.offset)}: refers to "
+                        f"'{e.target.name}' in a discarded section"
+                    )
+        self._eh = eh
+        for merged, inputs in ((self._init, init_inputs), (self._fini, fini_inputs)):
+            _merge_arrays(merged, sorted(inputs, key=lambda t: (t[0], t[1])), moved)
+        for sym, blk in array_ends:
+            sym.offset = blk.size
+        if bad_targets:
+            raise LinkError(
+                f"{len(bad_targets)} relocation{'s' if len(bad_targets) > 1 else ''} against "
+                "discarded sections",
+                why="\n".join(bad_targets[:20]),
+                hint="a COMDAT group was discarded in favour of another object's copy; "
+                "the objects disagree about an inline function or template",
+            )
+
+        all_symbols: list[Symbol] = [absolute_zero]
+        seen: set[int] = set()
+        for syms in res.object_symbols:
+            for s in syms:
+                if s is not None and id(s) not in seen:
+                    seen.add(id(s))
+                    if s.block is not None and s.block in moved:
+                        nb, delta = moved[s.block]
+                        s.block, s.offset = nb, s.offset + delta
+                    all_symbols.append(s)
+
+        # GOT and stubs, then layout.
+        loaded = [*text, *rodata, *data, self._init, self._fini]
+        if eh is not None:
+            loaded.append(eh)
+        tables.run(loaded)
+        self._tables = tables
+        for s in (
+            *res.definitions.values(),
+            *res.externals.values(),
+            tables.got_base,
+            *tables.got_entries.values(),
+            *tables.stub_entries.values(),
+        ):
+            if id(s) not in seen:
+                seen.add(id(s))
+                all_symbols.append(s)
+        for i, s in enumerate(all_symbols):
+            s.id = i
+        self._symbols = all_symbols
+
+        zerofill += res.common_blocks
+        self._segments, self.reservation_size = layout(
+            [*text, tables.stubs],
+            [*rodata, *([eh] if eh is not None else [])],
+            [*data, self._init, self._fini, tables.got],
+            zerofill,
+            page_size,
+        )
+        self._blocks = [b for seg in self._segments for b in seg.blocks]
+        self.max_align = max((b.align for b in self._blocks), default=1)
+        self.externals = [
+            ExternalRef(name, res.weak_refs_only[name], res.referenced_by[name])
+            for name in res.externals
+        ]
+
+    def finish(self, base: int, resolved: Mapping[str, int | None]) -> LinkedImage:
+        """Fix up for a reservation at ``base``; ``resolved`` maps externals to addresses
+        (``None`` or absent: not found; allowed only for weak references, which become 0)."""
+        if base % self.page_size or base % self.max_align:
+            raise LinkError(
+                f"reservation at {base:#x} is not aligned to "
+                f"{max(self.page_size, self.max_align):#x} as the sections require"
+            )
+        res = self._resolution
+        missing = {
+            name: refs
+            for name, refs in res.referenced_by.items()
+            if not res.weak_refs_only[name] and resolved.get(name) is None
+        }
+        if missing:
+            raise UnresolvedSymbolsError(missing)
+
+        addrs = [0] * len(self._symbols)
+        for s in self._symbols:
+            k = s.kind
+            if k is SymKind.DEFINED:
+                assert s.block is not None
+                addrs[s.id] = base + s.block.offset + s.offset
+            elif k is SymKind.ABSOLUTE or k is SymKind.DEBUG:
+                addrs[s.id] = s.offset
+            elif k is SymKind.EXTERNAL:
+                addrs[s.id] = resolved.get(s.name) or 0
+        buffers = apply_segments(
+            self.arch, self._segments, base, addrs, base + self._tables.got.offset
+        )
+        return LinkedImage(self, base, addrs, buffers)
+
+
+def _merge_arrays(
+    merged: Block, inputs: list[tuple[int, int, Block]], moved: dict[Block, tuple[Block, int]]
+) -> None:
+    """Concatenate pointer arrays in priority order, carrying their edges along."""
+    out = merged.content
+    assert isinstance(out, bytearray)
+    merged.pieces = []
+    for _, _, blk in inputs:
+        pos = align_up(len(out), blk.align)
+        out += bytes(pos - len(out))
+        assert blk.content is not None
+        out += blk.content
+        merged.edges.extend(
+            Edge(e.offset + pos, e.kind, e.target, e.addend, e.rtype) for e in blk.edges
+        )
+        merged.pieces.append((pos, blk.obj, blk.name, blk.size))
+        moved[blk] = (merged, pos)
+    merged.size = len(out)
+
+
+class LinkedImage:
+    """The linked program at its final addresses."""
+
+    def __init__(
+        self, plan: LinkPlan, base: int, addrs: list[int], buffers: list[bytearray]
+    ) -> None:
+        self._plan = plan
+        self.base = base
+        self._addrs = addrs
+        segs = plan._segments
+        self.segments = [
+            Segment(base + s.offset, s.size, s.prot, bytes(buf))
+            for s, buf in zip(segs, buffers, strict=True)
+        ]
+        res = plan._resolution
+        self.symbols: dict[str, int] = {
+            name: addrs[s.id]
+            for name, s in res.definitions.items()
+            if s.kind in (SymKind.DEFINED, SymKind.ABSOLUTE)
+        }
+        eh = plan._eh
+        self.eh_frame: tuple[int, int] | None = (base + eh.offset, eh.size) if eh else None
+        self.init_funcs = self._array(plan._init, segs, buffers)
+        self.fini_funcs = self._array(plan._fini, segs, buffers)[::-1]  # run back to front
+        self.sections = [
+            SectionInfo(obj, sec, base + b.offset + start, size)
+            for b in plan._blocks
+            for start, obj, sec, size in b.pieces
+        ]
+        self._starts: list[int] | None = None
+        self._by_addr: list[tuple[int, int, int, str, str]] = []
+        self._debug: dict[str, dict[str, bytes]] | None = None
+
+    @staticmethod
+    def _array(blk: Block, segs: list[SegmentLayout], bufs: list[bytearray]) -> list[int]:
+        for seg, buf in zip(segs, bufs, strict=True):
+            if blk in seg.blocks:
+                pos = blk.offset - seg.offset
+                return [v for (v,) in struct.iter_unpack("<Q", buf[pos : pos + blk.size])]
+        return []
+
+    def symbol_at(self, addr: int) -> tuple[str, str] | None:
+        """The symbol (name, object) whose definition contains ``addr``, for symbolizing
+        crash addresses; a size-less symbol covers up to the next one in its section."""
+        if self._starts is None:
+            entries = []
+            for s in self._plan._symbols:
+                if s.kind is SymKind.DEFINED and not s.is_section and s.name and s.block:
+                    b = s.block
+                    a = self._addrs[s.id]
+                    end = a + s.size if s.size else self.base + b.offset + b.size
+                    entries.append((a, end, self.base + b.offset + b.size, s.name, s.obj))
+            entries.sort(key=lambda t: (t[0], -t[1]))
+            self._by_addr = entries
+            self._starts = [e[0] for e in entries]
+        i = bisect.bisect_right(self._starts, addr) - 1
+        fallback = None
+        while i >= 0:
+            start, end, block_end, name, obj = self._by_addr[i]
+            if start <= addr < end:
+                return name, obj
+            if fallback is None and addr < block_end:
+                fallback = (name, obj)
+            if addr - start > 1 << 20:
+                break
+            i -= 1
+        return fallback
+
+    def debug_sections(self) -> dict[str, dict[str, bytes]]:
+        """Per object, each ``.debug_*`` section relocated for the loaded addresses.
+
+        Computed on first use (DWARF relocations are most of a ``-g`` object's). DWARF
+        references between debug sections are section offsets; references into
+        discarded COMDAT sections get the tombstone value (0; 1 in .debug_ranges/.debug_loc,
+        where 0 would end a list).
+        """
+        if self._debug is None:
+            self._debug = {}
+            for obj, secs in self._plan._debug:
+                self._debug[obj.name] = {sec.name: self._relocate_debug(obj, sec) for sec in secs}
+        return self._debug
+
+    def _relocate_debug(self, obj: ObjectFile, sec: Section) -> bytes:
+        plan = self._plan
+        arch = plan.arch
+        buf = bytearray(section_bytes(sec))
+        table = obj.relocs.get(sec.index)
+        if table is None:
+            return bytes(buf)
+        syms = plan._resolution.object_symbols[plan._objects.index(obj)]
+        tombstone = 1 if sec.name in (".debug_ranges", ".debug_loc") else 0
+        absolute_zero = plan._symbols[0]
+        edges = []
+        for off, rtype, symi, addend in table.entries():
+            kind = arch.edge_kind.get(rtype)
+            if kind is None:
+                continue
+            if kind in arch.got_transform or kind in arch.got_base_transform:
+                raise LinkError(
+                    f"{location(obj.name, sec.name, off)}: relocation "
+                    f"{arch.reloc_name(rtype)} is not valid in a debug section"
+                )
+            t = syms[symi] if symi else absolute_zero
+            if t is None:
+                continue
+            if t.kind is SymKind.DISCARDED:
+                t, addend = absolute_zero, tombstone
+            edges.append(Edge(off, kind, t, addend, rtype))
+        errs: list[RangeError] = []
+        arch.apply_fixups(buf, 0, 0, edges, self._addrs, 0, errs)
+        blk = Block(obj.name, sec.name, SegClass.RODATA, 1, len(buf), None)
+        raise_range_errors(arch, [(blk, *e) for e in errs])
+        return bytes(buf)
