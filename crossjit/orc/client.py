@@ -282,7 +282,11 @@ class OrcClient:
         t = self.timeout if isinstance(timeout, _Default) else timeout
         deadline = None if t is None else time.monotonic() + t
         seq, data = self._conn.send_call(tag, payload)
-        self.transport.send(data, deadline)
+        try:
+            self.transport.send(data, deadline)
+        except ExecutorDisconnected as e:
+            self._broken = e
+            raise
         while True:
             for ev in self._receive(deadline, f"the answer to {what}"):
                 if isinstance(ev, ResultReceived):
