@@ -343,15 +343,26 @@ static cwfr run_as_int(const char *d, size_t n)
  * names) but not implemented; every call fails cleanly in band. ---------- */
 
 #define NO_SHM "ExecutorSharedMemoryMapperService is not supported by crossjit-executor"
-static cwfr shm_expected(const char *d, size_t n)
+/* Four distinct functions: every bootstrap name gets its own address, as in LLVM. */
+static cwfr shm_reserve(const char *d, size_t n)
 {
     (void)d;
-    return n < 8 ? wfr_oob(BAD_ARGS) : wfr_expected_fail(NO_SHM);
+    return n < 16 ? wfr_oob(BAD_ARGS) : wfr_expected_fail(NO_SHM);
 }
-static cwfr shm_error(const char *d, size_t n)
+static cwfr shm_initialize(const char *d, size_t n)
 {
     (void)d;
-    return n < 8 ? wfr_oob(BAD_ARGS) : wfr_error_msg(NO_SHM);
+    return n < 24 ? wfr_oob(BAD_ARGS) : wfr_expected_fail(NO_SHM);
+}
+static cwfr shm_deinitialize(const char *d, size_t n)
+{
+    (void)d;
+    return n < 16 ? wfr_oob(BAD_ARGS) : wfr_error_msg(NO_SHM " (deinitialize)");
+}
+static cwfr shm_release(const char *d, size_t n)
+{
+    (void)d;
+    return n < 16 ? wfr_oob(BAD_ARGS) : wfr_error_msg(NO_SHM " (release)");
 }
 
 /* ---- tables ------------------------------------------------------------- */
@@ -380,10 +391,10 @@ static const struct entry bootstrap[] = {
     {P "bootstrap_run_as_int_function_wrapper", run_as_int, WRAPPER_THREAD | WRAPPER_RUNS_CODE},
     {P "bootstrap_register_ehframe_section_wrapper", llvm_orc_registerEHFrameSectionWrapper, 0},
     {P "bootstrap_deregister_ehframe_section_wrapper", llvm_orc_deregisterEHFrameSectionWrapper, 0},
-    {P "ExecutorSharedMemoryMapperService_Reserve", shm_expected, 0},
-    {P "ExecutorSharedMemoryMapperService_Initialize", shm_expected, 0},
-    {P "ExecutorSharedMemoryMapperService_Deinitialize", shm_error, 0},
-    {P "ExecutorSharedMemoryMapperService_Release", shm_error, 0},
+    {P "ExecutorSharedMemoryMapperService_Reserve", shm_reserve, 0},
+    {P "ExecutorSharedMemoryMapperService_Initialize", shm_initialize, 0},
+    {P "ExecutorSharedMemoryMapperService_Deinitialize", shm_deinitialize, 0},
+    {P "ExecutorSharedMemoryMapperService_Release", shm_release, 0},
     /* Not in Setup: found by dylib lookup (LLVM's exported names). */
     {"llvm_orc_registerEHFrameSectionWrapper", llvm_orc_registerEHFrameSectionWrapper, 0},
     {"llvm_orc_deregisterEHFrameSectionWrapper", llvm_orc_deregisterEHFrameSectionWrapper, 0},
