@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     import click
 
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click *returns* the status of typer.Exit.
+        rc = app(standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
@@ -156,4 +157,5 @@ def main(argv: list[str] | None = None) -> None:
         # Bad command lines are crossjit's own failures: 125, like `docker run`.
         exc.show()
         sys.exit(EXIT_CROSSJIT_FAILURE)
+    sys.exit(rc if isinstance(rc, int) else 0)
 

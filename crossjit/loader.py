@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 from crossjit.build import ObjectFile
 from crossjit.errors import ExecutorError, LinkError
-from crossjit.link.api import LinkedImage, Linker
+from crossjit.link import LinkedImage, Linker
 from crossjit.orc.client import OrcClient
+from crossjit.orc.messages import SegmentRequest
 
 Progress = Callable[[str], None]
 
@@ -21,7 +22,7 @@ Progress = Callable[[str], None]
 @dataclass
 class LoadedProgram:
     image: LinkedImage
-    handle: object  # what deallocate() takes
+    handle: int  # what deallocate() takes
     dylibs: list[str] = field(default_factory=list)
 
     def symbol(self, name: str) -> int:
@@ -47,9 +48,9 @@ def implicit_libraries(triple: str, has_cxx: bool) -> list[str]:
 
 
 def open_libraries(client: OrcClient, explicit: Sequence[str], implicit: Sequence[str],
-                   warn: Progress | None) -> list[tuple[str, object]]:
+                   warn: Progress | None) -> list[tuple[str, int]]:
     """The process itself first, then each library (explicit ones must load)."""
-    handles: list[tuple[str, object]] = [("<executor process>", client.open_dylib(None))]
+    handles: list[tuple[str, int]] = [("<executor process>", client.open_dylib(None))]
     for lib in explicit:
         try:
             handles.append((lib, client.open_dylib(lib)))
@@ -70,7 +71,7 @@ def open_libraries(client: OrcClient, explicit: Sequence[str], implicit: Sequenc
     return handles
 
 
-def resolve_externals(client: OrcClient, handles: Sequence[tuple[str, object]],
+def resolve_externals(client: OrcClient, handles: Sequence[tuple[str, int]],
                       names: Sequence[str]) -> dict[str, int | None]:
     resolved: dict[str, int | None] = dict.fromkeys(names)
     pending = list(names)
@@ -105,5 +106,6 @@ def load(client: OrcClient, objects: Sequence[ObjectFile], *, dlopen: Sequence[s
     if progress:
         total = sum(s.size for s in image.segments)
         progress(f"loading {total} bytes at {base:#x} ({client.info.dialect})")
-    handle = client.finalize(image.segments, actions)
+    segments = [SegmentRequest(s.addr, s.size, int(s.prot), s.content) for s in image.segments]
+    handle = client.finalize(segments, actions)
     return LoadedProgram(image, handle, [n for n, _ in handles[1:]])
