@@ -1,0 +1,317 @@
+"""The Docker engine, through docker-py: the only module that imports ``docker``.
+
+A thin adapter: connect (with a message that says how to start an engine), build images
+with streamed progress, create/run/find/remove labelled containers, stream archives out
+of containers. What to build and how to run it is decided by ``sysroot.py`` and
+``executors.py``; this module only speaks to the engine and turns its exceptions into
+``ContainerError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from crossjit.errors import ContainerError
+
+Progress = Callable[[str], None]
+
+#: every container and image crossjit makes carries this label (`crossjit clean` finds them)
+MANAGED = "crossjit.managed"
+
+START_ENGINE_HINT = (
+    "start a Docker engine: `sudo scripts/docker-setup.sh` installs docker.io and runs "
+    "`dockerd --iptables=false --bridge=none --storage-driver=vfs`, or `sudo systemctl "
+    "start docker`; DOCKER_HOST selects another engine. Without Docker, use the local "
+    "executor (`executor: local` in the profile)"
+)
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+@contextlib.contextmanager
+def _engine_errors(what: str) -> Iterator[None]:
+    """docker-py / engine exceptions → ContainerError naming what crossjit was doing."""
+    try:
+        yield
+    except docker.errors.ImageNotFound as exc:
+        raise ContainerError(f"{what}: image not found", why=_explain(exc)) from None
+    except docker.errors.NotFound as exc:
+        raise ContainerError(f"{what}: not found", why=_explain(exc)) from None
+    except docker.errors.APIError as exc:
+        raise ContainerError(f"{what}: the Docker engine refused", why=_explain(exc)) from None
+    except docker.errors.DockerException as exc:
+        raise ContainerError(
+            f"{what}: cannot talk to the Docker engine", why=str(exc), hint=START_ENGINE_HINT
+        ) from None
+    except OSError as exc:  # e.g. the engine went away mid-stream
+        raise ContainerError(f"{what}: connection to the engine failed", why=str(exc)) from None
+
+
+def _explain(exc: docker.errors.APIError) -> str:
+    text = getattr(exc, "explanation", None) or str(exc)
+    return text.decode() if isinstance(text, bytes) else str(text)
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    name: str
+    id: str
+    status: str  # created, running, exited, ...
+    image: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """How to run a container; hardening options are explicit, never engine defaults."""
+
+    image: str
+    name: str
+    command: Sequence[str] | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    user: str = "65534:65534"
+    network: str = "none"  # "none" or "host"; never a bridge (see docs/containers.md)
+    read_only: bool = True
+    tmpfs: Mapping[str, str] = field(default_factory=dict)
+    cap_drop: Sequence[str] = ("ALL",)
+    security_opt: Sequence[str] = ("no-new-privileges:true",)
+    pids_limit: int = 128
+    mem_limit: str = "1g"
+    binds: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # host: (path, mode)
+    environment: Mapping[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+
+
+class Engine:
+    """A connection to one Docker engine."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    # ---- engine ------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        with _engine_errors("reading the engine's info"):
+            info: dict[str, Any] = self._client.info()
+        return info
+
+    def version(self) -> str:
+        with _engine_errors("reading the engine's version"):
+            return str(self._client.version().get("Version", "?"))
+
+    # ---- images ------------------------------------------------------------------------
+    def image_id(self, tag: str) -> str | None:
+        """The id of image ``tag``, or None when the engine does not have it."""
+        try:
+            return str(self._client.images.get(tag).id)
+        except docker.errors.ImageNotFound:
+            return None
+        except docker.errors.DockerException as exc:
+            raise ContainerError(f"looking up image {tag}", why=str(exc)) from None
+
+    def build(
+        self,
+        context: Path,
+        tag: str,
+        *,
+        buildargs: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        progress: Progress = _quiet,
+    ) -> str:
+        """Build ``context``/Dockerfile as ``tag``; each step is reported; returns the id."""
+        tail: list[str] = []
+        image_id: str | None = None
+        with _engine_errors(f"building image {tag}"):
+            # Host networking: these engines have no bridge, and apt must reach Debian.
+            stream = self._client.api.build(
+                path=str(context),
+                tag=tag,
+                buildargs=dict(buildargs or {}),
+                labels={MANAGED: "1", **(labels or {})},
+                network_mode="host",
+                rm=True,
+                forcerm=True,
+                decode=True,
+            )
+            for chunk in stream:
+                if "error" in chunk:
+                    raise ContainerError(
+                        f"building image {tag} failed",
+                        why="\n".join([*tail[-15:], str(chunk["error"]).strip()]),
+                        hint=f"the recipe is {context}/Dockerfile",
+                    )
+                aux = chunk.get("aux")
+                if isinstance(aux, dict) and "ID" in aux:
+                    image_id = str(aux["ID"])
+                for line in str(chunk.get("stream", "")).splitlines():
+                    line = line.rstrip()
+                    if not line:
+                        continue
+                    tail.append(line)
+                    if re.match(r"Step \d+/\d+ :", line):
+                        progress(f"{tag}: {line}")
+        return image_id or self.image_id(tag) or tag
+
+    def remove_images(self, label: str = MANAGED) -> list[str]:
+        """Remove every image carrying ``label``; the tags (or ids) removed."""
+        removed: list[str] = []
+        with _engine_errors("listing crossjit's images"):
+            images = self._client.images.list(filters={"label": label})
+        for image in images:
+            names = list(image.tags) or [image.id]
+            with contextlib.suppress(docker.errors.NotFound), _engine_errors("removing images"):
+                self._client.images.remove(image.id, force=True)
+                removed.extend(names)
+        return removed
+
+    # ---- containers --------------------------------------------------------------------
+    @contextlib.contextmanager
+    def created(self, image: str, labels: Mapping[str, str]) -> Iterator[str]:
+        """A created (never started) container of ``image``; always removed afterwards."""
+        with _engine_errors(f"creating a container of {image}"):
+            # Scratch images have no command; a created container never runs it anyway.
+            container = self._client.containers.create(
+                image,
+                command=["/nonexistent"],
+                labels={MANAGED: "1", **labels},
+                network_mode="none",
+            )
+        try:
+            yield str(container.id)
+        finally:
+            with contextlib.suppress(docker.errors.DockerException):
+                container.remove(force=True)
+
+    def archive(self, container: str, path: str) -> Iterator[bytes] | None:
+        """A tar stream of ``path`` in ``container`` (archive API), or None if it is absent."""
+        try:
+            with _engine_errors(f"exporting {path}"):
+                c = self._client.containers.get(container)
+                stream, _stat = c.get_archive(path, chunk_size=1 << 20)
+        except ContainerError as err:
+            if err.what.endswith("not found"):
+                return None
+            raise
+        return _guarded(stream, f"exporting {path}")
+
+    def run(self, spec: RunSpec) -> str:
+        """Start a detached container per ``spec``; its id."""
+        with _engine_errors(f"starting container {spec.name}"):
+            container = self._client.containers.run(
+                spec.image,
+                command=list(spec.command) if spec.command else None,
+                name=spec.name,
+                detach=True,
+                labels={MANAGED: "1", **spec.labels},
+                user=spec.user,
+                network_mode=spec.network,
+                read_only=spec.read_only,
+                tmpfs=dict(spec.tmpfs),
+                cap_drop=list(spec.cap_drop),
+                security_opt=list(spec.security_opt),
+                pids_limit=spec.pids_limit,
+                mem_limit=spec.mem_limit,
+                volumes={host: {"bind": p, "mode": m} for host, (p, m) in spec.binds.items()},
+                environment=dict(spec.environment),
+                working_dir=spec.working_dir,
+                stdin_open=False,
+                tty=False,
+            )
+        return str(container.id)
+
+    def find(self, labels: Mapping[str, str] | None = None) -> list[ContainerInfo]:
+        """Containers (running or not) with crossjit's label and ``labels``."""
+        wanted = [MANAGED + "=1", *(f"{k}={v}" for k, v in (labels or {}).items())]
+        with _engine_errors("listing containers"):
+            found = self._client.containers.list(all=True, filters={"label": wanted})
+        return [self._info(c) for c in found]
+
+    def get(self, name: str) -> ContainerInfo | None:
+        try:
+            return self._info(self._client.containers.get(name))
+        except docker.errors.NotFound:
+            return None
+        except docker.errors.DockerException as exc:
+            raise ContainerError(f"looking up container {name}", why=str(exc)) from None
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        """``docker inspect`` of a container."""
+        with _engine_errors(f"inspecting {name}"):
+            attrs: dict[str, Any] = self._client.api.inspect_container(name)
+        return attrs
+
+    def logs(self, name: str, tail: int | None = None) -> bytes:
+        with _engine_errors(f"reading the logs of {name}"):
+            c = self._client.containers.get(name)
+            out: bytes = c.logs(stdout=True, stderr=True, tail=tail if tail else "all")
+        return out
+
+    def processes(self, name: str) -> list[tuple[int, str]]:
+        """(host pid, command line) of each process in the container."""
+        with _engine_errors(f"listing the processes of {name}"):
+            top = self._client.containers.get(name).top(ps_args="-eo pid,args")
+        titles = [t.upper() for t in top.get("Titles") or []]
+        pid_at = titles.index("PID") if "PID" in titles else 0
+        cmd_at = len(titles) - 1
+        return [(int(row[pid_at]), str(row[cmd_at])) for row in top.get("Processes") or []]
+
+    def remove(self, name: str, timeout: int = 2) -> bool:
+        """Stop (SIGTERM, then SIGKILL after ``timeout`` s) and remove; False if absent."""
+        try:
+            c = self._client.containers.get(name)
+        except docker.errors.NotFound:
+            return False
+        with _engine_errors(f"removing container {name}"):
+            with contextlib.suppress(docker.errors.APIError):
+                c.stop(timeout=timeout)
+            c.remove(force=True)
+        return True
+
+    @staticmethod
+    def _info(c: Any) -> ContainerInfo:
+        tags = c.attrs.get("Config", {}).get("Image", "")
+        return ContainerInfo(
+            name=str(c.name),
+            id=str(c.id),
+            status=str(c.status),
+            image=str(tags),
+            labels=dict(c.labels or {}),
+        )
+
+
+def _guarded(stream: Iterator[bytes], what: str) -> Iterator[bytes]:
+    with _engine_errors(what):
+        yield from stream
+
+
+def connect(timeout: int = 10) -> Engine:
+    """The engine named by DOCKER_HOST (default: the local socket), checked with a ping."""
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise ContainerError(
+            "no Docker engine is answering",
+            why=_why_no_engine(exc),
+            hint=START_ENGINE_HINT,
+        ) from None
+    return Engine(client)
+
+
+def _why_no_engine(exc: Exception) -> str:
+    text = str(exc)
+    m = re.search(r"\((\w*Error)\((?:\d+, )?'([^']*)'\)\)", text)
+    if "FileNotFoundError" in text or "No such file" in text:
+        return "the engine's socket does not exist (is dockerd running?)"
+    if m:
+        return m.group(2)
+    return text

@@ -1,0 +1,431 @@
+"""Executor containers: images, hardened long-lived containers, and one session per run.
+
+Channel (see docs/containers.md): the container runs with ``--network none`` and a host
+directory bind-mounted at ``/run/crossjit``. Each session is a fresh executor started by
+``docker exec -i`` that listens on ``/run/crossjit/<id>.sock``; crossjit connects to that
+socket from the host side of the mount. The protocol thus needs no network at all, and
+the program's stdin/stdout/stderr are those of the ``docker exec`` — streamed to the
+user's terminal, never mixed into the protocol stream. Debian's LLVM 16 executor has no
+unix-socket mode, so socat listens for it and hands the connection over as fds 3/4.
+
+Ready means: a probe session completed the Setup handshake within a deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crossjit import containers, recipes, soname, sysroot
+from crossjit.errors import ContainerError, ExecutorError, ExecutorTimeout, UsageError
+
+if TYPE_CHECKING:
+    from crossjit.orc.client import ExecutorInfo, OrcClient
+    from crossjit.profile import Profile
+
+Progress = Callable[[str], None]
+VARIANTS = ("musl", "debian", "alpine")
+CONTAINER_RUN = "/run/crossjit"
+IMAGE_PREFIX = "crossjit/executor-"
+READY_DEADLINE = 30.0
+EXECUTOR_BUILDS = Path(__file__).resolve().parent.parent / "executor" / "build"
+DEFAULT_MUSL_SYSROOT = "debian-musl"
+
+# Labels: what `executor status`, sessions and `crossjit clean` read back.
+L_KIND, L_VARIANT, L_PROFILE, L_RUNDIR = (
+    "crossjit.kind",
+    "crossjit.variant",
+    "crossjit.profile",
+    "crossjit.rundir",
+)
+
+
+def _quiet(_m: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """Everything that decides the image and the container of one executor."""
+
+    variant: str
+    name: str
+    profile: str | None = None
+    sysroot: Path | None = None  # musl: loader and dlopen libraries come from here
+    dlopen: tuple[str, ...] = ()
+    host_network: bool = False  # only when the profile publishes ports
+    env: tuple[tuple[str, str], ...] = ()
+    workdir: str | None = None
+    mounts: tuple[tuple[Path, str], ...] = ()
+    pids_limit: int = 128
+    mem_limit: str = "1g"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def config(
+    variant: str | None = None,
+    profile: Profile | None = None,
+    mounts: Sequence[tuple[Path, str]] = (),
+) -> ExecutorConfig:
+    """The executor of ``profile`` (or a bare ``variant``; default musl)."""
+    ex = profile.executor if profile is not None else None
+    chosen = variant or (ex.variant if ex is not None else None) or "musl"
+    if chosen == "local":
+        raise UsageError(
+            "the local executor runs on this host and needs no container",
+            hint="`crossjit run` spawns it; `executor up` is for musl, debian or alpine",
+        )
+    if chosen not in VARIANTS:
+        raise UsageError(
+            f"unknown executor variant {chosen!r}", hint=f"use one of {', '.join(VARIANTS)}"
+        )
+    root: Path | None = None
+    dlopen: tuple[str, ...] = ex.dlopen if ex is not None else ()
+    if chosen == "musl":
+        if profile is not None and profile.sysroot is not None:
+            s = profile.sysroot
+            root = sysroot.resolve_profile_sysroot(s.recipe, s.path, s.packages, profile.base_dir)
+        else:
+            root = sysroot.require(DEFAULT_MUSL_SYSROOT, ())
+    name = f"crossjit-{profile.name}" if profile is not None else f"crossjit-{chosen}"
+    return ExecutorConfig(
+        variant=chosen,
+        name=name,
+        profile=str(profile.file) if profile is not None else None,
+        sysroot=root,
+        dlopen=dlopen,
+        host_network=bool(ex and ex.ports),
+        env=tuple(sorted(ex.env.items())) if ex is not None else (),
+        workdir=ex.workdir if ex is not None else None,
+        mounts=tuple(mounts),
+    )
+
+
+# --- images --------------------------------------------------------------------------------
+
+
+def _executor_binary(name: str) -> Path:
+    override = os.environ.get("CROSSJIT_EXECUTOR_BUILD")
+    path = (Path(override) if override else EXECUTOR_BUILDS) / name
+    if not path.is_file():
+        raise ContainerError(
+            f"{name} has not been built",
+            why=f"no {path}",
+            hint="build it: make -C executor (needs musl-tools for the musl variant)",
+        )
+    return path
+
+
+def _assemble_context(cfg: ExecutorConfig, ctx: Path) -> None:
+    """Copy the recipe and what it COPYs into ``ctx``."""
+    recipe = recipes.executor_dir(cfg.variant)
+    if not (recipe / "Dockerfile").is_file():
+        raise ContainerError(f"no executor recipe for {cfg.variant}", why=f"no {recipe}/Dockerfile")
+    shutil.copytree(recipe, ctx, dirs_exist_ok=True)
+    libs = ctx / "extra-libs"
+    libs.mkdir(exist_ok=True)
+    if cfg.variant == "musl":
+        assert cfg.sysroot is not None
+        loader = cfg.sysroot / "lib" / "ld-musl-x86_64.so.1"
+        if not loader.is_file():
+            raise ContainerError(
+                f"the sysroot {cfg.sysroot} has no musl loader",
+                hint="the musl executor needs a musl sysroot (sysroot: debian-musl)",
+            )
+        shutil.copy2(loader.resolve(), ctx / "ld-musl-x86_64.so.1")
+        shutil.copy2(_executor_binary("crossjit-executor-musl"), ctx / "crossjit-executor")
+        for lib in soname.closure(cfg.sysroot, cfg.dlopen):
+            shutil.copy2(lib.path, libs / lib.soname)
+    elif cfg.variant == "alpine":
+        shutil.copytree(EXECUTOR_BUILDS.parent / "src", ctx / "src", dirs_exist_ok=True)
+    (libs / ".keep").touch()  # COPY of an empty folder must still work
+
+
+def _context_hash(ctx: Path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(p for p in ctx.rglob("*") if p.is_file()):
+        h.update(f.relative_to(ctx).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
+def build_image(cfg: ExecutorConfig, engine: containers.Engine, progress: Progress = _quiet) -> str:
+    """The image tag for ``cfg``, built unless an identical context was built before."""
+    with tempfile.TemporaryDirectory(prefix="crossjit-ctx-") as tmp:
+        ctx = Path(tmp)
+        _assemble_context(cfg, ctx)
+        tag = f"{IMAGE_PREFIX}{cfg.variant}:{_context_hash(ctx)}"
+        if engine.image_id(tag) is None:
+            progress(f"building executor image {tag}")
+            engine.build(
+                ctx, tag, labels={L_KIND: "executor", L_VARIANT: cfg.variant}, progress=progress
+            )
+    return tag
+
+
+# --- containers ----------------------------------------------------------------------------
+
+
+def run_dir(name: str) -> Path:
+    """Host side of the container's /run/crossjit (short: unix socket paths are ≤107 bytes)."""
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    root = (
+        Path(base) / "crossjit" if base else Path(tempfile.gettempdir()) / f"crossjit-{os.getuid()}"
+    )
+    return root / name
+
+
+def _container_user() -> tuple[int, int]:
+    # As root we hand the run dir to nobody; otherwise the container runs as us, so the
+    # socket it creates is ours either way.
+    return (65534, 65534) if os.getuid() == 0 else (os.getuid(), os.getgid())
+
+
+def run_spec(cfg: ExecutorConfig, image: str, rundir: Path) -> containers.RunSpec:
+    uid, gid = _container_user()
+    binds = {str(rundir): (CONTAINER_RUN, "rw")}
+    binds.update({str(host): (path, "ro") for host, path in cfg.mounts})
+    return containers.RunSpec(
+        image=image,
+        name=cfg.name,
+        labels={
+            L_KIND: "executor",
+            L_VARIANT: cfg.variant,
+            L_PROFILE: cfg.profile or "",
+            L_RUNDIR: str(rundir),
+        },
+        user=f"{uid}:{gid}",
+        # Ports need the host's network (these engines have no bridge, and bridge
+        # addresses are off limits); the executor channel is the unix socket either way.
+        network="host" if cfg.host_network else "none",
+        read_only=True,
+        tmpfs={"/tmp": "rw,nosuid,nodev,noexec,size=64m"},
+        cap_drop=("ALL",),
+        security_opt=("no-new-privileges:true",),
+        pids_limit=cfg.pids_limit,
+        mem_limit=cfg.mem_limit,
+        binds=binds,
+        environment=dict(cfg.env),
+        working_dir=cfg.workdir,
+    )
+
+
+def up(
+    cfg: ExecutorConfig,
+    *,
+    progress: Progress = _quiet,
+    deadline: float = READY_DEADLINE,
+) -> ExecutorInfo:
+    """Build the image, (re)start the container, wait until a Setup handshake succeeds."""
+    engine = containers.connect()
+    image = build_image(cfg, engine, progress)
+    if engine.remove(cfg.name):
+        progress(f"replaced the running {cfg.name}")
+    rundir = run_dir(cfg.name)
+    shutil.rmtree(rundir, ignore_errors=True)
+    rundir.mkdir(parents=True, mode=0o700)
+    uid, gid = _container_user()
+    if os.getuid() == 0:
+        os.chown(rundir, uid, gid)
+    progress(f"starting {cfg.name} ({image})")
+    engine.run(run_spec(cfg, image, rundir))
+    try:
+        info = probe(cfg.name, deadline=deadline, engine=engine)
+    except BaseException:
+        engine.remove(cfg.name, timeout=0)
+        raise
+    progress(f"{cfg.name} ready: {info.triple}, protocol {info.dialect}")
+    return info
+
+
+def probe(
+    name: str, *, deadline: float = READY_DEADLINE, engine: containers.Engine | None = None
+) -> ExecutorInfo:
+    """Open a session, complete the Setup handshake, hang up: the executor's info."""
+    with session(name, timeout=deadline, interactive=False, engine=engine) as client:
+        return client.info
+
+
+def managed(engine: containers.Engine) -> list[containers.ContainerInfo]:
+    return engine.find({L_KIND: "executor"})
+
+
+def down(name: str | None = None) -> list[str]:
+    """Remove executor ``name`` (default: every executor container); the names removed."""
+    engine = containers.connect()
+    targets = [name] if name else [c.name for c in managed(engine)]
+    removed = []
+    for n in targets:
+        info = engine.get(n)
+        if info is None or info.labels.get(L_KIND) != "executor":
+            continue
+        engine.remove(n)
+        shutil.rmtree(info.labels.get(L_RUNDIR) or run_dir(n), ignore_errors=True)
+        removed.append(n)
+    return removed
+
+
+def status() -> list[dict[str, Any]]:
+    engine = containers.connect()
+    out = []
+    for c in managed(engine):
+        out.append(
+            {
+                "name": c.name,
+                "variant": c.labels.get(L_VARIANT, ""),
+                "profile": c.labels.get(L_PROFILE) or None,
+                "status": c.status,
+                "image": c.image,
+                "id": c.id[:12],
+            }
+        )
+    return out
+
+
+def logs(name: str, tail: int | None = None) -> bytes:
+    engine = containers.connect()
+    if engine.get(name) is None:
+        raise _not_running(name)
+    return engine.logs(name, tail)
+
+
+def clean(engine: containers.Engine, *, images: bool = False) -> tuple[list[str], list[str]]:
+    """Remove every crossjit-labelled container (and image); (containers, images) removed."""
+    names = []
+    for c in engine.find():
+        engine.remove(c.name, timeout=0)
+        rd = c.labels.get(L_RUNDIR)
+        if rd:
+            shutil.rmtree(rd, ignore_errors=True)
+        names.append(c.name)
+    return names, (engine.remove_images() if images else [])
+
+
+def _not_running(name: str) -> ExecutorError:
+    variant = name.removeprefix("crossjit-")
+    return ExecutorError(
+        f"executor {name} is not running",
+        hint=f"start it: crossjit executor up {variant}  (or --profile PROFILE)",
+    )
+
+
+# --- sessions --------------------------------------------------------------------------------
+
+
+def _session_command(variant: str, sock: str) -> list[str]:
+    if variant == "debian":
+        return [
+            "socat",
+            f"UNIX-LISTEN:{sock},unlink-early",
+            "EXEC:llvm-jitlink-executor filedescs=3\\,4,fdin=3,fdout=4",
+        ]
+    return ["/usr/bin/crossjit-executor", f"unix={sock}"]
+
+
+@contextlib.contextmanager
+def session(
+    name: str,
+    *,
+    timeout: float = 30.0,
+    interactive: bool = True,
+    engine: containers.Engine | None = None,
+) -> Iterator[OrcClient]:
+    """A fresh executor process in container ``name``, connected as an OrcClient.
+
+    ``interactive``: the program's stdin/stdout/stderr are ours (``docker exec -i``);
+    otherwise they are discarded. The executor process is gone when this exits, even
+    after Ctrl-C or a program that never returns.
+    """
+    from crossjit.orc.client import OrcClient
+
+    engine = engine or containers.connect()
+    info = engine.get(name)
+    if info is None or info.status != "running" or info.labels.get(L_KIND) != "executor":
+        raise _not_running(name)
+    variant = info.labels.get(L_VARIANT, "musl")
+    rundir = Path(info.labels.get(L_RUNDIR) or run_dir(name))
+    sid = secrets.token_hex(4)
+    host_sock = rundir / f"{sid}.sock"
+    cmd = _session_command(variant, f"{CONTAINER_RUN}/{sid}.sock")
+    argv = ["docker", "exec", *(["-i"] if interactive else []), name, *cmd]
+    quiet = subprocess.DEVNULL
+    proc = subprocess.Popen(
+        argv,
+        stdin=None if interactive else quiet,
+        stdout=None if interactive else quiet,
+        stderr=None if interactive else subprocess.PIPE,
+    )
+    client: OrcClient | None = None
+    try:
+        sock = _connect_unix(host_sock, proc, time.monotonic() + timeout, name)
+        client = OrcClient(_transport(sock, f"executor {name} ({variant})"), timeout=timeout)
+        yield client
+    finally:
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+        _finish(proc, engine, name, sid)
+        with contextlib.suppress(OSError):
+            host_sock.unlink()
+
+
+def _transport(sock: socket.socket, description: str) -> Any:
+    from crossjit.orc.transport import SocketTransport
+
+    return SocketTransport(sock, description=description)
+
+
+def _connect_unix(
+    path: Path, proc: subprocess.Popen[bytes], deadline: float, name: str
+) -> socket.socket:
+    # TODO(orc): move into crossjit/orc/transport.py as connect_unix(path, deadline);
+    # transport.py is meant to be the only socket user.
+    while True:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            raise ExecutorError(
+                f"the executor session in {name} exited before listening "
+                f"(status {proc.returncode})",
+                why=err.strip() or None,
+                hint=f"see `crossjit executor logs {name}`",
+            )
+        if path.exists():
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(str(path))
+                return sock
+            except OSError:
+                sock.close()  # bound but not yet listening
+        if time.monotonic() > deadline:
+            raise ExecutorTimeout(
+                f"the executor in {name} did not start listening in time",
+                why=f"no connectable {path}",
+                hint=f"see `crossjit executor logs {name}`",
+            )
+        time.sleep(0.02)
+
+
+def _finish(proc: subprocess.Popen[bytes], engine: containers.Engine, name: str, sid: str) -> None:
+    """Wait for the session's exec to end; kill its processes if it does not."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+        return
+    # The exec'd process outlives a killed `docker exec` client: find it by its socket.
+    with contextlib.suppress(ContainerError):
+        for pid, args in engine.processes(name):
+            if sid in args:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+    proc.kill()
+    proc.wait()

@@ -1,0 +1,34 @@
+"""The image recipes in ``images/``: which sysroots and executor variants exist."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def images_root() -> Path:
+    """``$CROSSJIT_IMAGES`` or the source tree's ``images/`` folder."""
+    override = os.environ.get("CROSSJIT_IMAGES")
+    return Path(override) if override else Path(__file__).resolve().parent.parent / "images"
+
+
+def sysroot_dir(recipe: str) -> Path:
+    return images_root() / "sysroot" / recipe
+
+
+def executor_dir(variant: str) -> Path:
+    return images_root() / "executor" / variant
+
+
+def sysroot_recipes() -> list[str]:
+    return _subdirs(images_root() / "sysroot")
+
+
+def executor_variants() -> list[str]:
+    return _subdirs(images_root() / "executor")
+
+
+def _subdirs(folder: Path) -> list[str]:
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if (p / "Dockerfile").is_file())

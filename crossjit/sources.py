@@ -1,0 +1,101 @@
+"""A profile's paths made concrete: sources, include directories and mounts.
+
+Paths are relative to the profile's directory; ``@NAME/...`` is relative to fetched
+source NAME. Globs (``src/*.c``, ``src/**/*.c``) expand sorted so builds are
+deterministic. A pattern that matches nothing is an error naming the profile line.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from crossjit.errors import ProfileError
+from crossjit.profile import Profile, fetch_ref
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ResolvedPaths:
+    sources: tuple[Path, ...]
+    include_dirs: tuple[Path, ...]
+    mounts: tuple[tuple[Path, str], ...]  # (host directory, container path)
+
+
+def fetch_all(profile: Profile, progress: Progress | None = None) -> dict[str, Path]:
+    """Fetch (or find in the cache) every fetched source the profile declares."""
+    from crossjit.fetch import fetch
+
+    return {name: fetch(name, spec, progress) for name, spec in profile.fetch.items()}
+
+
+def resolve(profile: Profile, fetched: Mapping[str, Path]) -> ResolvedPaths:
+    """Concrete paths; ``fetched`` maps fetched-source names to their directories.
+
+    Paths into a fetched source that is not in ``fetched`` are skipped, so a profile can
+    be checked without downloading anything.
+    """
+    problems: list[str] = []
+
+    def base_of(text: str) -> tuple[Path, str] | None:
+        ref = fetch_ref(text)
+        if ref is None:
+            return profile.base_dir, text
+        if ref not in fetched:
+            return None
+        return fetched[ref], text[len(ref) + 2 :]
+
+    sources: list[Path] = []
+    for i, text in enumerate(profile.sources):
+        based = base_of(text)
+        if based is None:
+            continue
+        found = _expand(*based)
+        files = [p for p in found if p.is_file()]
+        if not files:
+            what = "matches no file" if glob.has_magic(text) else "does not exist"
+            problems.append(f"{profile.where('sources', i)}: sources[{i}]: {text!r} {what}")
+        sources.extend(p for p in files if p not in sources)
+
+    includes: list[Path] = []
+    for i, text in enumerate(profile.include):
+        based = base_of(text)
+        if based is None:
+            continue
+        dirs = [p for p in _expand(*based) if p.is_dir()]
+        if not dirs:
+            problems.append(
+                f"{profile.where('include', i)}: include[{i}]: {text!r} is not a directory"
+            )
+        includes.extend(dirs)
+
+    mounts: list[tuple[Path, str]] = []
+    for i, mount in enumerate(profile.executor.mounts if profile.executor else ()):
+        host = (profile.base_dir / Path(mount.host).expanduser()).resolve()
+        if not host.is_dir():
+            problems.append(
+                f"{profile.where('executor', 'mounts', i)}: executor.mounts[{i}]: "
+                f"{mount.host!r} is not a directory"
+            )
+        mounts.append((host, mount.container))
+
+    if problems:
+        n = len(problems)
+        raise ProfileError(
+            f"profile {profile.file} names {n} missing path{'s' if n != 1 else ''}",
+            why="\n".join(problems),
+            hint="paths are relative to the profile's directory; @NAME/... is relative to "
+            "fetched source NAME",
+        )
+    return ResolvedPaths(tuple(sources), tuple(includes), tuple(mounts))
+
+
+def _expand(base: Path, text: str) -> list[Path]:
+    pattern = Path(text).expanduser()
+    full = pattern if pattern.is_absolute() else base / pattern
+    if glob.has_magic(str(full)):
+        return [Path(p).resolve() for p in sorted(glob.glob(str(full), recursive=True))]
+    return [full.resolve()] if full.exists() else []

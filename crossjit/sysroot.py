@@ -1,0 +1,263 @@
+"""Target sysroots built from the recipes in images/sysroot/ and exported from the image.
+
+``build`` makes (or reuses) the recipe's image, creates a container of it that never
+runs, and streams ``/usr``, ``/lib``, ``/lib64`` out through the engine's archive API into
+``<cache>/sysroots/<recipe>/``. Absolute symlinks are rewritten relative so that every
+link resolves inside the sysroot; links that would still escape are dropped (and listed
+in the manifest). ``manifest.json`` records the image id, the package list and a hash of
+the recipe, so a sysroot built for a different package list or an edited recipe is
+detected as stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tarfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from crossjit import cache, recipes
+from crossjit.errors import ContainerError, ProfileError
+
+Progress = Callable[[str], None]
+EXPORTED = ("usr", "lib", "lib64", "lib32", "libx32")
+MANIFEST = "manifest.json"
+IMAGE_PREFIX = "crossjit/sysroot-"
+
+
+class SysrootMissing(ContainerError):
+    """The profile's sysroot has not been built (or is stale)."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    recipe: str
+    image: str
+    image_id: str
+    packages: tuple[str, ...]
+    packages_hash: str
+    recipe_hash: str
+    created: float
+    skipped_links: tuple[str, ...] = ()
+
+    @classmethod
+    def read(cls, folder: Path) -> Manifest | None:
+        try:
+            raw = json.loads((folder / MANIFEST).read_text())
+            raw["packages"] = tuple(raw["packages"])
+            raw["skipped_links"] = tuple(raw.get("skipped_links", ()))
+            return cls(**raw)
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+
+    def write(self, folder: Path) -> None:
+        cache.atomic_write(folder / MANIFEST, json.dumps(asdict(self), indent=2).encode())
+
+
+def root_dir() -> Path:
+    return cache.root() / "sysroots"
+
+
+def path_of(recipe: str) -> Path:
+    return root_dir() / recipe
+
+
+def packages_hash(packages: Iterable[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(set(packages))).encode()).hexdigest()
+
+
+def recipe_hash(recipe: str) -> str:
+    """Hash of every file of the recipe folder (names and contents)."""
+    folder = _recipe_dir(recipe)
+    h = hashlib.sha256()
+    for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(f.relative_to(folder).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _recipe_dir(recipe: str) -> Path:
+    folder = recipes.sysroot_dir(recipe)
+    if not (folder / "Dockerfile").is_file():
+        known = ", ".join(recipes.sysroot_recipes()) or "none found"
+        raise ContainerError(
+            f"unknown sysroot recipe {recipe!r}",
+            why=f"no {folder}/Dockerfile (recipes: {known})",
+            hint="list them with `crossjit sysroot list`",
+        )
+    return folder
+
+
+def image_tag(recipe: str, packages: Sequence[str]) -> str:
+    key = hashlib.sha256(f"{recipe_hash(recipe)}\n{packages_hash(packages)}".encode())
+    return f"{IMAGE_PREFIX}{recipe}:{key.hexdigest()[:12]}"
+
+
+def staleness(recipe: str, packages: Sequence[str]) -> str | None:
+    """None if the built sysroot matches; else why it does not (missing, packages, recipe)."""
+    manifest = Manifest.read(path_of(recipe))
+    if manifest is None:
+        return "it has not been built"
+    if manifest.packages_hash != packages_hash(packages):
+        have = ", ".join(manifest.packages) or "no extra packages"
+        want = ", ".join(sorted(set(packages))) or "no extra packages"
+        return f"it was built with {have}; {want} wanted"
+    if manifest.recipe_hash != recipe_hash(recipe):
+        return f"the recipe images/sysroot/{recipe}/ changed since it was built"
+    return None
+
+
+def require(recipe: str, packages: Sequence[str]) -> Path:
+    """The sysroot folder, or SysrootMissing saying which command builds it."""
+    why = staleness(recipe, packages)
+    if why is not None:
+        cmd = " ".join(["crossjit sysroot build", recipe, *(f"--package {p}" for p in packages)])
+        raise SysrootMissing(f"sysroot {recipe} is not ready", why=why, hint=f"build it: {cmd}")
+    return path_of(recipe)
+
+
+def resolve_profile_sysroot(
+    recipe: str | None, path: str | None, packages: Sequence[str], base_dir: Path
+) -> Path:
+    """A profile's ``sysroot:`` entry → the folder to compile against."""
+    if path is not None:
+        folder = (base_dir / Path(path).expanduser()).resolve()
+        if not folder.is_dir():
+            raise ProfileError(f"sysroot {path!r} is not a directory", why=f"looked at {folder}")
+        return folder
+    assert recipe is not None
+    return require(recipe, packages)
+
+
+def list_built() -> list[Manifest]:
+    folder = root_dir()
+    if not folder.is_dir():
+        return []
+    found = (Manifest.read(p) for p in sorted(folder.iterdir()) if p.is_dir())
+    return [m for m in found if m is not None]
+
+
+def remove(recipe: str) -> bool:
+    folder = path_of(recipe)
+    if not folder.exists():
+        return False
+    shutil.rmtree(folder)
+    return True
+
+
+def build(
+    recipe: str,
+    packages: Sequence[str] = (),
+    *,
+    progress: Progress | None = None,
+    force: bool = False,
+) -> Path:
+    """Build the image if needed and export it into the cache; returns the sysroot folder."""
+    from crossjit import containers
+
+    say = progress or (lambda _m: None)
+    packages = tuple(sorted(set(packages)))
+    folder = _recipe_dir(recipe)
+    if not force and staleness(recipe, packages) is None:
+        say(f"sysroot {recipe} is up to date ({path_of(recipe)})")
+        return path_of(recipe)
+    engine = containers.connect()
+    tag = image_tag(recipe, packages)
+    image_id = None if force else engine.image_id(tag)
+    if image_id is None:
+        say(f"building image {tag} (packages: {', '.join(packages) or 'none'})")
+        image_id = engine.build(
+            folder,
+            tag,
+            buildargs={"PACKAGES": " ".join(packages)},
+            labels={"crossjit.kind": "sysroot", "crossjit.recipe": recipe},
+            progress=say,
+        )
+    dest = path_of(recipe)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = dest.with_name(f".{recipe}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    skipped: list[str] = []
+    try:
+        with engine.created(tag, {"crossjit.kind": "sysroot-export"}) as cid:
+            for top in EXPORTED:
+                stream = engine.archive(cid, "/" + top)
+                if stream is not None:
+                    say(f"exporting /{top}")
+                    skipped += extract(stream, staging, progress=say)
+        Manifest(
+            recipe=recipe,
+            image=tag,
+            image_id=image_id,
+            packages=packages,
+            packages_hash=packages_hash(packages),
+            recipe_hash=recipe_hash(recipe),
+            created=time.time(),
+            skipped_links=tuple(skipped),
+        ).write(staging)
+        old = dest.with_name(f".{recipe}.old-{os.getpid()}")
+        if dest.exists():
+            os.replace(dest, old)
+        os.replace(staging, dest)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    say(f"sysroot {recipe} ready: {dest}")
+    return dest
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file object over an iterator of byte chunks (the engine's tar stream)."""
+
+    def __init__(self, chunks: Iterator[bytes], progress: Progress) -> None:
+        self._chunks = chunks
+        self._buf = b""
+        self._total = 0
+        self._next_report = 32 << 20
+        self._progress = progress
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._buf:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._buf = chunk
+            self._total += len(chunk)
+            if self._total >= self._next_report:
+                self._progress(f"  {self._total >> 20} MiB")
+                self._next_report += 32 << 20
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+def extract(chunks: Iterator[bytes], dest: Path, progress: Progress | None = None) -> list[str]:
+    """Unpack a tar stream into ``dest``, keeping every symlink inside; the links dropped."""
+    skipped: list[str] = []
+
+    def keep_inside(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+        if member.issym() and member.linkname.startswith("/"):
+            # /lib64/ld-linux-x86-64.so.2 -> /lib/... becomes ../lib/..., inside the sysroot.
+            target = os.path.normpath(member.linkname.lstrip("/"))
+            start = os.path.dirname(member.name) or "."
+            member = member.replace(linkname=os.path.relpath(target, start), deep=False)
+        try:
+            return tarfile.data_filter(member, path)
+        except tarfile.FilterError:
+            skipped.append(f"{member.name} -> {member.linkname}")
+            return None
+
+    reader = io.BufferedReader(_ChunkReader(chunks, progress or (lambda _m: None)), 1 << 20)
+    with tarfile.open(fileobj=reader, mode="r|") as tf:
+        tf.extractall(dest, filter=keep_inside)
+    return skipped
