@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,7 @@ from tests.integration.test_executor_support import (
     RemoteError,
     Session,
     code_call_dispatch,
+    decode_error,
     launcher,
     session,
     u64,
@@ -32,9 +35,9 @@ EXPORTS = [
 
 
 @pytest.fixture(params=X86_VARIANTS)
-def s(request: pytest.FixtureRequest) -> Session:
+def s(request: pytest.FixtureRequest) -> Iterator[Session]:
     with session(launcher(request.param)) as sess:
-        yield sess  # type: ignore[misc]
+        yield sess
         if sess.alive():
             assert sess.hangup() == 0
         sess.check_sanitizers()
@@ -51,7 +54,7 @@ def test_reserve_write_finalize_run(s: Session) -> None:
                 (3, base + 0x2000, 0x1000, b"\x11hello")])
     assert s.run_as_int(base, 41) == 42
     assert s.run_as_void(base + 0x1000) == 7
-    maps = open(f"/proc/{s.proc.pid}/maps").read()
+    maps = Path(f"/proc/{s.proc.pid}/maps").read_text()
     assert f"{base:x}-{base + 0x2000:x} r-xp" in maps
     s.deallocate([base])
     with pytest.raises(RemoteError, match="No allocation entry found"):
@@ -66,7 +69,8 @@ def test_run_as_main_argv(s: Session) -> None:
 
 
 def test_reserve_errors(s: Session) -> None:
-    with pytest.raises(RemoteError, match="Cannot allocate memory|Out of memory"):  # glibc|musl strerror
+    # strerror(ENOMEM): glibc | musl
+    with pytest.raises(RemoteError, match=r"Cannot allocate memory|Out of memory"):
         s.reserve(1 << 60)
     with pytest.raises(RemoteError):
         s.reserve(0)
@@ -89,7 +93,7 @@ def test_finalize_errors(s: Session) -> None:
         s.finalize([(3, base, 0x1000, b"x")],
                    [(s.lookup(s.open(), [("llvm_orc_registerJITLoaderGDBAllocAction", True)])[0],
                      bad_gdb_args, 0, b"")])
-    assert f"{base:x}-" not in open(f"/proc/{s.proc.pid}/maps").read()
+    assert f"{base:x}-" not in Path(f"/proc/{s.proc.pid}/maps").read_text()
 
 
 def test_dylib_open_and_lookup(s: Session) -> None:
@@ -104,7 +108,7 @@ def test_dylib_open_and_lookup(s: Session) -> None:
         s.lookup(h, [("", True)])
     with pytest.raises(RemoteError, match="non-zero mode bits"):
         s.open("", 1)
-    with pytest.raises(RemoteError, match="/nonexistent/libx.so"):
+    with pytest.raises(RemoteError, match=r"/nonexistent/libx\.so"):
         s.open("/nonexistent/libx.so")
     # LLVM 16 crashes on a bogus handle; we answer in band.
     with pytest.raises(RemoteError, match="No dylib for handle"):
@@ -133,7 +137,6 @@ def test_gdb_jit_interface(s: Session) -> None:
     assert struct.unpack("<QQQQ", s.read_mem(first2, 32))[0] == first
     # Ranges outside JIT memory are refused.
     with pytest.raises(RemoteError):
-        from tests.integration.test_executor_support import decode_error
         decode_error(s.call_raw(gdb_wrapper, u64(desc) + u64(desc + 8)))
     # Deallocating unregisters the debug object (no dangling entry for debuggers).
     s.deallocate([obj2])

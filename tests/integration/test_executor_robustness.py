@@ -15,6 +15,7 @@ from tests.integration.test_executor_support import (
     OP_RESULT,
     OP_SETUP,
     P,
+    RemoteError,
     Session,
     launcher,
     seq,
@@ -141,7 +142,7 @@ def test_writes_outside_our_memory_refused(variant: str) -> None:
         assert s.read_mem(base + 4088, 8) == b"12345678"
         # Allocation actions may only call our wrappers or finalized JIT code.
         other = s.reserve(4096)
-        with pytest.raises(Exception, match="Refusing to call"):
+        with pytest.raises(RemoteError, match="Refusing to call"):
             s.finalize([(3, other, 4096, b"")], [(inst, b"", 0, b"")])
         finish(s)
 
@@ -188,7 +189,7 @@ def test_random_frames_stream(variant: str) -> None:
         tags = [a for n, a in s.setup.symbols.items() if "dispatch" not in n]
         for i in range(500):
             s.send(OP_CALL, 10_000 + i, rng.choice(tags), rng.randbytes(rng.randrange(0, 80)))
-        seen = set()
+        seen: set[int] = set()
         while len(seen) < 500:
             f = s.recv()
             assert f is not None, s.err()

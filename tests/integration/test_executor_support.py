@@ -415,7 +415,7 @@ class Session:
 def session(argv: list[str], env: dict[str, str] | None = None,
             read_setup: bool = True) -> Iterator[Session]:
     a, b = socket.socketpair()
-    errf = tempfile.TemporaryFile()
+    errf = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     full_env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=0",
                     UBSAN_OPTIONS="print_stacktrace=1")
     full_env.update(env or {})
