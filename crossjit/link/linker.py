@@ -24,6 +24,7 @@ from crossjit.link.objfile import (
     SHF_EXECINSTR,
     SHF_TLS,
     SHF_WRITE,
+    SHN_UNDEF,
     SHT_FINI_ARRAY,
     SHT_GROUP,
     SHT_INIT_ARRAY,
@@ -36,6 +37,7 @@ from crossjit.link.objfile import (
     SHT_STRTAB,
     SHT_SYMTAB,
     SHT_SYMTAB_SHNDX,
+    STT_GNU_IFUNC,
     ObjectFile,
     Section,
     parse_object,
@@ -156,6 +158,13 @@ class Linker:
         arch = self.arch
         obj = parse_object(name, data, machine=arch.elf_machine, machine_label=arch.name)
         roles = [_role(arch, obj, s) for s in obj.sections]
+        for rs in obj.symbols:
+            if rs.type == STT_GNU_IFUNC and rs.shndx != SHN_UNDEF:
+                # Callers would call the resolver itself instead of what it returns.
+                raise NotSupportedError(
+                    f"{obj.name}: '{rs.name}' is an indirect function (STT_GNU_IFUNC), which "
+                    "the JIT linker does not support yet"
+                )
         for target, table in obj.relocs.items():
             if target >= len(roles) or roles[target] is None:
                 continue  # relocations of sections we do not load (e.g. .llvm_addrsig)

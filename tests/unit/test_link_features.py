@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from crossjit.link import LinkedImage
+from crossjit.errors import LinkError, NotSupportedError
+from crossjit.link import LinkedImage, Linker
 from tests.unit.test_link_helpers import BASE, cc, link, read, section, u64
 
 X_H = r"""
@@ -181,3 +182,36 @@ def test_debug_sections_of_cxx_with_discarded_comdat(tmp_path: Path) -> None:
     helper = image.symbols["_Z6helperi"]
     assert helper in x1 and helper not in x2 and 0 in x2
     assert all(v == 0 or v >= BASE for v in x1 + x2)
+
+
+def test_debug_reference_to_high_address_with_32bit_relocation(tmp_path: Path) -> None:
+    # DWARF32 offsets into other debug sections fit, but an absolute 32-bit address of
+    # code loaded above 4 GiB cannot: asking for the debug sections says so.
+    asm = """
+        .text
+        .globl f
+    f:  ret
+        .section .debug_info,"",@progbits
+        .long f
+        .quad f
+    """
+    _, image = link({"dbg.o": cc(tmp_path, asm, "dbg.s")})
+    with pytest.raises(
+        LinkError,
+        match=r"dbg.o:\(.debug_info\+0x0\): relocation R_X86_64_32 "
+        r"against 'f' out of range",
+    ):
+        image.debug_sections()
+    _, low = link({"dbg.o": cc(tmp_path, asm, "dbg.s")}, base=0x10_0000)
+    info = low.debug_sections()["dbg.o"][".debug_info"]
+    assert struct.unpack("<IQ", info) == (0x10_0000, 0x10_0000)
+
+
+def test_ifunc_not_supported(tmp_path: Path) -> None:
+    src = """
+    static int impl(void) { return 1; }
+    static int (*resolve(void))(void) { return impl; }
+    int f(void) __attribute__((ifunc("resolve")));
+    """
+    with pytest.raises(NotSupportedError, match="STT_GNU_IFUNC"):
+        Linker().add_object("ifunc.o", cc(tmp_path, src, "ifunc.c"))
