@@ -16,7 +16,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from crossjit import __version__
-from crossjit.errors import EXIT_CROSSJIT_FAILURE, CrossjitError
+from crossjit.errors import EXIT_CROSSJIT_FAILURE, CrossjitError, ExecutorError, UsageError
 
 app = typer.Typer(
     name="crossjit",
@@ -138,6 +138,231 @@ def _args_after_dashdash() -> list[str]:
     if "--" in argv:
         return argv[argv.index("--") + 1 :]
     return []
+
+
+# --- profiles, sysroots, executor containers (docs/profiles.md, docs/containers.md) -------
+
+profile_app = typer.Typer(help="Check project profiles.", no_args_is_help=True)
+sysroot_app = typer.Typer(help="Target sysroots built from images/sysroot/.", no_args_is_help=True)
+executor_app = typer.Typer(help="Executor containers.", no_args_is_help=True)
+app.add_typer(profile_app, name="profile")
+app.add_typer(sysroot_app, name="sysroot")
+app.add_typer(executor_app, name="executor")
+
+ProfileArg = Annotated[Path, typer.Argument(help="The profile YAML file.", show_default=False)]
+ProfileOpt = Annotated[
+    Path | None, typer.Option("--profile", "-p", help="Take the settings from this profile.")
+]
+
+
+@profile_app.command("check")
+def profile_check(
+    profile: ProfileArg,
+    fetch: Annotated[
+        bool, typer.Option("--fetch", help="Also download and verify fetched sources.")
+    ] = False,
+) -> None:
+    """Validate PROFILE and print what it describes."""
+    with _guard():
+        from crossjit import sources
+        from crossjit.profile import load_profile
+
+        p = load_profile(profile)
+        fetched = sources.fetch_all(p, progress) if fetch else {}
+        print(sources.summary(p, sources.resolve(p, fetched), fetched))
+
+
+@sysroot_app.command("build")
+def sysroot_build(
+    name: Annotated[
+        str | None, typer.Argument(help="Recipe (images/sysroot/NAME).", show_default=False)
+    ] = None,
+    package: Annotated[
+        list[str] | None,
+        typer.Option("--package", help="Add a -dev package (repeatable).", show_default=False),
+    ] = None,
+    profile: ProfileOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if up to date.")] = False,
+) -> None:
+    """Build a sysroot image and export it into the cache."""
+    with _guard():
+        from crossjit import sysroot
+
+        recipe, packages = _sysroot_request(name, package or [], profile)
+        print(sysroot.build(recipe, packages, progress=progress, force=force))
+
+
+def _sysroot_request(name: str | None, packages: list[str], profile: Path | None) -> tuple[
+    str, list[str]
+]:
+    if profile is not None:
+        from crossjit.profile import load_profile
+
+        s = load_profile(profile).sysroot
+        if s is None or s.recipe is None:
+            raise UsageError(f"profile {profile} names no sysroot recipe")
+        return name or s.recipe, [*s.packages, *packages]
+    if name is None:
+        raise UsageError("which sysroot?", hint="crossjit sysroot build NAME, or --profile P")
+    return name, packages
+
+
+@sysroot_app.command("list")
+def sysroot_list() -> None:
+    """Built sysroots, and the recipes available."""
+    with _guard():
+        from crossjit import recipes, sysroot
+
+        built = {m.recipe: m for m in sysroot.list_built()}
+        for recipe in sorted(set(recipes.sysroot_recipes()) | set(built)):
+            m = built.get(recipe)
+            if m is None:
+                print(f"{recipe:16} not built")
+                continue
+            stale = sysroot.staleness(recipe, m.packages)
+            state = f"stale: {stale}" if stale else "ready"
+            pkgs = ", ".join(m.packages) or "-"
+            print(f"{recipe:16} {state:8} packages: {pkgs}  {sysroot.path_of(recipe)}")
+
+
+@sysroot_app.command("path")
+def sysroot_path(
+    name: Annotated[str, typer.Argument(help="Recipe name.", show_default=False)],
+) -> None:
+    """Print the folder of a built sysroot (for --sysroot)."""
+    with _guard():
+        from crossjit import sysroot
+
+        m = sysroot.Manifest.read(sysroot.path_of(name))
+        print(sysroot.require(name, m.packages if m else ()))
+
+
+@sysroot_app.command("rm")
+def sysroot_rm(
+    name: Annotated[str, typer.Argument(help="Recipe name.", show_default=False)],
+) -> None:
+    """Delete a built sysroot from the cache."""
+    with _guard():
+        from crossjit import sysroot
+
+        if not sysroot.remove(name):
+            raise UsageError(f"sysroot {name} is not built", hint="see `crossjit sysroot list`")
+        progress(f"removed sysroot {name}")
+
+
+@executor_app.command("up")
+def executor_up(
+    variant: Annotated[
+        str | None, typer.Argument(help="musl, debian or alpine.", show_default=False)
+    ] = None,
+    profile: ProfileOpt = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for the Setup handshake.")
+    ] = 30.0,
+) -> None:
+    """Build the executor image and start a hardened container; ready = handshake done."""
+    with _guard():
+        from crossjit import executors, sources
+        from crossjit.profile import load_profile
+
+        p = load_profile(profile) if profile else None
+        mounts = sources.resolve(p, {}).mounts if p else ()
+        cfg = executors.config(variant, p, mounts)
+        info = executors.up(cfg, progress=progress, deadline=timeout)
+        print(f"{cfg.name}: ready ({info.triple}, {info.dialect})")
+
+
+def _container_name(name: str | None, profile: Path | None) -> str | None:
+    from crossjit import executors
+
+    if profile is not None:
+        from crossjit.profile import load_profile
+
+        return f"crossjit-{load_profile(profile).name}"
+    if name in executors.VARIANTS:
+        return f"crossjit-{name}"
+    return name
+
+
+@executor_app.command("down")
+def executor_down(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="Container or variant (default: all executors).", show_default=False),
+    ] = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Stop and remove executor containers."""
+    with _guard():
+        from crossjit import executors
+
+        target = _container_name(name, profile)
+        removed = executors.down(target)
+        if target and not removed:
+            raise ExecutorError(f"no executor container {target}")
+        for n in removed:
+            progress(f"removed {n}")
+
+
+@executor_app.command("status")
+def executor_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Executor containers and their state."""
+    with _guard():
+        import json
+
+        from crossjit import executors
+
+        rows = executors.status()
+        if as_json:
+            print(json.dumps(rows, indent=2))
+            return
+        if not rows:
+            print("no executor containers (start one: crossjit executor up musl)")
+        for r in rows:
+            print(f"{r['name']:28} {r['variant']:7} {r['status']:9} {r['image']}")
+
+
+@executor_app.command("logs")
+def executor_logs(
+    name: Annotated[str, typer.Argument(help="Container or variant.", show_default=False)],
+    tail: Annotated[int | None, typer.Option("--tail", help="Only the last N lines.")] = None,
+) -> None:
+    """The container's own output (sessions' program output goes to `crossjit run`)."""
+    with _guard():
+        from crossjit import executors
+
+        target = _container_name(name, None)
+        assert target is not None
+        sys.stdout.buffer.write(executors.logs(target, tail))
+        sys.stdout.flush()
+
+
+@app.command()
+def doctor() -> None:
+    """Report the Docker engine, clang, llvmlite, executors, binfmt and sysroots."""
+    with _guard():
+        from crossjit import doctor as checks
+
+        for c in checks.run():
+            print(f"{'ok' if c.ok else '--':2}  {c.name:22} {c.detail}")
+            if c.hint and not c.ok:
+                print(f"    {'':22} hint: {c.hint}")
+
+
+@app.command()
+def clean(
+    images: Annotated[
+        bool, typer.Option("--images", help="Also remove crossjit's Docker images.")
+    ] = False,
+) -> None:
+    """Remove crossjit's caches and every leftover crossjit container."""
+    with _guard():
+        from crossjit import housekeeping
+
+        report = housekeeping.clean(images=images, progress=progress)
+        print(report)
 
 
 def main(argv: list[str] | None = None) -> None:

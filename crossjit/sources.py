@@ -99,3 +99,42 @@ def _expand(base: Path, text: str) -> list[Path]:
     if glob.has_magic(str(full)):
         return [Path(p).resolve() for p in sorted(glob.glob(str(full), recursive=True))]
     return [full.resolve()] if full.exists() else []
+
+
+def summary(profile: Profile, paths: ResolvedPaths, fetched: Mapping[str, Path]) -> str:
+    """What `crossjit profile check` prints: the profile as crossjit understood it."""
+    t, ex, sr = profile.target, profile.executor, profile.sysroot
+    lines = [f"profile {profile.name} ({profile.file}): ok"]
+    target = t.triple + (f", cpu {t.cpu}" if t.cpu else "")
+    lines.append(f"  target    {target}{', ' + ' '.join(t.features) if t.features else ''}")
+    if sr is None:
+        lines.append("  sysroot   none (the compiler's default headers)")
+    elif sr.recipe:
+        extra = f" + {', '.join(sr.packages)}" if sr.packages else ""
+        lines.append(f"  sysroot   recipe {sr.recipe}{extra}")
+    else:
+        lines.append(f"  sysroot   {sr.path}")
+    if ex is None:
+        lines.append("  executor  local (spawned on this host)")
+    else:
+        lines.append(f"  executor  {ex.variant} over {ex.channel}")
+        if ex.dlopen:
+            lines.append(f"            dlopen {', '.join(ex.dlopen)}")
+        if ex.ports:
+            ports = ", ".join(f"{p.host}:{p.container}" for p in ex.ports)
+            lines.append(f"            ports {ports} (host network)")
+        for host, path in paths.mounts:
+            lines.append(f"            mount {host} -> {path} (read-only)")
+    for name, spec in profile.fetch.items():
+        where = f" -> {fetched[name]}" if name in fetched else " (not fetched; --fetch)"
+        lines.append(f"  fetch     {name}: {type(spec).__name__} pinned {spec.pin[:16]}{where}")
+    lines.append(f"  sources   {len(paths.sources)} file(s)")
+    lines.extend(f"            {s}" for s in paths.sources)
+    if paths.include_dirs:
+        lines.append(f"  include   {', '.join(str(d) for d in paths.include_dirs)}")
+    flags = [f"-O{profile.opt}", *(["-g"] if profile.debug else [])]
+    flags += [f"-D{d}" for d in profile.defines] + list(profile.cflags)
+    lines.append(f"  flags     {' '.join(flags)}")
+    if profile.args:
+        lines.append(f"  args      {' '.join(profile.args)}")
+    return "\n".join(lines)

@@ -1,0 +1,101 @@
+"""`crossjit doctor`: what this machine has for crossjit, each check with a next step."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from crossjit import executors, recipes, sysroot
+from crossjit.errors import ContainerError
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    hint: str | None = None
+
+
+def run() -> list[Check]:
+    return [_engine(), _clang(), _llvmlite(), *_executors(), _binfmt(), _sysroots()]
+
+
+def _engine() -> Check:
+    from crossjit import containers
+
+    try:
+        engine = containers.connect(timeout=5)
+        info = engine.info()
+    except ContainerError as err:
+        return Check("docker engine", False, err.why or err.what, containers.START_ENGINE_HINT)
+    driver = info.get("Driver", "?")
+    return Check("docker engine", True, f"Docker {engine.version()}, storage driver {driver}")
+
+
+def _clang() -> Check:
+    found = [n for n in ("clang", *(f"clang-{v}" for v in (22, 19, 16, 15, 14))) if shutil.which(n)]
+    if found:
+        return Check("clang", True, ", ".join(found))
+    try:
+        zig = importlib.metadata.version("ziglang")
+        return Check("clang", True, f"none on PATH; the ziglang {zig} wheel's clang is used")
+    except importlib.metadata.PackageNotFoundError:
+        return Check("clang", False, "no clang on PATH", "apt-get install clang-16")
+
+
+def _llvmlite() -> Check:
+    try:
+        return Check("llvmlite", True, importlib.metadata.version("llvmlite"))
+    except importlib.metadata.PackageNotFoundError:
+        return Check("llvmlite", False, "not installed", "pip install 'llvmlite>=0.50,<0.51'")
+
+
+def _executors() -> list[Check]:
+    llvm = sorted(
+        Path("/usr/lib").glob("llvm-*/bin/llvm-jitlink-executor"),
+        key=lambda p: int(re.sub(r"\D", "", p.parent.parent.name) or 0),
+    )
+    own = sorted(p.name for p in executors.EXECUTOR_BUILDS.glob("crossjit-executor-*"))
+    return [
+        Check(
+            "LLVM executors",
+            bool(llvm),
+            ", ".join(p.parent.parent.name for p in llvm) or "none",
+            None if llvm else "apt-get install llvm-16",
+        ),
+        Check(
+            "crossjit-executor",
+            bool(own),
+            ", ".join(own) or "not built",
+            None if own else "make -C executor",
+        ),
+        Check("executor recipes", True, ", ".join(recipes.executor_variants()) or "none"),
+    ]
+
+
+def _binfmt() -> Check:
+    entries = Path("/proc/sys/fs/binfmt_misc")
+    qemu = sorted(p.name for p in entries.glob("qemu-*")) if entries.is_dir() else []
+    if qemu:
+        return Check("binfmt (foreign CPUs)", True, ", ".join(qemu))
+    return Check(
+        "binfmt (foreign CPUs)",
+        False,
+        "no qemu binfmt handlers",
+        "apt-get install qemu-user-static binfmt-support (only for non-x86_64 targets)",
+    )
+
+
+def _sysroots() -> Check:
+    built = sysroot.list_built()
+    names = [f"{m.recipe}{' +' + ','.join(m.packages) if m.packages else ''}" for m in built]
+    return Check(
+        "sysroots",
+        bool(built),
+        ", ".join(names) or f"none built (recipes: {', '.join(recipes.sysroot_recipes())})",
+        None if built else "crossjit sysroot build debian-musl",
+    )

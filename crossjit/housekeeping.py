@@ -1,0 +1,39 @@
+"""`crossjit clean`: the cache and every crossjit-labelled container (and, on request, image)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+
+from crossjit import cache, executors
+from crossjit.errors import ContainerError
+
+Progress = Callable[[str], None]
+
+
+def clean(*, images: bool = False, progress: Progress | None = None) -> str:
+    """Remove leftovers; a one-paragraph report. Works without an engine (cache only)."""
+    say = progress or (lambda _m: None)
+    lines = []
+    from crossjit import containers
+
+    try:
+        engine = containers.connect(timeout=5)
+    except ContainerError as err:
+        lines.append(f"containers: skipped ({err.why or err.what})")
+    else:
+        names, imgs = executors.clean(engine, images=images)
+        for n in names:
+            say(f"removed container {n}")
+        lines.append(
+            f"containers: removed {len(names)}" + (f" ({', '.join(names)})" if names else "")
+        )
+        if images:
+            lines.append(f"images: removed {len(imgs)}")
+    root = cache.root()
+    if root.exists():
+        shutil.rmtree(root)
+        lines.append(f"cache: removed {root}")
+    else:
+        lines.append(f"cache: {root} was empty")
+    return "\n".join(lines)
