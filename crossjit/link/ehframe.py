@@ -41,11 +41,13 @@ def _records(name: str, data: bytes | bytearray | memoryview) -> list[tuple[int,
     return out
 
 
-def merge(blocks: list[Block], align: int) -> Block | None:
+def merge(blocks: list[Block], align: int, dead_refs: dict[Block, set[int]]) -> Block | None:
     """One block holding the live records of ``blocks`` (in order) and a terminator.
 
     Each input's edges are carried over at their new offsets; FDEs whose initial
     location refers to a discarded section (or to nothing) are dropped with their edges.
+    ``dead_refs[block]`` lists offsets of relocations whose symbol was defined in a
+    discarded section of that object (even if its name resolves elsewhere).
     """
     if not blocks:
         return None
@@ -57,13 +59,18 @@ def merge(blocks: list[Block], align: int) -> Block | None:
         assert data is not None
         start = len(out)
         edges_at = {e.offset: e for e in blk.edges}
+        dead = dead_refs.get(blk, set())
         moved: dict[int, int] = {}  # old record start -> new record start
         sizes: dict[int, int] = {}  # old record start -> size
         for off, total, id_off, cie_id in _records(blk.obj, data):
             rec = bytearray(data[off : off + total])
             if cie_id != 0:  # an FDE: pc_begin follows the CIE pointer
                 pc_begin = edges_at.get(id_off + 4)
-                if pc_begin is None or pc_begin.target.kind == SymKind.DISCARDED:
+                if (
+                    pc_begin is None
+                    or pc_begin.target.kind == SymKind.DISCARDED
+                    or pc_begin.offset in dead
+                ):
                     continue
                 cie_old = id_off - cie_id
                 cie_new = moved.get(cie_old)

@@ -297,6 +297,7 @@ class LinkPlan:
         eh_set = set(eh_inputs)
         eh_sections = [{i for i, b in sb.items() if b in eh_set} for sb in section_blocks]
         absolute_zero = Symbol("*ABS*", LINKER_OBJ, SymKind.ABSOLUTE)
+        dead_refs: dict[Block, set[int]] = {}
         edge_kind = arch.edge_kind
         bad_targets: list[str] = []
         for oi, obj in enumerate(objects):
@@ -319,7 +320,11 @@ class LinkPlan:
                             f"{location(obj.name, blk.name, off)}: relocation "
                             f"against invalid symbol #{symi}"
                         )
-                    if t.kind is SymKind.DISCARDED and not is_eh:
+                    if is_eh and obj.symbols[symi].shndx in discarded[oi]:
+                        # Refers to a discarded COMDAT copy (by a global name that now
+                        # resolves to the kept copy): an FDE starting there must go.
+                        dead_refs.setdefault(blk, set()).add(off)
+                    elif t.kind is SymKind.DISCARDED and not is_eh:
                         bad_targets.append(
                             f"{location(obj.name, blk.name, off)}: relocation "
                             f"{arch.reloc_name(rtype)} refers to '{t.name}' in a "
@@ -329,7 +334,7 @@ class LinkPlan:
 
         # Merge .eh_frame, .init_array*, .fini_array* into one block each.
         moved: dict[Block, tuple[Block, int]] = {}
-        eh = ehframe.merge(eh_inputs, max((b.align for b in eh_inputs), default=8))
+        eh = ehframe.merge(eh_inputs, max((b.align for b in eh_inputs), default=8), dead_refs)
         if eh is not None:
             for blk, piece in zip(eh_inputs, eh.pieces, strict=True):
                 moved[blk] = (eh, piece[0])
@@ -394,6 +399,9 @@ class LinkPlan:
         )
         self._blocks = [b for seg in self._segments for b in seg.blocks]
         self.max_align = max((b.align for b in self._blocks), default=1)
+        if self.max_align > page_size:
+            # The executor only promises page alignment: reserve slack to align up in finish.
+            self.reservation_size += self.max_align - page_size
         self.externals = [
             ExternalRef(name, res.weak_refs_only[name], res.referenced_by[name])
             for name in res.externals
@@ -402,11 +410,11 @@ class LinkPlan:
     def finish(self, base: int, resolved: Mapping[str, int | None]) -> LinkedImage:
         """Fix up for a reservation at ``base``; ``resolved`` maps externals to addresses
         (``None`` or absent: not found; allowed only for weak references, which become 0)."""
-        if base % self.page_size or base % self.max_align:
+        if base % self.page_size:
             raise LinkError(
-                f"reservation at {base:#x} is not aligned to "
-                f"{max(self.page_size, self.max_align):#x} as the sections require"
+                f"reservation at {base:#x} is not aligned to the page size {self.page_size:#x}"
             )
+        base = align_up(base, self.max_align)
         res = self._resolution
         missing = {
             name: refs

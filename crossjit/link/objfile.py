@@ -166,7 +166,6 @@ class ObjectFile:
     """A parsed, validated ELF64 relocatable object."""
 
     name: str
-    machine: int
     sections: list[Section]
     symbols: list[RawSymbol]
     relocs: dict[int, RelaTable] = field(default_factory=dict)  # by target section index
@@ -176,13 +175,6 @@ class ObjectFile:
         if 0 < index < len(self.sections):
             return self.sections[index].name
         return {SHN_ABS: "*ABS*", SHN_COMMON: "*COM*", SHN_UNDEF: "*UND*"}.get(index, f"#{index}")
-
-
-def machine_name(machine: int | str) -> str:
-    """A human name for an ELF ``e_machine`` value (pyelftools' description)."""
-    if isinstance(machine, str):
-        return str(describe_e_machine(machine))
-    return f"machine {machine}"
 
 
 def _describe(elf: ELFFile) -> str:
@@ -273,7 +265,7 @@ def parse_object(name: str, data: bytes, *, machine: str, machine_label: str) ->
             if rs.type == STT_SECTION and not rs.name and 0 < rs.shndx < len(sections):
                 rs.name = sections[rs.shndx].name
 
-    obj = ObjectFile(name, 0, sections, symbols)
+    obj = ObjectFile(name, sections, symbols)
     for s in sections:
         if s.type == SHT_RELA:
             obj.relocs[s.info] = RelaTable(s.index, s.name, s.info, s.data)

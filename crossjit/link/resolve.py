@@ -151,7 +151,7 @@ def resolve(
             old = strength.get(name, -1)
             if new == 2 and old == 2:
                 prev = definitions[name]
-                where = duplicates.setdefault(name, [_where(prev, objects)])
+                where = duplicates.setdefault(name, [_where(prev)])
                 where.append(location(obj.name, obj.section_name(shndx), rs.value))
             elif new > old:
                 strength[name] = new
@@ -203,6 +203,6 @@ def resolve(
     return Resolution(per_object, definitions, externals, weak_only, referenced_by, common_blocks)
 
 
-def _where(sym: Symbol, objects: list[ObjectFile]) -> str:
+def _where(sym: Symbol) -> str:
     sec = sym.block.name if sym.block is not None else "*ABS*"
     return location(sym.obj, sec, sym.offset)

@@ -218,3 +218,20 @@ def test_reservation_covers_everything_and_respects_page_size(tmp_path: Path) ->
     image = plan.finish(BASE, far_addresses(plan))
     for seg in image.segments:
         assert seg.addr % 16384 == 0 and seg.size % 16384 == 0
+
+
+def test_alignment_above_page_size(tmp_path: Path) -> None:
+    obj = cc(
+        tmp_path, "__attribute__((aligned(16384))) int big[4] = {1}; int f(void) { return 0; }"
+    )
+    linker = Linker()
+    linker.add_object("big.o", obj)
+    plan = linker.plan()
+    base = BASE + 0x1000  # page aligned only: the plan reserved slack to align up
+    image = plan.finish(base, {})
+    big = image.symbols["big"]
+    assert big % 16384 == 0
+    assert all(
+        base <= s.addr and s.addr + s.size <= base + plan.reservation_size for s in image.segments
+    )
+    assert read(image, big, 4) == (1).to_bytes(4, "little")
