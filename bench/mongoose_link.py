@@ -1,0 +1,145 @@
+"""Link + run the Mongoose objects: crossjit vs LLVM 16's llvm-jitlink, side by side.
+
+    python -m bench.mongoose_link [--rounds N]
+
+Both controllers get the same objects (clang-16 -c -fPIC -O0 -g of Mongoose 7.23 and
+examples/mongoose/main.c) and the same executor (Debian's LLVM 16 llvm-jitlink-executor,
+spawned over a socketpair / pipes). Measured per round: wall time from starting the host
+tool to the first HTTP 200 from the JIT'd server, and the host tool's peak RSS (VmHWM).
+Prints medians and ratios (crossjit / LLVM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+LLVM16 = Path("/usr/lib/llvm-16/bin")
+EXECUTOR = LLVM16 / "llvm-jitlink-executor"
+MONGOOSE_SDIST = "cymongoose==0.2.5"
+MONGOOSE_SHA256 = "8c0ec19752d493702c566735a28918f1b81a756197f78e4931c566dbad849a8f"
+
+
+@dataclass(frozen=True)
+class Sample:
+    seconds: float
+    peak_rss_kib: int
+
+
+def mongoose_dir() -> Path:
+    """Mongoose 7.23's sources, fetched from PyPI pinned by hash (never committed)."""
+    from crossjit.fetch import fetch
+    from crossjit.profile import PypiSource
+
+    spec = PypiSource(pypi=MONGOOSE_SDIST, sha256=MONGOOSE_SHA256, subpath="thirdparty/mongoose")
+    return fetch("mongoose", spec, progress=lambda m: print(m, file=sys.stderr))
+
+
+def build_objects(work: Path) -> list[Path]:
+    src = mongoose_dir()
+    objs = []
+    for c in (src / "mongoose.c", REPO / "examples" / "mongoose" / "main.c"):
+        out = work / (c.stem + ".o")
+        subprocess.run(["clang-16", "-c", "-fPIC", "-O0", "-g", f"-I{src}", str(c), "-o",
+                        str(out)], check=True)
+        objs.append(out)
+    return objs
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def http_get(url: str, timeout: float = 1.0) -> int:
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        r.read()
+        return int(r.status)
+
+
+def one_round(cmd: list[str], port: int, root: Path) -> Sample:
+    args = [f"http://127.0.0.1:{port}", str(root)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([*cmd, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = t0 + 60
+    try:
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise RuntimeError(f"{cmd[0]} exited {proc.returncode}: {err}")
+            try:
+                if http_get(f"http://127.0.0.1:{port}/api/hello", 0.5) == 200:
+                    break
+            except OSError:
+                pass
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"no HTTP 200 from {cmd[0]} within 60 s")
+            time.sleep(0.002)
+        elapsed = time.perf_counter() - t0
+        rss = peak_rss_kib(proc.pid)
+        http_get(f"http://127.0.0.1:{port}/api/stop")
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return Sample(elapsed, rss)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="Mongoose link+run: crossjit vs llvm-jitlink-16")
+    ap.add_argument("--rounds", type=int, default=5)
+    opts = ap.parse_args()
+    if not EXECUTOR.exists():
+        print(f"needs {EXECUTOR} (apt-get install llvm-16)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="crossjit-bench-") as tmp:
+        work = Path(tmp)
+        objs = [str(o) for o in build_objects(work)]
+        root = work / "www"
+        root.mkdir()
+        (root / "index.txt").write_text("hello\n")
+        tools = {
+            "crossjit": [sys.executable, "-m", "crossjit", "jit", "--executor",
+                         f"spawn:{EXECUTOR}", *objs, "--"],
+            "llvm-jitlink-16": [str(LLVM16 / "llvm-jitlink"), f"--oop-executor={EXECUTOR}",
+                                *objs, "-args", "mongoose"],  # -args includes argv[0]
+        }
+        samples: dict[str, list[Sample]] = {k: [] for k in tools}
+        for _ in range(opts.rounds):
+            for name, cmd in tools.items():  # interleaved, so drift hits both alike
+                samples[name].append(one_round(cmd, free_port(), root))
+    print(f"Mongoose link+run to first HTTP 200, {opts.rounds} rounds "
+          f"({os.cpu_count()} cores, Python {sys.version.split()[0]})")
+    print(f"{'tool':<18}{'median s':>10}{'min s':>10}{'peak RSS MiB':>14}")
+    med: dict[str, tuple[float, float]] = {}
+    for name, ss in samples.items():
+        t = statistics.median(s.seconds for s in ss)
+        m = statistics.median(s.peak_rss_kib for s in ss) / 1024
+        med[name] = (t, m)
+        print(f"{name:<18}{t:>10.3f}{min(s.seconds for s in ss):>10.3f}{m:>14.1f}")
+    (ct, cm), (lt, lm) = med["crossjit"], med["llvm-jitlink-16"]
+    print(f"ratio crossjit/llvm: time {ct / lt:.2f}x, peak memory {cm / lm:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
