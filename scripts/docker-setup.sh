@@ -81,6 +81,7 @@ else
     } >"$root/etc/apt/sources.list"
     rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin \
         "$root"/var/cache/apt/archives/*.deb "$root"/usr/share/doc/* "$root"/usr/share/man/*
+    chmod 755 "$root" # mktemp -d made it 0700, which would become the image's / mode
     tar -C "$root" -c . | docker import \
         -c 'CMD ["bash"]' -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         - "$BASE" >/dev/null
