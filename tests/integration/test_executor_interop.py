@@ -46,7 +46,7 @@ def jitlink(variant: str, objs: list[Path], args: list[str],
     return subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
 
 
-@pytest.mark.parametrize("variant", ["glibc", "musl", "musl-static"])
+@pytest.mark.parametrize("variant", ["glibc", "musl", "musl-static", "asan"])
 def test_argv_and_exit_status(variant: str, tmp_path: Path) -> None:
     obj = compile_obj(SRC / "argv_exit.c", tmp_path)
     p = jitlink(variant, [obj], ["a", "bb", "ccc"])
