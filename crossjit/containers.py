@@ -118,6 +118,25 @@ class Engine:
         except docker.errors.DockerException as exc:
             raise ContainerError(f"looking up image {tag}", why=str(exc)) from None
 
+    def base_images(self, dockerfile: Path) -> list[str]:
+        """``FROM`` images of a Dockerfile with their ids, e.g. ``debian:bookworm-slim@sha256:..``.
+
+        Part of image tags, so that a rebuilt base image (a new debootstrap) means a new
+        tag instead of silently reusing images built on the old one.
+        """
+        stages: set[str] = set()
+        out = []
+        for line in dockerfile.read_text().splitlines():
+            m = re.match(r"\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", line, re.I)
+            if not m:
+                continue
+            base, stage = m.group(1), m.group(2)
+            if base != "scratch" and base not in stages:
+                out.append(f"{base}@{self.image_id(base) or 'absent'}")
+            if stage:
+                stages.add(stage)
+        return out
+
     def build(
         self,
         context: Path,
@@ -205,7 +224,10 @@ class Engine:
 
     def run(self, spec: RunSpec) -> str:
         """Start a detached container per ``spec``; its id."""
-        with _engine_errors(f"starting container {spec.name}"):
+        with (
+            _engine_errors(f"starting container {spec.name}"),
+            _removed_on_failure(self._client, spec.name),
+        ):
             container = self._client.containers.run(
                 spec.image,
                 command=list(spec.command) if spec.command else None,
@@ -286,6 +308,17 @@ class Engine:
             image=str(tags),
             labels=dict(c.labels or {}),
         )
+
+
+@contextlib.contextmanager
+def _removed_on_failure(client: Any, name: str) -> Iterator[None]:
+    """A container that was created but could not start must not linger."""
+    try:
+        yield
+    except docker.errors.APIError:
+        with contextlib.suppress(docker.errors.DockerException):
+            client.containers.get(name).remove(force=True)
+        raise
 
 
 def _guarded(stream: Iterator[bytes], what: str) -> Iterator[bytes]:

@@ -97,6 +97,9 @@ def config(
         if profile is not None and profile.sysroot is not None:
             s = profile.sysroot
             root = sysroot.resolve_profile_sysroot(s.recipe, s.path, s.packages, profile.base_dir)
+        elif sysroot.Manifest.read(sysroot.path_of(DEFAULT_MUSL_SYSROOT)) is not None:
+            # Only the loader is needed, which every package list of the recipe has.
+            root = sysroot.path_of(DEFAULT_MUSL_SYSROOT)
         else:
             root = sysroot.require(DEFAULT_MUSL_SYSROOT, ())
     name = f"crossjit-{profile.name}" if profile is not None else f"crossjit-{chosen}"
@@ -153,8 +156,8 @@ def _assemble_context(cfg: ExecutorConfig, ctx: Path) -> None:
     (libs / ".keep").touch()  # COPY of an empty folder must still work
 
 
-def _context_hash(ctx: Path) -> str:
-    h = hashlib.sha256()
+def _context_hash(ctx: Path, bases: Sequence[str]) -> str:
+    h = hashlib.sha256("\n".join(bases).encode())
     for f in sorted(p for p in ctx.rglob("*") if p.is_file()):
         h.update(f.relative_to(ctx).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:12]
@@ -165,7 +168,8 @@ def build_image(cfg: ExecutorConfig, engine: containers.Engine, progress: Progre
     with tempfile.TemporaryDirectory(prefix="crossjit-ctx-") as tmp:
         ctx = Path(tmp)
         _assemble_context(cfg, ctx)
-        tag = f"{IMAGE_PREFIX}{cfg.variant}:{_context_hash(ctx)}"
+        bases = engine.base_images(ctx / "Dockerfile")
+        tag = f"{IMAGE_PREFIX}{cfg.variant}:{_context_hash(ctx, bases)}"
         if engine.image_id(tag) is None:
             progress(f"building executor image {tag}")
             engine.build(

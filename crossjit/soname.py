@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from elftools.common.exceptions import ELFError
@@ -98,7 +98,7 @@ def resolve(sysroot: Path, name: str) -> Library:
         for ref in re.findall(r"[\w./+-]+\.so(?:\.[\d.]+)?", text):
             found = _find(sysroot, Path(ref).name)
             if found is not None and _elf_dynamic(found) is not None:
-                return resolve(sysroot, Path(ref).name)
+                return replace(resolve(sysroot, Path(ref).name), name=name)
         raise LibraryNotFound(f"{name!r} in the sysroot is neither ELF nor a linker script")
     soname, needed = info
     return Library(name=name, soname=soname or path.name, path=path, needed=needed)

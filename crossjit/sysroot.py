@@ -93,8 +93,9 @@ def _recipe_dir(recipe: str) -> Path:
     return folder
 
 
-def image_tag(recipe: str, packages: Sequence[str]) -> str:
-    key = hashlib.sha256(f"{recipe_hash(recipe)}\n{packages_hash(packages)}".encode())
+def image_tag(recipe: str, packages: Sequence[str], bases: Sequence[str] = ()) -> str:
+    """Tag by content: the recipe, the packages and the base images' ids."""
+    key = hashlib.sha256("\n".join([recipe_hash(recipe), packages_hash(packages), *bases]).encode())
     return f"{IMAGE_PREFIX}{recipe}:{key.hexdigest()[:12]}"
 
 
@@ -167,7 +168,7 @@ def build(
         say(f"sysroot {recipe} is up to date ({path_of(recipe)})")
         return path_of(recipe)
     engine = containers.connect()
-    tag = image_tag(recipe, packages)
+    tag = image_tag(recipe, packages, engine.base_images(folder / "Dockerfile"))
     image_id = None if force else engine.image_id(tag)
     if image_id is None:
         say(f"building image {tag} (packages: {', '.join(packages) or 'none'})")

@@ -1,0 +1,150 @@
+"""Executor containers on the real engine: up, hardening, sessions, down, clean, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from crossjit import containers, executors, soname
+from tests.integration import containers_env as env
+
+pytestmark = pytest.mark.integration
+ZLIB_PROFILE = "profiles/zlib-musl.yaml"
+
+
+@pytest.fixture(scope="module")
+def musl() -> str:
+    env.require_musl_executor_binary()
+    env.musl_sysroot()
+    return env.executor_up("musl")
+
+
+@pytest.fixture(scope="module")
+def debian() -> str:
+    env.require_debian_base()
+    return env.executor_up("debian")
+
+
+def test_up_is_ready_after_the_handshake(musl: str) -> None:
+    info = executors.probe(musl, deadline=30)
+    assert info.triple == "x86_64-pc-linux-musl"
+    assert info.dialect == "llvm-16"
+
+
+@pytest.mark.parametrize("variant", ["musl", "debian"])
+def test_hardening_from_docker_inspect(variant: str, request: pytest.FixtureRequest) -> None:
+    name = request.getfixturevalue(variant)
+    attrs = env.engine().inspect(name)
+    host, cfg = attrs["HostConfig"], attrs["Config"]
+    assert cfg["User"] == "65534:65534"
+    assert host["CapDrop"] == ["ALL"]
+    assert host["CapAdd"] in (None, [])
+    assert host["SecurityOpt"] == ["no-new-privileges:true"]
+    assert host["Privileged"] is False
+    assert host["ReadonlyRootfs"] is True
+    assert host["Tmpfs"] == {"/tmp": "rw,nosuid,nodev,noexec,size=64m"}
+    assert host["PidsLimit"] == 128
+    assert host["Memory"] == 1 << 30
+    # No network at all: nothing is bound anywhere, the channel is a unix socket.
+    assert host["NetworkMode"] == "none"
+    assert host["PortBindings"] in (None, {})
+    assert attrs["NetworkSettings"]["Ports"] in (None, {})
+    mounts = {m["Destination"]: m for m in attrs["Mounts"]}
+    assert set(mounts) == {"/run/crossjit"}
+    assert mounts["/run/crossjit"]["RW"] is True
+    rundir = Path(mounts["/run/crossjit"]["Source"])
+    assert rundir.stat().st_mode & 0o777 == 0o700
+    labels = cfg["Labels"]
+    assert labels[containers.MANAGED] == "1"
+    assert labels["crossjit.variant"] == variant
+    procs = [args for _pid, args in env.engine().processes(name)]
+    assert not any("listen=" in a for a in procs), procs
+
+
+def test_debian_executor_speaks_llvm16(debian: str) -> None:
+    info = executors.probe(debian, deadline=30)
+    assert (info.triple, info.dialect) == ("x86_64-pc-linux-gnu", "llvm-16")
+
+
+def test_status_json(musl: str) -> None:
+    rows = json.loads(env.ok("executor", "status", "--json"))
+    row = next(r for r in rows if r["name"] == musl)
+    assert (row["variant"], row["status"]) == ("musl", "running")
+
+
+def test_session_dlopens_by_soname() -> None:
+    """The zlib profile: libz.so → libz.so.1, shipped in the FROM-scratch image."""
+    env.require_musl_executor_binary()
+    root = env.musl_sysroot()
+    name = env.executor_up("--profile", ZLIB_PROFILE)
+    lib = soname.resolve(root, "libz.so")
+    with executors.session(name, interactive=False) as client:
+        handle = client.open_dylib(lib.soname)
+        crc32, version, nope = client.lookup(handle, ["crc32", "zlibVersion", "nope"], False)
+    assert crc32 and version and nope is None
+    attrs = env.engine().inspect(name)
+    assert attrs["Config"]["Labels"]["crossjit.profile"] == ZLIB_PROFILE
+    env.ok("executor", "down", "--profile", ZLIB_PROFILE)
+    assert env.engine().get(name) is None
+
+
+def test_session_cleans_up_after_a_failure(musl: str) -> None:
+    with pytest.raises(RuntimeError), executors.session(musl, interactive=False):
+        raise RuntimeError("boom")
+    procs = [args for _pid, args in env.engine().processes(musl)]
+    assert procs == ["/usr/bin/crossjit-executor unix=/tmp/keepalive.sock"]
+
+
+def test_executor_down_removes_it(musl: str) -> None:
+    assert env.ok("executor", "down", "musl") == ""
+    assert env.engine().get(musl) is None
+    done = env.cli("executor", "down", "musl")
+    assert done.returncode == 125
+    assert done.stderr.startswith("error: no executor container crossjit-musl")
+
+
+def test_session_on_a_stopped_executor_exits_125() -> None:
+    env.engine()
+    env.ok("executor", "down")
+    done = env.cli("executor", "logs", "musl")
+    assert done.returncode == 125
+    assert done.stderr.splitlines() == [
+        "error: executor crossjit-musl is not running",
+        "hint: start it: crossjit executor up musl  (or --profile PROFILE)",
+    ]
+
+
+def test_clean_finds_leftovers(tmp_path: Path) -> None:
+    env.require_musl_executor_binary()
+    env.musl_sysroot()
+    name = env.executor_up("musl")
+    (tmp_path / "crossjit" / "junk").mkdir(parents=True)
+    out = env.ok("clean", env={"XDG_CACHE_HOME": str(tmp_path)})
+    assert f"containers: removed 1 ({name})" in out
+    assert env.engine().find() == []
+    assert not (tmp_path / "crossjit").exists()
+
+
+def test_engine_down_says_how_to_start_one() -> None:
+    done = env.cli("executor", "status", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert done.returncode == 125
+    lines = done.stderr.splitlines()
+    assert lines[0] == "error: no Docker engine is answering"
+    assert "scripts/docker-setup.sh" in lines[-1] and lines[-1].startswith("hint: ")
+
+
+def test_unknown_profile_key_exits_125(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ntarget: {triple: x86_64-linux-musl}\nexecuter: musl\nsources: [a.c]\n")
+    done = env.cli("executor", "up", "--profile", str(bad))
+    assert done.returncode == 125
+    assert f"{bad}:3: executer: unknown key; did you mean 'executor'?" in done.stderr
+
+
+def test_alpine_executor() -> None:
+    env.require_alpine()
+    name = env.executor_up("alpine")
+    assert executors.probe(name).triple.endswith("linux-musl")
+    env.ok("executor", "down", "alpine")
