@@ -164,5 +164,6 @@ def runtime_object(opts: BuildOptions) -> ObjectFile:
             target=opts.target, opt_level=2, cpu=opts.cpu, features=opts.features,
             extra_cflags=("-ffreestanding", "-fno-stack-protector", "-fno-builtin"),
         )
+        # Freestanding: any clang will do, whatever the target's libc.
         obj, _ = _one(Path(path), rt_opts, toolchain.find_compiler())
     return ObjectFile("<crossjit runtime>", obj.data)

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -152,6 +152,37 @@ def _cxx_for(clang: str) -> str:
     return str(cand) if cand.exists() else clang
 
 
+def needs_bundled_libc(target: str, sysroot: Path | None) -> bool:
+    """A musl target without a sysroot: the host's headers are glibc's."""
+    return sysroot is None and "musl" in target.split("-")[-1]
+
+
+_ZIG_ARCH_DIRS = {"x86_64": "x86", "aarch64": "aarch64", "riscv64": "riscv", "arm": "arm"}
+
+
+def bundled_musl_includes(target: str) -> tuple[Path, ...]:
+    """The musl headers the ziglang wheel ships, in the order zig cc searches them."""
+    try:
+        import ziglang
+    except ImportError:
+        raise ToolchainError(
+            f"no musl headers to compile for {target}",
+            why="no sysroot was given and the ziglang package (which bundles musl "
+            "headers) is not installed",
+            hint="crossjit sysroot build debian-musl and pass it, or pip install ziglang",
+        ) from None
+    arch = target.split("-")[0]
+    base = Path(ziglang.__file__).parent / "lib" / "libc" / "include"
+    dirs = [base / f"{arch}-linux-musl", base / "generic-musl",
+            base / f"{_ZIG_ARCH_DIRS.get(arch, arch)}-linux-any", base / "any-linux-any"]
+    return tuple(d for d in dirs if d.is_dir())
+
+
+def _zig_compiler() -> Compiler:
+    zig = (sys.executable, "-m", "ziglang")
+    return _probe((*zig, "cc"), (*zig, "c++"), "ziglang wheel", True)
+
+
 @cache
 def find_compiler() -> Compiler:
     """CROSSJIT_CLANG, else clang / clang-NN on PATH, else the ziglang wheel's clang."""
@@ -166,17 +197,17 @@ def find_compiler() -> Compiler:
             return _probe((clang,), (_cxx_for(clang),), "PATH", False)
         except ToolchainError:
             continue
-    try:
-        import ziglang  # noqa: F401
-    except ImportError:
-        raise ToolchainError(
-            "no C compiler found",
-            why="crossjit looked for CROSSJIT_CLANG, clang or clang-NN on PATH, "
-            "and the ziglang Python package",
-            hint="pip install ziglang, or apt-get install clang",
-        ) from None
-    zig = (sys.executable, "-m", "ziglang")
-    return _probe((*zig, "cc"), (*zig, "c++"), "ziglang wheel", True)
+    return _zig_compiler()
+
+
+def compile_options_for(opts: CompileOptions, compiler: Compiler) -> CompileOptions:
+    """Point a host clang at bundled musl headers when a musl target has no sysroot."""
+    if compiler.is_zig or not needs_bundled_libc(opts.target, opts.sysroot):
+        return opts  # zig cc finds its own musl headers
+    flags: list[str] = ["-nostdlibinc"]
+    for d in bundled_musl_includes(opts.target):
+        flags += ["-isystem", str(d)]
+    return replace(opts, extra_cflags=(*flags, *opts.extra_cflags))
 
 
 # --- compiling with a content-addressed cache -------------------------------------------
@@ -215,6 +246,7 @@ def compile_to_bitcode(source: Path, opts: CompileOptions, compiler: Compiler | 
     source; its manifest lists every header the last compile read with their hashes.
     """
     compiler = compiler or find_compiler()
+    opts = compile_options_for(opts, compiler)
     source = source.resolve()
     try:
         src_bytes = source.read_bytes()
@@ -235,7 +267,9 @@ def compile_to_bitcode(source: Path, opts: CompileOptions, compiler: Compiler | 
     with tempfile.TemporaryDirectory(prefix="crossjit-cc-") as tmp:
         out = Path(tmp) / "out.bc"
         dep = Path(tmp) / "out.d"
-        argv = compile_argv(compiler, source, out, opts, depfile=dep)
+        # zig cc writes no output when asked for a depfile; its headers never change.
+        argv = compile_argv(compiler, source, out, opts,
+                            depfile=None if compiler.is_zig else dep)
         try:
             proc = subprocess.run(argv, capture_output=True, text=True,
                                   timeout=COMPILE_TIMEOUT_S, check=False)

@@ -88,9 +88,11 @@ def _role(arch: Arch, obj: ObjectFile, sec: Section) -> Role | None:
         )
     if sec.type in arch.eh_frame_section_types or name == ".eh_frame":
         return Role.EH_FRAME
-    if sec.type == SHT_INIT_ARRAY or name.startswith(".init_array"):
+    # .ctors/.dtors: what LLVM emits when UseInitArray is off, as in llvmlite's target
+    # machines; merged into the init/fini arrays like GNU ld does.
+    if sec.type == SHT_INIT_ARRAY or name.startswith((".init_array", ".ctors")):
         return Role.INIT_ARRAY
-    if sec.type == SHT_FINI_ARRAY or name.startswith(".fini_array"):
+    if sec.type == SHT_FINI_ARRAY or name.startswith((".fini_array", ".dtors")):
         return Role.FINI_ARRAY
     if sec.type == SHT_PREINIT_ARRAY:
         raise NotSupportedError(f"{obj.name}: section {name}: .preinit_array is not supported")
@@ -104,13 +106,20 @@ def _role(arch: Arch, obj: ObjectFile, sec: Section) -> Role | None:
 
 
 def _priority(name: str) -> int:
-    """``.init_array.00101`` -> 101; a plain ``.init_array`` sorts last."""
+    """``.init_array.00101`` -> 101, ``.ctors.65434`` -> 101; plain sections sort last."""
     head, _, tail = name.rpartition(".")
-    return (
-        int(tail)
-        if head in (".init_array", ".fini_array") and tail.isdigit()
-        else (DEFAULT_PRIORITY)
-    )
+    if not tail.isdigit():
+        return DEFAULT_PRIORITY
+    if head in (".init_array", ".fini_array"):
+        return int(tail)
+    if head in (".ctors", ".dtors"):
+        return 65535 - int(tail)  # .ctors.N counts down from 65535
+    return DEFAULT_PRIORITY
+
+
+def _is_legacy_array(name: str) -> bool:
+    """.ctors/.dtors list their entries in the reverse of .init_array/.fini_array order."""
+    return name == ".ctors" or name == ".dtors" or name.startswith((".ctors.", ".dtors."))
 
 
 @dataclass(frozen=True)
@@ -451,10 +460,23 @@ def _merge_arrays(
         pos = align_up(len(out), blk.align)
         out += bytes(pos - len(out))
         assert blk.content is not None
-        out += blk.content
-        merged.edges.extend(
-            Edge(e.offset + pos, e.kind, e.target, e.addend, e.rtype) for e in blk.edges
-        )
+        if _is_legacy_array(blk.name):
+            # crtbegin walks .ctors backwards and crtend .dtors forwards: reverse the
+            # entries so the runtime's init_array/fini_array walk keeps their order.
+            n = len(blk.content) // POINTER_SIZE
+            out += b"".join(
+                blk.content[i * POINTER_SIZE : (i + 1) * POINTER_SIZE] for i in reversed(range(n))
+            )
+            merged.edges.extend(
+                Edge(pos + (n - 1 - e.offset // POINTER_SIZE) * POINTER_SIZE
+                     + e.offset % POINTER_SIZE, e.kind, e.target, e.addend, e.rtype)
+                for e in blk.edges
+            )
+        else:
+            out += blk.content
+            merged.edges.extend(
+                Edge(e.offset + pos, e.kind, e.target, e.addend, e.rtype) for e in blk.edges
+            )
         merged.pieces.append((pos, blk.obj, blk.name, blk.size))
         moved[blk] = (merged, pos)
     merged.size = len(out)
