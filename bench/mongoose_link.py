@@ -23,26 +23,17 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.mongoose import mongoose_dir
+
 REPO = Path(__file__).resolve().parent.parent
 LLVM16 = Path("/usr/lib/llvm-16/bin")
 EXECUTOR = LLVM16 / "llvm-jitlink-executor"
-MONGOOSE_SDIST = "cymongoose==0.2.5"
-MONGOOSE_SHA256 = "8c0ec19752d493702c566735a28918f1b81a756197f78e4931c566dbad849a8f"
 
 
 @dataclass(frozen=True)
 class Sample:
     seconds: float
     peak_rss_kib: int
-
-
-def mongoose_dir() -> Path:
-    """Mongoose 7.23's sources, fetched from PyPI pinned by hash (never committed)."""
-    from crossjit.fetch import fetch
-    from crossjit.profile import PypiSource
-
-    spec = PypiSource(pypi=MONGOOSE_SDIST, sha256=MONGOOSE_SHA256, subpath="thirdparty/mongoose")
-    return fetch("mongoose", spec, progress=lambda m: print(m, file=sys.stderr))
 
 
 def build_objects(work: Path) -> list[Path]:

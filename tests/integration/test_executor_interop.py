@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 import socket
 import subprocess
-import tarfile
 import time
 import urllib.request
 from pathlib import Path
@@ -20,14 +17,12 @@ from tests.integration.test_executor_support import (
     executor,
     llvm16_jitlink,
 )
+from tests.mongoose import mongoose_dir
 from tests.prereq import missing, require_tool
 
 pytestmark = pytest.mark.integration
 
 SRC = EXECUTOR_DIR / "tests"
-MONGOOSE_SDIST = "cymongoose-0.2.5.tar.gz"
-MONGOOSE_SDIST_SHA256 = "8c0ec19752d493702c566735a28918f1b81a756197f78e4931c566dbad849a8f"
-MONGOOSE_C_SHA256 = "651d514ee52761c26af774d74e91346bf150c915120d967ec4332a69ea1600f5"
 
 
 def compile_obj(src: Path, out_dir: Path, *flags: str) -> Path:
@@ -94,31 +89,7 @@ def test_gdb_sees_jit_code(tmp_path: Path) -> None:
 
 
 def mongoose_sources() -> Path:
-    """mongoose.c/.h from the cymongoose sdist, cached and sha256-checked."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "crossjit"
-    out = cache / "mongoose-7.23"
-    if (out / "mongoose.c").exists() and \
-            hashlib.sha256((out / "mongoose.c").read_bytes()).hexdigest() == MONGOOSE_C_SHA256:
-        return out
-    dl = cache / "downloads"
-    dl.mkdir(parents=True, exist_ok=True)
-    sdist = dl / MONGOOSE_SDIST
-    if not sdist.exists():
-        p = subprocess.run(["python3", "-m", "pip", "download", "--no-binary", ":all:",
-                            "--no-deps", "cymongoose==0.2.5", "-d", str(dl)],
-                           capture_output=True, timeout=300, check=False)
-        if p.returncode != 0 or not sdist.exists():
-            missing(f"cannot download the cymongoose sdist: {p.stderr.decode()[-500:]}")
-    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
-    assert digest == MONGOOSE_SDIST_SHA256, f"{sdist}: sha256 {digest} != pinned"
-    out.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(sdist) as tf:
-        for name in ("mongoose.c", "mongoose.h"):
-            member = tf.getmember(f"cymongoose-0.2.5/thirdparty/mongoose/{name}")
-            f = tf.extractfile(member)
-            assert f is not None
-            (out / name).write_bytes(f.read())
-    return out
+    return mongoose_dir()
 
 
 def free_port() -> int:

@@ -1,13 +1,10 @@
 """JIT linker on a real program: Mongoose (26k lines of C) at -O0 -g, and its link time.
 
-Needs Mongoose's sources (not committed): ``pip download --no-binary :all: --no-deps
-cymongoose==0.2.5 -d /tmp/cym`` and unpack, or point CROSSJIT_MONGOOSE_C at mongoose.c.
+Mongoose's sources are fetched pinned by hash (tests/mongoose.py), never committed.
 """
 
 from __future__ import annotations
 
-import glob
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -15,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from crossjit.link import Linker
-from tests.prereq import missing, require_tool
+from tests.mongoose import mongoose_dir
+from tests.prereq import require_tool
 from tests.unit.test_link_helpers import BASE, far_addresses, llvmlite_obj
 
 pytestmark = pytest.mark.slow
@@ -24,13 +22,7 @@ BUDGET_S = 0.3  # add_object -> plan -> finish
 
 
 def mongoose_c() -> Path:
-    env = os.environ.get("CROSSJIT_MONGOOSE_C")
-    found = [env] if env else sorted(glob.glob("/tmp/cym/*/thirdparty/mongoose/mongoose.c"))
-    if not found or not Path(found[0]).is_file():
-        missing(
-            "Mongoose sources: set CROSSJIT_MONGOOSE_C or unpack the cymongoose sdist in /tmp/cym"
-        )
-    return Path(found[0])
+    return mongoose_dir() / "mongoose.c"
 
 
 @pytest.fixture(scope="module")
