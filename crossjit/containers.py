@@ -277,14 +277,18 @@ class Engine:
             out: bytes = c.logs(stdout=True, stderr=True, tail=tail if tail else "all")
         return out
 
-    def processes(self, name: str) -> list[tuple[int, str]]:
-        """(host pid, command line) of each process in the container."""
+    def processes(self, name: str) -> list[tuple[int, int, str]]:
+        """(host pid, host parent pid, command line) of each process in the container."""
         with _engine_errors(f"listing the processes of {name}"):
-            top = self._client.containers.get(name).top(ps_args="-eo pid,args")
+            top = self._client.containers.get(name).top(ps_args="-eo pid,ppid,args")
         titles = [t.upper() for t in top.get("Titles") or []]
         pid_at = titles.index("PID") if "PID" in titles else 0
+        ppid_at = titles.index("PPID") if "PPID" in titles else 1
         cmd_at = len(titles) - 1
-        return [(int(row[pid_at]), str(row[cmd_at])) for row in top.get("Processes") or []]
+        return [
+            (int(row[pid_at]), int(row[ppid_at]), str(row[cmd_at]))
+            for row in top.get("Processes") or []
+        ]
 
     def remove(self, name: str, timeout: int = 2) -> bool:
         """Stop (SIGTERM, then SIGKILL after ``timeout`` s) and remove; False if absent."""

@@ -421,15 +421,24 @@ def _connect_unix(
 
 
 def _finish(proc: subprocess.Popen[bytes], engine: containers.Engine, name: str, sid: str) -> None:
-    """Wait for the session's exec to end; kill its processes if it does not."""
+    """End the session's processes: after a hang-up they exit on their own; after Ctrl-C
+    or a program that never returns they are killed."""
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
-        return
-    # The exec'd process outlives a killed `docker exec` client: find it by its socket.
+    # `docker exec` does not forward signals and its client may be gone (Ctrl-C reaches
+    # it too) while the exec'd executor runs on: find that by its socket id and kill it.
+    # With socat (debian) the executor is its child: kill the whole subtree.
     with contextlib.suppress(ContainerError):
-        for pid, args in engine.processes(name):
-            if sid in args:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
-    proc.kill()
-    proc.wait()
+        procs = engine.processes(name)
+        doomed = {pid for pid, _ppid, args in procs if sid in args}
+        while True:
+            more = {pid for pid, ppid, _args in procs if ppid in doomed} - doomed
+            if not more:
+                break
+            doomed |= more
+        for pid in doomed:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()

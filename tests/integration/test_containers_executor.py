@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,7 @@ def test_hardening_from_docker_inspect(variant: str, request: pytest.FixtureRequ
     labels = cfg["Labels"]
     assert labels[containers.MANAGED] == "1"
     assert labels["crossjit.variant"] == variant
-    procs = [args for _pid, args in env.engine().processes(name)]
+    procs = [args for _pid, _ppid, args in env.engine().processes(name)]
     assert not any("listen=" in a for a in procs), procs
 
 
@@ -93,8 +94,34 @@ def test_session_dlopens_by_soname() -> None:
 def test_session_cleans_up_after_a_failure(musl: str) -> None:
     with pytest.raises(RuntimeError), executors.session(musl, interactive=False):
         raise RuntimeError("boom")
-    procs = [args for _pid, args in env.engine().processes(musl)]
+    procs = [args for _pid, _ppid, args in env.engine().processes(musl)]
     assert procs == ["/usr/bin/crossjit-executor unix=/tmp/keepalive.sock"]
+
+
+def test_interrupted_session_kills_a_busy_executor(debian: str) -> None:
+    """Ctrl-C while the program runs: socat and the executor must not linger.
+
+    LLVM's executor runs any address as main, so pause() stands in for a program that
+    never returns (crossjit-executor only runs finalized JIT memory).
+    """
+
+    def interrupt(_sig: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt), executors.session(debian, interactive=False) as c:
+            (pause,) = c.lookup(c.open_dylib(None), ["pause"])
+            assert pause is not None
+            busy = [a for _p, _pp, a in env.engine().processes(debian)]
+            assert any(a.startswith("llvm-jitlink-executor") for a in busy), busy
+            signal.alarm(1)
+            c.run_as_main(pause, ["pause"])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    procs = [args for _pid, _ppid, args in env.engine().processes(debian)]
+    assert procs == ["sleep infinity"]
 
 
 def test_executor_down_removes_it(musl: str) -> None:
