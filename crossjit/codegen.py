@@ -113,8 +113,12 @@ def object_for(ir_path: Path, opts: CodegenOptions) -> tuple[bytes, bool]:
         data = ir_path.read_bytes()
     except OSError as exc:
         raise CodegenError(f"cannot read {ir_path}", why=exc.strerror) from exc
+    # llvmlite's own version stands for its LLVM's; reading it does not load libLLVM,
+    # so a cache hit costs no llvmlite start-up.
+    import llvmlite
+
     key = hashlib.sha256(
-        b"\0".join([data, repr(opts).encode(), llvm_version().encode()])
+        b"\0".join([data, repr(opts).encode(), llvmlite.__version__.encode()])
     ).hexdigest()
     store = cachedir.subdir("objects")
     hit = store / f"{key}.o"

@@ -106,17 +106,43 @@ def compile_argv(compiler: Compiler, source: Path, output: Path, opts: CompileOp
 _VERSION_RE = re.compile(r"clang version (\d+)\.(\d+)\.(\d+)")
 
 
-def _probe(prefix: tuple[str, ...], cxx: tuple[str, ...], origin: str, is_zig: bool) -> Compiler:
+def _binary_stamp(prefix: tuple[str, ...]) -> str | None:
+    """Identifies the compiler binary's exact file, so its --version can be cached."""
+    target = prefix[-1] if prefix[0] != sys.executable else prefix[2]
+    try:
+        if prefix[0] == sys.executable:  # python -m ziglang cc: the wheel is the compiler
+            import ziglang
+
+            target = ziglang.__file__
+        st = os.stat(os.path.realpath(target))
+    except (OSError, ImportError):
+        return None
+    return f"{os.path.realpath(target)}|{st.st_mtime_ns}|{st.st_size}"
+
+
+def _version_text(prefix: tuple[str, ...]) -> tuple[int, str]:
+    """`clang --version` (exit status, output), cached per binary: it costs ~50 ms a run."""
+    stamp = _binary_stamp(prefix)
+    memo = cachedir.root() / "compilers" / f"{_sha(json.dumps([prefix, stamp]).encode())}.txt"
+    if stamp is not None and memo.exists():
+        return 0, memo.read_text()
     try:
         out = subprocess.run([*prefix, "--version"], capture_output=True, text=True,
                              timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ToolchainError(f"cannot run the compiler {' '.join(prefix)}", why=str(exc)) from exc
-    m = _VERSION_RE.search(out.stdout)
-    if out.returncode != 0 or not m:
+    if out.returncode == 0 and stamp is not None and _VERSION_RE.search(out.stdout):
+        cachedir.atomic_write(memo, out.stdout.encode())
+    return out.returncode, out.stdout + out.stderr
+
+
+def _probe(prefix: tuple[str, ...], cxx: tuple[str, ...], origin: str, is_zig: bool) -> Compiler:
+    rc, text = _version_text(prefix)
+    m = _VERSION_RE.search(text)
+    if rc != 0 or not m:
         raise ToolchainError(
             f"{' '.join(prefix)} does not look like clang",
-            why=(out.stdout + out.stderr).strip()[:500],
+            why=text.strip()[:500],
             hint="set CROSSJIT_CLANG to a clang binary",
         )
     major = int(m.group(1))
@@ -138,6 +164,8 @@ def _clangs_on_path() -> list[str]:
         except OSError:
             continue
         for name in names:
+            if not name.startswith("clang-"):
+                continue
             m = re.fullmatch(r"clang-(\d+)", name)
             if m and int(m.group(1)) <= MAX_CLANG_MAJOR:
                 found.setdefault(int(m.group(1)), os.path.join(d, name))

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from crossjit.errors import CrossjitError
-from tests.prereq import missing
 
 MONGOOSE_SDIST = "cymongoose==0.2.5"
 MONGOOSE_SDIST_SHA256 = "8c0ec19752d493702c566735a28918f1b81a756197f78e4931c566dbad849a8f"
@@ -26,4 +25,6 @@ def mongoose_dir() -> Path:
     try:
         return fetch("mongoose", spec)
     except CrossjitError as exc:
+        from tests.prereq import missing  # pytest only when running under it
+
         missing(f"cannot fetch Mongoose ({MONGOOSE_SDIST}): {exc.what}")

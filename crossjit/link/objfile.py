@@ -16,10 +16,6 @@ import sys
 import zlib
 from dataclasses import dataclass, field
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.descriptions import describe_e_machine
-from elftools.elf.elffile import ELFFile
-
 from crossjit.errors import LinkError
 
 # Section types (ELF gABI and vendor extensions we must recognise).
@@ -177,11 +173,32 @@ class ObjectFile:
         return {SHN_ABS: "*ABS*", SHN_COMMON: "*COM*", SHN_UNDEF: "*UND*"}.get(index, f"#{index}")
 
 
-def _describe(elf: ELFFile) -> str:
-    cls = f"ELF{elf.elfclass}"
-    endian = "little-endian" if elf.little_endian else "big-endian"
-    kind = "relocatable object" if elf["e_type"] == "ET_REL" else str(elf["e_type"])
-    return f"an {cls} {endian} {describe_e_machine(elf['e_machine'])} {kind}"
+# e_machine numbers of the architectures crossjit links (the fast path needs no pyelftools).
+_EM_NUMBERS = {"EM_X86_64": 62, "EM_AARCH64": 183, "EM_ARM": 40, "EM_RISCV": 243}
+_EHDR64 = struct.Struct("<HHIQQQIHHHHHH")  # e_type .. e_shstrndx, after the 16-byte e_ident
+_ET_REL = 1
+
+
+def _describe(data: bytes) -> str:
+    """What an unexpected ELF file is, in words (pyelftools only on this error path)."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.descriptions import describe_e_machine
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        cls = f"ELF{elf.elfclass}"
+        endian = "little-endian" if elf.little_endian else "big-endian"
+        kind = "relocatable object" if elf["e_type"] == "ET_REL" else str(elf["e_type"])
+        return f"an {cls} {endian} {describe_e_machine(elf['e_machine'])} {kind}"
+    except (ELFError, ValueError, KeyError) as e:
+        return f"a malformed ELF file ({e})"
+
+
+def _machine_label(machine: str) -> str:
+    from elftools.elf.descriptions import describe_e_machine
+
+    return str(describe_e_machine(machine))
 
 
 def parse_object(name: str, data: bytes, *, machine: str, machine_label: str) -> ObjectFile:
@@ -195,25 +212,25 @@ def parse_object(name: str, data: bytes, *, machine: str, machine_label: str) ->
             f"{name}: not an ELF object file (starts with {bytes(data[:8])!r})",
             hint="pass relocatable ELF objects (.o), LLVM IR (.ll/.bc) or C/C++ sources",
         )
-    try:
-        elf = ELFFile(io.BytesIO(data))
-        e_type = elf.header["e_type"]
-        if elf.elfclass != 64 or not elf.little_endian or elf["e_machine"] != machine:
-            raise LinkError(
-                f"{name}: wrong architecture: it is {_describe(elf)}, "
-                f"but this link is for {machine_label} (ELF64 little-endian "
-                f"{describe_e_machine(machine)})",
-                hint="compile it for the executor's target triple (clang --target=...)",
-            )
-        if e_type != "ET_REL":
-            raise LinkError(
-                f"{name}: is {_describe(elf)}, not a relocatable object (.o)",
-                hint="the JIT linker takes compiler output (clang -c), not linked programs "
-                "or shared libraries",
-            )
-        shoff, shnum, shstrndx = elf["e_shoff"], elf["e_shnum"], elf["e_shstrndx"]
-    except ELFError as e:
-        raise LinkError(f"{name}: malformed ELF object", why=str(e)) from e
+    if len(data) < 16 + _EHDR64.size:
+        raise LinkError(f"{name}: malformed ELF object: truncated ELF header")
+    e_type, e_machine, *_, shoff, _flags, _eh, _phe, _phn, _she, shnum, shstrndx = (
+        _EHDR64.unpack_from(data, 16)
+    )
+    # e_ident[EI_CLASS] == ELFCLASS64, e_ident[EI_DATA] == ELFDATA2LSB
+    if data[4] != 2 or data[5] != 1 or e_machine != _EM_NUMBERS.get(machine):
+        raise LinkError(
+            f"{name}: wrong architecture: it is {_describe(data)}, "
+            f"but this link is for {machine_label} (ELF64 little-endian "
+            f"{_machine_label(machine)})",
+            hint="compile it for the executor's target triple (clang --target=...)",
+        )
+    if e_type != _ET_REL:
+        raise LinkError(
+            f"{name}: is {_describe(data)}, not a relocatable object (.o)",
+            hint="the JIT linker takes compiler output (clang -c), not linked programs "
+            "or shared libraries",
+        )
 
     view = memoryview(data)
     try:
