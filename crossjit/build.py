@@ -156,14 +156,17 @@ def build(inputs: Sequence[Path], opts: BuildOptions, progress: Progress | None 
     )
 
 
-def runtime_object(opts: BuildOptions) -> ObjectFile:
-    """crossjit's program runtime (runtime/crt.c) for this target, cached like any source."""
-    src = resources.files("crossjit") / "runtime" / "crt.c"
+def runtime_object(opts: BuildOptions, source: str = "crt.c",
+                   label: str = "<crossjit runtime>") -> ObjectFile:
+    """crossjit's program runtime (runtime/crt.c, or another freestanding runtime/
+    ``source``) for this target, cached like any source."""
+    src = resources.files("crossjit") / "runtime" / source
     with resources.as_file(src) as path:
         rt_opts = BuildOptions(
             target=opts.target, opt_level=2, cpu=opts.cpu, features=opts.features,
-            extra_cflags=("-ffreestanding", "-fno-stack-protector", "-fno-builtin"),
+            extra_cflags=("-ffreestanding", "-fno-stack-protector", "-fno-builtin",
+                          "-fasynchronous-unwind-tables"),  # debuggers unwind through it
         )
         # Freestanding: any clang will do, whatever the target's libc.
         obj, _ = _one(Path(path), rt_opts, toolchain.find_compiler())
-    return ObjectFile("<crossjit runtime>", obj.data)
+    return ObjectFile(label, obj.data)

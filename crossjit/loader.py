@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from crossjit.build import ObjectFile
 from crossjit.errors import ExecutorError, LinkError
-from crossjit.link import LinkedImage, Linker
+from crossjit.link import LinkedImage, Linker, Prot
 from crossjit.orc.client import OrcClient
 from crossjit.orc.messages import SegmentRequest
 
@@ -24,6 +24,10 @@ class LoadedProgram:
     image: LinkedImage
     handle: int  # what deallocate() takes
     dylibs: list[str] = field(default_factory=list)
+    # Debug objects registered with the GDB JIT interface (see debugobj.py): their
+    # allocation and address range, None when nothing was registered.
+    debug_handle: int | None = None
+    debug_range: tuple[int, int] | None = None
 
     def symbol(self, name: str) -> int:
         try:
@@ -88,7 +92,7 @@ def resolve_externals(client: OrcClient, handles: Sequence[tuple[str, int]],
 
 def load(client: OrcClient, objects: Sequence[ObjectFile], *, dlopen: Sequence[str] = (),
          implicit: Sequence[str] = (), progress: Progress | None = None,
-         warn: Progress | None = None) -> LoadedProgram:
+         warn: Progress | None = None, debug: bool = False) -> LoadedProgram:
     arch = triple_arch(client.info.triple)
     linker = Linker(arch=arch, page_size=client.info.page_size)
     for obj in objects:
@@ -108,4 +112,59 @@ def load(client: OrcClient, objects: Sequence[ObjectFile], *, dlopen: Sequence[s
         progress(f"loading {total} bytes at {base:#x} ({client.info.dialect})")
     segments = [SegmentRequest(s.addr, s.size, int(s.prot), s.content) for s in image.segments]
     handle = client.finalize(segments, actions)
-    return LoadedProgram(image, handle, [n for n, _ in handles[1:]])
+    program = LoadedProgram(image, handle, [n for n, _ in handles[1:]])
+    if debug:
+        register_debug_objects(client, program, {o.name: o.data for o in objects}, progress)
+    return program
+
+
+DEBUG_UNREGISTER_SYMBOL = "__crossjit_jit_debug_unregister"  # runtime/jitdebug.c
+
+
+def register_debug_objects(client: OrcClient, program: LoadedProgram,
+                           inputs: dict[str, bytes], progress: Progress | None = None) -> None:
+    """Load a debug object per input with DWARF (read-only, own allocation) and register
+    it with the GDB JIT interface. After the code's finalize, so a debugger that plants
+    breakpoints when notified plants them in code that is already in place."""
+    from crossjit import debugobj
+
+    image = program.image
+    link_map = [debugobj.LoadedSection(s.object, s.section, s.addr, s.size)
+                for s in image.sections]
+    debug = image.debug_sections()
+    if not any(debugobj.has_debug_info(secs) for secs in debug.values()):
+        return
+    # Objects without DWARF too (crossjit's runtime): their symbols and .eh_frame let
+    # the debugger name and unwind through every JIT'd frame.
+    blobs = [debugobj.build_debug_object(data, debugobj.section_addresses(link_map, name),
+                                         debug.get(name, {}))
+             for name, data in inputs.items()]
+    page = client.info.page_size
+    offsets, size = [], 0
+    for b in blobs:
+        offsets.append(size)
+        size += (len(b) + 15) & -16
+    size = (size + page - 1) & -page
+    base = client.reserve(size)
+    content = b"".join(b.ljust((len(b) + 15) & -16, b"\0") for b in blobs)
+    actions = [client.gdb_register_action(base + off, len(b))
+               for off, b in zip(offsets, blobs, strict=True)]
+    if progress:
+        progress(f"registering {len(blobs)} debug object(s), {size} bytes at {base:#x}")
+    program.debug_handle = client.finalize(
+        [SegmentRequest(base, size, int(Prot.READ), content)], actions)
+    program.debug_range = (base, base + size)
+
+
+def unload(client: OrcClient, program: LoadedProgram) -> None:
+    """Release the program; debug objects are deregistered first (LLVM's executors
+    cannot), so no debugger is left with an entry pointing at released memory."""
+    if program.debug_handle is not None and program.debug_range is not None:
+        helper = program.image.symbols.get(DEBUG_UNREGISTER_SYMBOL)
+        if helper is not None:
+            lo, hi = program.debug_range
+            client.run_as_main(helper, ["unregister", f"{lo:#x}", f"{hi:#x}"], timeout=30)
+            client.deallocate([program.debug_handle])
+        # Without the helper the object stays mapped until the executor exits.
+        program.debug_handle = None
+    client.deallocate([program.handle])

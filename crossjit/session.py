@@ -99,11 +99,14 @@ def describe_crash(outcome: Outcome, program: loader.LoadedProgram) -> str:
 
 
 def run_jit(req: JitRequest, progress: Progress | None = None,
-            warn: Progress | None = None) -> int:
+            warn: Progress | None = None, client: OrcClient | None = None) -> int:
+    """``client``: an executor already connected (crossjit debug attaches a debugger to
+    it first); closed at the end like one run_jit connects itself."""
     argv0 = req.program_name or (req.inputs[0].stem if req.inputs else "a.out")
     for p in req.inputs:
         _build.classify(p)
-    client = connect(req.executor, progress)
+    if client is None:
+        client = connect(req.executor, progress)
     with client:
         triple = req.target or client.info.triple
         check_target(triple, client.info.triple)
@@ -113,10 +116,12 @@ def run_jit(req: JitRequest, progress: Progress | None = None,
         )
         built = _build.build(req.inputs, opts, progress)
         objects = [*built.objects, _build.runtime_object(opts)]
+        if req.debug:  # deregisters debug objects at teardown (runtime/jitdebug.c)
+            objects.append(_build.runtime_object(opts, "jitdebug.c", "<crossjit jitdebug>"))
         program = loader.load(
             client, objects, dlopen=req.dlopen,
             implicit=loader.implicit_libraries(triple, built.has_cxx),
-            progress=progress, warn=progress,
+            progress=progress, warn=progress, debug=req.debug,
         )
         try:
             outcome = run_loaded(client, program, [argv0, *req.program_args], warn)
@@ -129,5 +134,5 @@ def run_jit(req: JitRequest, progress: Progress | None = None,
             raise
         if outcome.signal is not None and warn:
             warn(describe_crash(outcome, program)[len("crossjit: "):])
-        client.deallocate([program.handle])
+        loader.unload(client, program)
     return outcome.status
