@@ -1,0 +1,270 @@
+"""``crossjit debug``: run a program with gdb or lldb attached to the executor.
+
+The only module that runs a debugger. The order matters:
+
+1. spawn the executor (its own session, so the terminal's Ctrl-C reaches the debugger
+   and not the executor) and finish the ORC handshake;
+2. start the debugger attached to the executor's pid with a generated command file:
+   settings, pending breakpoints (``--break``), a *ready* marker, ``continue``;
+3. wait until the marker exists and the executor runs again (traced, no thread stopped),
+   so the breakpoints are in place before any JIT'd code exists;
+4. build, load (the debug objects register with the GDB JIT interface, the debugger
+   resolves the pending breakpoints) and run the program in this process while the
+   debugger process owns the terminal (interactive) or runs the ``--batch`` file;
+5. tear down: deregister, hang up (the executor exits, the debugger sees it), then
+   wait for the debugger to finish.
+
+The program's exit status is the result, as for ``crossjit jit``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import glob
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from crossjit.errors import CrossjitError, ExecutorError, UsageError
+from crossjit.orc.client import ExecutorSpec, OrcClient
+from crossjit.orc.transport import SpawnedTransport
+from crossjit.session import JitRequest, run_jit
+
+Progress = Callable[[str], None]
+
+DEBUGGERS = ("gdb", "lldb")
+ATTACH_TIMEOUT = 120.0  # lldb indexes libLLVM's symbols on attach: seconds, not minutes
+BATCH_EXIT_TIMEOUT = 60.0
+# A session may sit at a breakpoint for as long as the user likes; only a dead
+# executor should end it.
+DEBUG_CALL_TIMEOUT = 24 * 3600.0
+
+
+class DebuggerError(CrossjitError):
+    """The debugger could not be started or could not attach."""
+
+
+@dataclass(frozen=True)
+class DebugRequest:
+    jit: JitRequest
+    debugger: str = "gdb"  # gdb | lldb
+    breakpoints: tuple[str, ...] = ()
+    batch: Path | None = None  # commands to run unattended after the first stop
+    debugger_path: str | None = None  # default: gdb / the newest lldb on PATH
+    source_map: tuple[tuple[str, str], ...] = ()  # (from, to) prefixes for source paths
+
+
+def find_debugger(kind: str, path: str | None = None) -> str:
+    if kind not in DEBUGGERS:
+        raise UsageError(f"unknown debugger {kind!r}", hint="use --debugger gdb or lldb")
+    if path:
+        found = shutil.which(path)
+        if not found:
+            raise DebuggerError(f"debugger {path} not found")
+        return found
+    names = [kind]
+    if kind == "lldb":  # Debian ships lldb-N without the plain name unless lldb is installed
+        versions = sorted(
+            (int(p.rsplit("-", 1)[1]) for p in glob.glob("/usr/bin/lldb-[0-9]*")
+             if p.rsplit("-", 1)[1].isdigit()),
+            reverse=True,
+        )
+        names += [f"lldb-{v}" for v in versions]
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    pkg = "gdb" if kind == "gdb" else "lldb-16"
+    raise DebuggerError(f"{kind} is not installed", hint=f"apt-get install {pkg}")
+
+
+def _quote_gdb(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def command_file(kind: str, breakpoints: Sequence[str], ready: Path,
+                 source_map: Sequence[tuple[str, str]] = (),
+                 batch_commands: str = "") -> str:
+    """The debugger's commands: settings, pending breakpoints, the ready marker, continue,
+    then (batch) the user's commands, which run at the first stop."""
+    marker = shlex.quote(str(ready))
+    if kind == "gdb":
+        lines = [
+            "set pagination off",
+            "set confirm off",
+            "set breakpoint pending on",  # resolves when the JIT'd code registers
+            *(f'set substitute-path "{_quote_gdb(a)}" "{_quote_gdb(b)}"' for a, b in source_map),
+            *(f"break {b}" for b in breakpoints),
+            f"shell touch {marker}",
+            "continue",
+        ]
+    else:
+        lines = [
+            # Off by default on some builds; LLVM's JIT objects need it.
+            "settings set plugin.jit-loader.gdb.enable on",
+            "settings set auto-confirm true",
+            *(f'settings append target.source-map "{a}" "{b}"' for a, b in source_map),
+            *(f"breakpoint set --name {shlex.quote(b)}" for b in breakpoints),
+            f"platform shell touch {marker}",
+            "process continue",
+        ]
+    text = "\n".join(lines) + "\n"
+    if batch_commands:
+        text += batch_commands if batch_commands.endswith("\n") else batch_commands + "\n"
+    return text
+
+
+def debugger_argv(kind: str, exe: str, pid: int, script: Path, *, batch: bool) -> list[str]:
+    if kind == "gdb":
+        argv = [exe, "-q", "-p", str(pid), "-x", str(script)]
+        return [exe, "-q", "-nx", "-batch", *argv[1:]] if batch else argv
+    argv = [exe, "-p", str(pid), "-s", str(script)]
+    return [exe, "--no-lldbinit", "--batch", *argv[1:]] if batch else argv
+
+
+def spawn_executor(spec: ExecutorSpec, *, interactive: bool) -> OrcClient:
+    """Like the ORC transport's spawn, but in a session of its own (the terminal's Ctrl-C
+    is the debugger's) and, interactively, with stdin from /dev/null (the terminal is
+    the debugger's too)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    fd = theirs.fileno()
+    argv = [spec.path, f"filedescs={fd},{fd}", *spec.args]
+    try:
+        proc = subprocess.Popen(
+            argv, pass_fds=(fd,), start_new_session=True,
+            stdin=subprocess.DEVNULL if interactive else None,
+        )
+    except OSError as e:
+        ours.close()
+        raise ExecutorError(f"cannot start the executor {spec.path}",
+                            why=e.strerror or str(e)) from None
+    finally:
+        theirs.close()
+    return OrcClient(SpawnedTransport(ours, proc, argv), timeout=DEBUG_CALL_TIMEOUT)
+
+
+def _threads_stopped(pid: int) -> bool | None:
+    """Whether any thread of ``pid`` is in a (tracing) stop; None when it is gone."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+        states = []
+        for t in tasks:
+            with contextlib.suppress(FileNotFoundError):
+                stat = Path(f"/proc/{pid}/task/{t}/stat").read_text()
+                states.append(stat.rsplit(")", 1)[1].split()[0])
+    except FileNotFoundError:
+        return None
+    return any(s in ("t", "T") for s in states)
+
+
+def _traced(pid: int) -> bool:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("TracerPid:"):
+                return int(line.split()[1]) != 0
+    except FileNotFoundError:
+        pass
+    return False
+
+
+def wait_attached(pid: int, ready: Path, debugger: subprocess.Popen[bytes],
+                  timeout: float = ATTACH_TIMEOUT) -> None:
+    """Until the debugger has attached, set its breakpoints and resumed the executor."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if debugger.poll() is not None:
+            raise DebuggerError(
+                f"the debugger exited (status {debugger.returncode}) before the program ran",
+                why="it could not attach to the executor, or its commands failed "
+                "(its messages are above)",
+                hint="attaching needs ptrace rights: run as root, or set "
+                "/proc/sys/kernel/yama/ptrace_scope to 0",
+            )
+        if ready.exists() and _traced(pid) and _threads_stopped(pid) is False:
+            return
+        time.sleep(0.02)
+    raise DebuggerError(f"the debugger did not attach to the executor (pid {pid}) "
+                        f"within {timeout:g} s")
+
+
+@contextlib.contextmanager
+def _ignoring_sigint(active: bool) -> Iterator[None]:
+    """Interactively, Ctrl-C is for the debugger (it interrupts the program)."""
+    if not active:
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def run_debug(req: DebugRequest, progress: Progress | None = None,
+              warn: Progress | None = None) -> int:
+    spec = ExecutorSpec.parse(req.jit.executor) if req.jit.executor else ExecutorSpec.default()
+    if spec.kind != "spawn":
+        raise UsageError(
+            f"crossjit debug needs a local executor (spawn:PATH), not {spec}",
+            hint="the debugger attaches to the executor process; run it locally",
+        )
+    exe = find_debugger(req.debugger, req.debugger_path)
+    batch_commands = ""
+    if req.batch is not None:
+        try:
+            batch_commands = req.batch.read_text()
+        except OSError as e:
+            raise UsageError(f"cannot read the batch file {req.batch}",
+                             why=e.strerror or str(e)) from None
+    interactive = req.batch is None
+    jit = dataclasses.replace(req.jit, debug=True)  # no debug objects without -g
+    client = spawn_executor(spec, interactive=interactive)
+    transport = client.transport
+    assert isinstance(transport, SpawnedTransport)
+    pid = transport.proc.pid
+    with tempfile.TemporaryDirectory(prefix="crossjit-debug-") as tmp:
+        ready = Path(tmp) / "ready"
+        script = Path(tmp) / f"commands.{req.debugger}"
+        script.write_text(command_file(req.debugger, req.breakpoints, ready,
+                                       req.source_map, batch_commands))
+        argv = debugger_argv(req.debugger, exe, pid, script, batch=not interactive)
+        if progress:
+            progress(f"attaching {shlex.join(argv)}")
+        with _ignoring_sigint(interactive):
+            try:
+                debugger = subprocess.Popen(
+                    argv, stdin=None if interactive else subprocess.DEVNULL)
+            except OSError as e:
+                client.close()
+                raise DebuggerError(f"cannot start {exe}", why=e.strerror or str(e)) from None
+            try:
+                wait_attached(pid, ready, debugger)
+                status = run_jit(jit, progress, warn, client=client)
+            except BaseException:
+                client.close()
+                _finish(debugger, timeout=5.0)
+                raise
+            # The executor is gone now: a batch debugger ends by itself, an interactive
+            # one when the user quits.
+            rc = _finish(debugger, timeout=BATCH_EXIT_TIMEOUT if not interactive else None)
+    if rc not in (0, None) and warn:
+        warn(f"note: the debugger exited with status {rc}")
+    return status
+
+
+def _finish(proc: subprocess.Popen[bytes], timeout: float | None) -> int | None:
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return None
