@@ -133,6 +133,80 @@ def jit(
     _exit(status)
 
 
+@app.command(
+    context_settings={"allow_interspersed_args": True},
+    epilog="Example: crossjit debug argc_sub1.c --break sub1 --batch cmds.gdb",
+)
+def debug(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Sources (.c .cpp .cc .cxx), LLVM IR (.ll .bc) or ELF objects (.o), always "
+            "built with -g. Arguments after -- are passed to the program.",
+            show_default=False,
+        ),
+    ],
+    breakpoints: Annotated[
+        list[str] | None,
+        typer.Option("--break", "-b", help="Break at this function (repeatable); set before "
+                     "the code is loaded, resolved when it is."),
+    ] = None,
+    debugger: Annotated[
+        str, typer.Option("--debugger", help="gdb or lldb (the newest lldb-N on PATH).")
+    ] = "gdb",
+    batch: Annotated[
+        Path | None,
+        typer.Option("--batch", help="Run these debugger commands unattended at the first "
+                     "stop (a breakpoint, or the program's end), print the debugger's "
+                     "output and exit with the program's status."),
+    ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option("--executor", "-e", help="A local executor: spawn:PATH (default: "
+                     "Debian's llvm-jitlink-executor)."),
+    ] = None,
+    opt: Annotated[int, typer.Option("-O", min=0, max=3, help="Optimisation level.")] = 0,
+    include: Annotated[
+        list[Path] | None, typer.Option("-I", help="Add an include directory.")
+    ] = None,
+    define: Annotated[
+        list[str] | None, typer.Option("-D", help="Define a macro: NAME or NAME=VALUE.")
+    ] = None,
+    dlopen: Annotated[
+        list[str] | None,
+        typer.Option("--dlopen", help="Load a shared library in the executor (repeatable)."),
+    ] = None,
+    sysroot: Annotated[
+        Path | None, typer.Option("--sysroot", help="Compile against this target sysroot.")
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show each step and its timing.")
+    ] = False,
+) -> None:
+    """Run INPUT... with gdb or lldb attached to the executor before any JIT'd code runs."""
+    program_args = _args_after_dashdash()
+    inputs = inputs[: len(inputs) - len(program_args)] if program_args else inputs
+    with _guard():
+        from crossjit.debugger import DebugRequest, run_debug
+        from crossjit.session import JitRequest
+
+        if any(p.suffix in (".yaml", ".yml") for p in inputs):
+            raise UsageError("crossjit debug does not take profiles yet",
+                             hint="give the program's sources instead")
+        request = DebugRequest(
+            jit=JitRequest(
+                inputs=tuple(inputs), program_args=tuple(program_args), executor=executor,
+                opt_level=opt, debug=True, include_dirs=tuple(include or ()),
+                defines=tuple(define or ()), dlopen=tuple(dlopen or ()), sysroot=sysroot,
+            ),
+            debugger=debugger,
+            breakpoints=tuple(breakpoints or ()),
+            batch=batch,
+        )
+        status = run_debug(request, progress=progress if verbose else None, warn=progress)
+    _exit(status)
+
+
 def _args_after_dashdash() -> list[str]:
     argv = sys.argv[1:]
     if "--" in argv:
