@@ -139,3 +139,30 @@ def build_debug_object(
     eh[6] = new_shoff
     _EHDR.pack_into(out, 0, *eh)
     return bytes(out)
+
+
+def debug_only_object(debug_sections: Mapping[str, bytes], machine: int = 62) -> bytes:
+    """A minimal ELF64 relocatable holding only ``debug_sections`` (already relocated),
+    so DWARF readers that want a file can read them (see ``crossjit.dwarf``)."""
+    names = ["", *debug_sections, ".shstrtab"]
+    strtab = bytearray(b"\0")
+    name_off = [0]
+    for n in names[1:]:
+        name_off.append(len(strtab))
+        strtab += n.encode() + b"\0"
+    out = bytearray(_EHDR.size)
+    headers = [(0,) * 10]
+    for i, n in enumerate(names[1:-1], start=1):
+        body = debug_sections[n]
+        headers.append((name_off[i], 1, 0, 0, len(out), len(body), 0, 0, 1, 0))
+        out += body
+    headers.append((name_off[-1], 3, 0, 0, len(out), len(strtab), 0, 0, 1, 0))
+    out += strtab
+    shoff = _align(len(out), 8)
+    out += bytes(shoff - len(out))
+    for h in headers:
+        out += _SHDR.pack(*h)
+    ident = b"\x7fELF\x02\x01\x01" + bytes(9)
+    _EHDR.pack_into(out, 0, ident, ET_REL, machine, 1, 0, 0, shoff, 0, _EHDR.size, 0, 0,
+                    _SHDR.size, len(headers), len(headers) - 1)
+    return bytes(out)
