@@ -94,6 +94,11 @@ def describe_crash(outcome: Outcome, program: loader.LoadedProgram) -> str:
     if outcome.fault_pc:
         hit = program.image.symbol_at(outcome.fault_pc)
         where = f" in {hit[0]}" if hit else f" at pc {outcome.fault_pc:#x}"
+        if hit:  # with -g: the source line from the object's DWARF line table
+            from crossjit.dwarf import source_line
+
+            line = source_line(program.image.debug_sections().get(hit[1], {}), outcome.fault_pc)
+            where += f" ({line.short})" if line else ""
     addr = f" (fault address {outcome.fault_addr:#x})" if outcome.signal in (7, 11) else ""
     return f"crossjit: program killed by {signal_name(outcome.signal)}{where}{addr}"
 
