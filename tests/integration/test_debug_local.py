@@ -1,0 +1,135 @@
+"""`crossjit debug` with the real debuggers (Debian's gdb, lldb-16) on local executors.
+
+The seed scenario: a breakpoint on sub1 set before any code exists hits with x == 1,
+the source line is shown from the .c file, x = 42 is set from the debugger, and the
+program exits 41 — with gdb and lldb, on LLVM 16's executor and crossjit-executor.
+Plus backtraces through JIT'd callers, gdb on every LLVM executor dialect, and errors.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.prereq import LLVM_VERSIONS, llvm_executor, require_file, require_tool
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+SEED = "int sub1(int x) { return x - 1; } int main(int argc, char **argv) { return sub1(argc); }\n"
+SEED_LINE = SEED.strip()
+
+BT = """\
+#include <stdio.h>
+int leaf(int v) {
+    return v * 2;
+}
+int middle(int v) {
+    int r = leaf(v + 1);
+    return r + 1;
+}
+int main(void) {
+    int r = middle(20);
+    printf("r=%d\\n", r);
+    return r == 43 ? 0 : 1;
+}
+"""
+
+GDB_SEED = "print x\nset var x = 42\nprint x\ncontinue\n"
+LLDB_SEED = "frame variable x\nexpression x = 42\nframe variable x\ncontinue\n"
+
+
+def executor(name: str) -> Path:
+    if name == "llvm-16":
+        return llvm_executor(16)
+    return require_file(REPO / "executor/build/crossjit-executor-glibc",
+                        "crossjit-executor-glibc (make -C executor)")
+
+
+def debugger(name: str) -> str:
+    if name == "gdb":
+        return require_tool("gdb", "gdb (apt-get install gdb)")
+    return str(require_file("/usr/bin/lldb-16", "lldb-16 (apt-get install lldb-16)"))
+
+
+def crossjit_debug(tmp: Path, src: str, name: str, commands: str, *args: str,
+                   timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    require_tool("clang-16", "clang-16 (apt-get install clang-16)")
+    (tmp / name).write_text(src)
+    (tmp / "cmds").write_text(commands)
+    cmd = [sys.executable, "-m", "crossjit", "debug", name, "--batch", "cmds", *args]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+@pytest.mark.parametrize("exe", ["llvm-16", "crossjit-glibc"])
+@pytest.mark.parametrize("dbg", ["gdb", "lldb"])
+def test_seed_scenario(tmp_path: Path, dbg: str, exe: str) -> None:
+    debugger(dbg)
+    p = crossjit_debug(tmp_path, SEED, "seed.c", GDB_SEED if dbg == "gdb" else LLDB_SEED,
+                       "--debugger", dbg, "--break", "sub1", "-e", f"spawn:{executor(exe)}")
+    out = p.stdout + p.stderr
+    src = str(tmp_path / "seed.c")
+    if dbg == "gdb":
+        assert f"Breakpoint 1, sub1 (x=1) at {src}:1" in out, out
+        assert f"1\t{SEED_LINE}" in out, out  # the line, read from the .c file
+        assert "$1 = 1" in out and "$2 = 42" in out, out
+    else:
+        assert "sub1(x=1) at seed.c:1" in out, out
+        assert f"-> 1   \t{SEED_LINE}" in out, out
+        assert "(int) x = 1" in out and "(int) x = 42" in out, out
+    assert p.returncode == 41, out
+
+
+@pytest.mark.parametrize("dbg", ["gdb", "lldb"])
+def test_backtrace_names_jit_callers(tmp_path: Path, dbg: str) -> None:
+    debugger(dbg)
+    cmds = "bt\ncontinue\n" if dbg == "gdb" else "thread backtrace\ncontinue\n"
+    p = crossjit_debug(tmp_path, BT, "bt.c", cmds, "--debugger", dbg, "--break", "leaf")
+    out = p.stdout + p.stderr
+    if dbg == "gdb":
+        assert "#0  leaf (v=21) at " in out and "bt.c:3" in out, out
+        assert "in middle (v=20) at " in out and "bt.c:6" in out, out
+        assert "in main () at " in out and "bt.c:10" in out, out
+        assert "__crossjit_start" in out, out  # unwinds on through crossjit's runtime
+    else:
+        assert "`leaf(v=21) at bt.c:3" in out, out
+        assert "`middle(v=20) at bt.c:6" in out, out
+        assert "`main at bt.c:10" in out, out
+    assert "r=43" in out and p.returncode == 0, out
+
+
+@pytest.mark.parametrize("version", LLVM_VERSIONS)
+def test_gdb_sees_jit_code_on_every_llvm(tmp_path: Path, version: int) -> None:
+    """The dialects register differently (14-16 wrapper, 17-19 + bool, 22 alloc action)."""
+    debugger("gdb")
+    exe = llvm_executor(version)
+    p = crossjit_debug(tmp_path, SEED, "seed.c", "info functions ^sub1$\n" + GDB_SEED,
+                       "--break", "sub1", "-e", f"spawn:{exe}")
+    out = p.stdout + p.stderr
+    assert f"File {tmp_path / 'seed.c'}:" in out and "int sub1(int);" in out, out
+    assert "Breakpoint 1, sub1 (x=1)" in out and "$2 = 42" in out, out
+    assert p.returncode == 41, out
+
+
+def test_program_args_and_no_breakpoint(tmp_path: Path) -> None:
+    """Without --break the program just runs under the debugger; arguments reach it."""
+    debugger("gdb")
+    p = crossjit_debug(tmp_path, SEED, "seed.c", "", "--", "a", "b")
+    assert p.returncode == 2, p.stdout + p.stderr  # argc 3 - 1
+
+
+def test_remote_executor_is_refused(tmp_path: Path) -> None:
+    p = crossjit_debug(tmp_path, SEED, "seed.c", "", "-e", "tcp:127.0.0.1:9")
+    assert p.returncode == 125
+    assert "local executor" in p.stderr
+
+
+def test_unknown_debugger(tmp_path: Path) -> None:
+    p = crossjit_debug(tmp_path, SEED, "seed.c", "", "--debugger", "windbg")
+    assert p.returncode == 125 and "unknown debugger" in p.stderr
