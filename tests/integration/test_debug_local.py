@@ -133,3 +133,69 @@ def test_remote_executor_is_refused(tmp_path: Path) -> None:
 def test_unknown_debugger(tmp_path: Path) -> None:
     p = crossjit_debug(tmp_path, SEED, "seed.c", "", "--debugger", "windbg")
     assert p.returncode == 125 and "unknown debugger" in p.stderr
+
+
+class Terminal:
+    """A child on a pseudo-terminal, driven like a user would (stdlib only)."""
+
+    def __init__(self, argv: list[str], cwd: Path) -> None:
+        import pty
+
+        self.master, slave = pty.openpty()
+        env = dict(os.environ, PYTHONPATH=str(REPO), TERM="dumb")
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=slave, stdout=slave,
+                                     stderr=slave, start_new_session=True)
+        os.close(slave)
+        self.seen = ""
+
+    def expect(self, text: str, timeout: float = 120) -> None:
+        import select
+        import time
+
+        deadline = time.monotonic() + timeout
+        while text not in self.seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {text!r} in:\n{self.seen}"
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(self.master, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    chunk = b""
+                assert chunk, f"EOF before {text!r} in:\n{self.seen}"
+                self.seen += chunk.decode(errors="replace")
+        self.seen = self.seen[self.seen.index(text) + len(text):]
+
+    def send(self, line: str) -> None:
+        os.write(self.master, line.encode() + b"\n")
+
+    def interrupt(self) -> None:
+        os.write(self.master, b"\x03")  # Ctrl-C, as the terminal delivers it
+
+    def wait(self, timeout: float = 120) -> int:
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            os.close(self.master)
+
+
+@pytest.mark.parametrize("dbg", ["gdb", "lldb"])
+def test_interactive_session(tmp_path: Path, dbg: str) -> None:
+    """The debugger owns the terminal; Ctrl-C goes to it, not to crossjit or the program."""
+    debugger(dbg)
+    require_tool("clang-16", "clang-16 (apt-get install clang-16)")
+    (tmp_path / "seed.c").write_text(SEED)
+    term = Terminal([sys.executable, "-m", "crossjit", "debug", "seed.c", "--break", "sub1",
+                     "--debugger", dbg], tmp_path)
+    prompt = "(gdb) " if dbg == "gdb" else "(lldb) "
+    term.expect("Breakpoint 1, sub1 (x=1)" if dbg == "gdb" else "stop reason = breakpoint 1.1")
+    term.expect(prompt)
+    term.send("print x" if dbg == "gdb" else "frame variable x")
+    term.expect("$1 = 1" if dbg == "gdb" else "(int) x = 1")
+    term.expect(prompt)
+    term.interrupt()
+    term.send("set var x = 42" if dbg == "gdb" else "expression x = 42")
+    term.send("continue")
+    term.expect("exited normally" if dbg == "gdb" else "exited with status = 0")
+    term.send("quit")
+    assert term.wait() == 41, term.seen
