@@ -261,6 +261,11 @@ def probe(
         return client.info
 
 
+def is_running(name: str, engine: containers.Engine | None = None) -> bool:
+    info = (engine or containers.connect()).get(name)
+    return info is not None and info.status == "running" and info.labels.get(L_KIND) == "executor"
+
+
 def managed(engine: containers.Engine) -> list[containers.ContainerInfo]:
     return engine.find({L_KIND: "executor"})
 

@@ -6,15 +6,21 @@ to exit(), or 128+N when signal N ended it (named on stderr).
 
 from __future__ import annotations
 
+import contextlib
 import signal as _signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crossjit import build as _build
 from crossjit import loader
 from crossjit.errors import ExecutorDisconnected, UsageError
 from crossjit.orc.client import OrcClient
+from crossjit.plan import ExecutorChoice, RunPlan, local_executor_for
+
+if TYPE_CHECKING:
+    from crossjit.profile import Profile
 
 Progress = Callable[[str], None]
 
@@ -22,6 +28,7 @@ Progress = Callable[[str], None]
 OUT_RETURNED, OUT_EXITED, OUT_SIGNALLED = 0, 1, 2
 START_SYMBOL = "__crossjit_start"
 FAULT_SYMBOL = "__crossjit_fault"
+EXECUTOR_BUILD = Path(__file__).resolve().parent.parent / "executor" / "build"
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,11 @@ def check_target(triple: str, executor_triple: str) -> None:
         )
 
 
+# --- executors ----------------------------------------------------------------------------
+
+
 def connect(spec: str | None, progress: Progress | None = None) -> OrcClient:
+    """An executor given by a spawn:/tcp: spec (None: Debian's default LLVM executor)."""
     from crossjit.orc.client import ExecutorSpec, connect_executor
 
     parsed = ExecutorSpec.parse(spec) if spec else ExecutorSpec.default()
@@ -75,8 +86,48 @@ def connect(spec: str | None, progress: Progress | None = None) -> OrcClient:
     return client
 
 
-def run_loaded(client: OrcClient, program: loader.LoadedProgram, argv: Sequence[str],
-               warn: Progress | None) -> Outcome:
+@contextlib.contextmanager
+def open_executor(spec: str | None, progress: Progress | None = None) -> Iterator[OrcClient]:
+    """Any executor spec, including docker:VARIANT (the container `executor up` started)."""
+    if spec is not None and spec.startswith("docker:"):
+        from crossjit import executors
+
+        variant = spec.removeprefix("docker:")
+        if not variant:
+            raise UsageError("docker: needs a variant, e.g. docker:musl")
+        with executors.session(f"crossjit-{variant}") as client:
+            if progress:
+                progress(f"executor crossjit-{variant}: {client.info.triple}, "
+                         f"{client.info.dialect}")
+            yield client
+        return
+    with connect(spec, progress) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def open_profile_container(profile: Profile, mounts: Sequence[tuple[Path, str]],
+                           progress: Progress | None, keep: bool) -> Iterator[OrcClient]:
+    """The profile's container; started (and afterwards removed) if it is not running."""
+    from crossjit import executors
+
+    cfg = executors.config(profile=profile, mounts=mounts)
+    started = False
+    if not executors.is_running(cfg.name):
+        executors.up(cfg, progress=progress or (lambda _m: None))
+        started = True
+    try:
+        with executors.session(cfg.name) as client:
+            yield client
+    finally:
+        if started and not keep:
+            executors.down(cfg.name)
+
+
+# --- running ------------------------------------------------------------------------------
+
+
+def run_loaded(client: OrcClient, program: loader.LoadedProgram, argv: Sequence[str]) -> Outcome:
     """Run __crossjit_start(argc, argv) and decode what happened."""
     raw = client.run_as_main(program.symbol(START_SYMBOL), list(argv))
     kind, status = (raw >> 8) & 0xFF, raw & 0xFF
@@ -100,44 +151,115 @@ def describe_crash(outcome: Outcome, program: loader.LoadedProgram) -> str:
             line = source_line(program.image.debug_sections().get(hit[1], {}), outcome.fault_pc)
             where += f" ({line.short})" if line else ""
     addr = f" (fault address {outcome.fault_addr:#x})" if outcome.signal in (7, 11) else ""
-    return f"crossjit: program killed by {signal_name(outcome.signal)}{where}{addr}"
+    return f"program killed by {signal_name(outcome.signal)}{where}{addr}"
+
+
+def execute(client: OrcClient, plan: RunPlan, progress: Progress | None,
+            warn: Progress | None) -> int:
+    """Build, load and run a plan on a connected executor; the program's exit status."""
+    triple = plan.build.target
+    check_target(triple, client.info.triple)
+    built = _build.build(plan.inputs, plan.build, progress)
+    objects = [*built.objects, _build.runtime_object(plan.build)]
+    debug = plan.build.debug
+    if debug:  # deregisters debug objects at teardown (runtime/jitdebug.c)
+        objects.append(_build.runtime_object(plan.build, "jitdebug.c", "<crossjit jitdebug>"))
+    program = loader.load(
+        client, objects, dlopen=plan.dlopen,
+        implicit=loader.implicit_libraries(triple, built.has_cxx),
+        progress=progress, warn=progress, debug=debug,
+    )
+    try:
+        outcome = run_loaded(client, program, [plan.name, *plan.args])
+    except ExecutorDisconnected as exc:
+        if exc.signal is not None:
+            if warn:
+                warn(f"the executor was killed by {signal_name(exc.signal)} "
+                     "while running the program")
+            return 128 + exc.signal
+        raise
+    if outcome.signal is not None and warn:
+        warn(describe_crash(outcome, program))
+    loader.unload(client, program)
+    return outcome.status
 
 
 def run_jit(req: JitRequest, progress: Progress | None = None,
             warn: Progress | None = None, client: OrcClient | None = None) -> int:
     """``client``: an executor already connected (crossjit debug attaches a debugger to
     it first); closed at the end like one run_jit connects itself."""
-    argv0 = req.program_name or (req.inputs[0].stem if req.inputs else "a.out")
     for p in req.inputs:
-        _build.classify(p)
-    if client is None:
-        client = connect(req.executor, progress)
-    with client:
-        triple = req.target or client.info.triple
-        check_target(triple, client.info.triple)
-        opts = _build.BuildOptions(
-            target=triple, opt_level=req.opt_level, debug=req.debug,
-            include_dirs=req.include_dirs, defines=req.defines, sysroot=req.sysroot,
+        _build.classify(p)  # bad inputs fail before an executor starts
+    ctx = (contextlib.closing(client) if client is not None
+           else open_executor(req.executor, progress))
+    with ctx as client:
+        plan = RunPlan(
+            name=req.program_name or (req.inputs[0].stem if req.inputs else "a.out"),
+            inputs=req.inputs,
+            build=_build.BuildOptions(
+                target=req.target or client.info.triple, opt_level=req.opt_level,
+                debug=req.debug, include_dirs=req.include_dirs, defines=req.defines,
+                sysroot=req.sysroot,
+            ),
+            executor=ExecutorChoice(spec=req.executor),
+            dlopen=req.dlopen,
+            args=req.program_args,
         )
-        built = _build.build(req.inputs, opts, progress)
-        objects = [*built.objects, _build.runtime_object(opts)]
-        if req.debug:  # deregisters debug objects at teardown (runtime/jitdebug.c)
-            objects.append(_build.runtime_object(opts, "jitdebug.c", "<crossjit jitdebug>"))
-        program = loader.load(
-            client, objects, dlopen=req.dlopen,
-            implicit=loader.implicit_libraries(triple, built.has_cxx),
-            progress=progress, warn=progress, debug=req.debug,
-        )
-        try:
-            outcome = run_loaded(client, program, [argv0, *req.program_args], warn)
-        except ExecutorDisconnected as exc:
-            if exc.signal is not None:
-                if warn:
-                    warn(f"the executor was killed by {signal_name(exc.signal)} "
-                         "while running the program")
-                return 128 + exc.signal
-            raise
-        if outcome.signal is not None and warn:
-            warn(describe_crash(outcome, program)[len("crossjit: "):])
-        loader.unload(client, program)
-    return outcome.status
+        return execute(client, plan, progress, warn)
+
+
+# --- profiles -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProfileRun:
+    plan: RunPlan
+    profile: Profile
+    mounts: tuple[tuple[Path, str], ...]
+
+
+def prepare_profile(path: Path, args: tuple[str, ...] | None, executor: str | None,
+                    progress: Progress | None) -> ProfileRun:
+    """Load, fetch, resolve: everything a profile needs before an executor is involved."""
+    from crossjit import soname, sysroot
+    from crossjit.plan import plan_profile
+    from crossjit.profile import load_profile
+    from crossjit.sources import fetch_all, resolve
+
+    profile = load_profile(path)
+    fetched = fetch_all(profile, progress)
+    paths = resolve(profile, fetched)
+    root = None
+    if profile.sysroot is not None:
+        s = profile.sysroot
+        root = sysroot.resolve_profile_sysroot(s.recipe, s.path, s.packages, profile.base_dir)
+    wanted = profile.executor.dlopen if profile.executor is not None else ()
+    # Plain names (libz.so) become the SONAME the target really has (libz.so.1).
+    dlopen = tuple(soname.resolve(root, lib).soname if root is not None else lib
+                   for lib in wanted)
+    plan = plan_profile(profile, sources=paths.sources, include_dirs=paths.include_dirs,
+                        sysroot=root, dlopen=dlopen, args=args, executor_override=executor)
+    return ProfileRun(plan, profile, paths.mounts)
+
+
+def build_profile(path: Path, progress: Progress | None = None) -> _build.BuildResult:
+    run = prepare_profile(path, None, None, progress)
+    return _build.build(run.plan.inputs, run.plan.build, progress)
+
+
+def run_profile(path: Path, args: tuple[str, ...] | None, *, executor: str | None = None,
+                keep: bool = False, progress: Progress | None = None,
+                warn: Progress | None = None) -> int:
+    run = prepare_profile(path, args, executor, progress)
+    plan = run.plan
+    if plan.executor.profile_container:
+        with open_profile_container(run.profile, run.mounts, progress, keep) as client:
+            return execute(client, plan, progress, warn)
+    spec = plan.executor.spec
+    if spec is None:
+        spec = local_executor_for(plan.build.target, EXECUTOR_BUILD)
+        if warn:
+            warn(f"profile {plan.name} has no container executor: running it on this host "
+                 f"({spec or 'the default LLVM executor'})")
+    with open_executor(spec, progress) as client:
+        return execute(client, plan, progress, warn)

@@ -1,0 +1,81 @@
+"""Pure planning: a profile (or `jit` options) + CLI options → what to build and where to run.
+
+No I/O beyond reading the profile's already-resolved paths: the session executes the plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from crossjit.build import BuildOptions
+from crossjit.profile import Profile
+
+LOCAL = "local"
+
+
+@dataclass(frozen=True)
+class ExecutorChoice:
+    """Where the program runs: an executor spec (spawn:/tcp:), or a profile's container."""
+
+    spec: str | None = None  # spawn:PATH | tcp:HOST:PORT | docker:VARIANT | None (default)
+    profile_container: bool = False  # the profile's own container (executors.config)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    name: str
+    inputs: tuple[Path, ...]
+    build: BuildOptions
+    executor: ExecutorChoice
+    dlopen: tuple[str, ...]
+    args: tuple[str, ...]
+
+
+def libc_of(triple: str) -> str:
+    env = triple.split("-")[-1]
+    return "musl" if env.startswith("musl") else "glibc"
+
+
+def local_executor_for(triple: str, executor_build: Path) -> str | None:
+    """The spawn spec of a host executor that can run code for ``triple`` (None: default).
+
+    musl code needs a musl process: crossjit-executor's musl build, when it is built.
+    """
+    if libc_of(triple) == "musl":
+        exe = executor_build / "crossjit-executor-musl"
+        return f"spawn:{exe}" if exe.exists() else None
+    return None
+
+
+def plan_profile(profile: Profile, *, sources: tuple[Path, ...], include_dirs: tuple[Path, ...],
+                 sysroot: Path | None, dlopen: tuple[str, ...], args: tuple[str, ...] | None,
+                 executor_override: str | None = None) -> RunPlan:
+    """The run plan of a validated profile whose paths were resolved by ``sources.resolve``."""
+    t = profile.target
+    build = BuildOptions(
+        target=t.triple,
+        opt_level=profile.opt,
+        debug=profile.debug,
+        include_dirs=include_dirs,
+        defines=tuple(profile.defines),
+        sysroot=sysroot,
+        extra_cflags=tuple(profile.cflags),
+        cpu=t.cpu or "",
+        features=",".join(t.features),
+    )
+    ex = profile.executor
+    if executor_override is not None:
+        choice = ExecutorChoice(spec=executor_override)
+    elif ex is None or ex.variant == LOCAL:
+        choice = ExecutorChoice(spec=None)
+    else:
+        choice = ExecutorChoice(profile_container=True)
+    return RunPlan(
+        name=profile.name,
+        inputs=sources,
+        build=build,
+        executor=choice,
+        dlopen=dlopen,
+        args=tuple(profile.args) if args is None else args,
+    )
