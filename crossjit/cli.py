@@ -207,6 +207,67 @@ def debug(
     _exit(status)
 
 
+@app.command(
+    # The program's arguments after -- are taken from sys.argv, not parsed by click.
+    context_settings={"allow_interspersed_args": True, "allow_extra_args": True},
+    epilog="Example: crossjit run profiles/hello-musl.yaml -- world",
+)
+def run(
+    profile: Annotated[Path, typer.Argument(help="The project profile (YAML).",
+                                            show_default=False)],
+    executor: Annotated[
+        str | None,
+        typer.Option("--executor", "-e", help="Run elsewhere than the profile says: "
+                     "spawn:PATH, tcp:HOST:PORT or docker:VARIANT."),
+    ] = None,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep a container this run had to start.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show each step.")
+    ] = False,
+) -> None:
+    """Build what changed, link, and run PROFILE's program on its executor.
+
+    Arguments after -- replace the profile's args. A container the run had to start is
+    removed afterwards (--keep keeps it; `crossjit executor up` starts one that stays).
+    """
+    args = _args_after_dashdash()
+    with _guard():
+        from crossjit.session import run_profile
+
+        status = run_profile(profile, tuple(args) if "--" in sys.argv else None,
+                             executor=executor, keep=keep,
+                             progress=progress if verbose else None, warn=progress)
+    _exit(status)
+
+
+@app.command()
+def build(
+    profile: Annotated[Path, typer.Argument(help="The project profile (YAML).",
+                                            show_default=False)],
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print what was compiled as JSON on stdout.")
+    ] = False,
+) -> None:
+    """Compile PROFILE's sources into the cache (in parallel; only what changed)."""
+    with _guard():
+        import json
+
+        from crossjit.session import build_profile
+
+        result = build_profile(profile, progress=progress)
+        compiled = [str(p) for p in result.compiled]
+        generated = [str(s.input) for s in result.steps if s.generated]
+        if json_out:
+            print(json.dumps({"inputs": [str(s.input) for s in result.steps],
+                              "compiled": compiled, "generated": generated}))
+        else:
+            progress(f"{len(result.steps)} inputs, {len(compiled)} compiled, "
+                     f"{len(generated)} code-generated, the rest from the cache")
+    _exit(0)
+
+
 def _args_after_dashdash() -> list[str]:
     argv = sys.argv[1:]
     if "--" in argv:

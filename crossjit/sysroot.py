@@ -104,10 +104,11 @@ def staleness(recipe: str, packages: Sequence[str]) -> str | None:
     manifest = Manifest.read(path_of(recipe))
     if manifest is None:
         return "it has not been built"
-    if manifest.packages_hash != packages_hash(packages):
+    # A sysroot with more packages than wanted serves: headers nobody includes are inert.
+    lacking = sorted(set(packages) - set(manifest.packages))
+    if lacking:
         have = ", ".join(manifest.packages) or "no extra packages"
-        want = ", ".join(sorted(set(packages))) or "no extra packages"
-        return f"it was built with {have}; {want} wanted"
+        return f"it was built with {have}; {', '.join(lacking)} missing"
     if manifest.recipe_hash != recipe_hash(recipe):
         return f"the recipe images/sysroot/{recipe}/ changed since it was built"
     return None
@@ -117,7 +118,10 @@ def require(recipe: str, packages: Sequence[str]) -> Path:
     """The sysroot folder, or SysrootMissing saying which command builds it."""
     why = staleness(recipe, packages)
     if why is not None:
-        cmd = " ".join(["crossjit sysroot build", recipe, *(f"--package {p}" for p in packages)])
+        built = Manifest.read(path_of(recipe))
+        keep = set(built.packages) if built is not None else set()
+        wanted = sorted(keep | set(packages))  # rebuilding keeps what others need
+        cmd = " ".join(["crossjit sysroot build", recipe, *(f"--package {p}" for p in wanted)])
         raise SysrootMissing(f"sysroot {recipe} is not ready", why=why, hint=f"build it: {cmd}")
     return path_of(recipe)
 
