@@ -339,7 +339,8 @@ def _session_command(variant: str, sock: str) -> list[str]:
             f"UNIX-LISTEN:{sock},unlink-early",
             "EXEC:llvm-jitlink-executor filedescs=3\\,4,fdin=3,fdout=4",
         ]
-    return ["/usr/bin/crossjit-executor", f"unix={sock}"]
+    # quiet: the executor's stderr is the program's, so no "listening on" line there.
+    return ["/usr/bin/crossjit-executor", f"unix={sock}", "quiet"]
 
 
 @contextlib.contextmanager

@@ -21,9 +21,10 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: crossjit-executor filedescs=IN,OUT | listen=HOST:PORT | unix=PATH\n"
+            "usage: crossjit-executor (filedescs=IN,OUT | listen=HOST:PORT | unix=PATH) [quiet]\n"
             "Runs whatever code the connected controller sends: bind to loopback or a\n"
-            "private channel only. Serves one connection, then exits.\n");
+            "private channel only. Serves one connection, then exits.\n"
+            "quiet: no \"listening on\" line on stderr.\n");
 }
 
 static int parse_fd(const char *s, const char *end, int *fd)
@@ -36,6 +37,8 @@ static int parse_fd(const char *s, const char *end, int *fd)
     *fd = (int)v;
     return 0;
 }
+
+static int quiet; /* set by the `quiet` argument */
 
 static int listen_tcp(const char *spec)
 {
@@ -91,7 +94,8 @@ static int listen_tcp(const char *spec)
     char h[NI_MAXHOST], p[NI_MAXSERV];
     if (getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0 &&
         getnameinfo((struct sockaddr *)&ss, sl, h, sizeof h, p, sizeof p, NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-        fprintf(stderr, "crossjit-executor: listening on %s%s%s:%s\n", ss.ss_family == AF_INET6 ? "[" : "", h,
+        if (!quiet)
+            fprintf(stderr, "crossjit-executor: listening on %s%s%s:%s\n", ss.ss_family == AF_INET6 ? "[" : "", h,
                 ss.ss_family == AF_INET6 ? "]" : "", p);
     int fd;
     while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0 && errno == EINTR)
@@ -130,7 +134,8 @@ static int listen_unix(const char *path)
             close(lfd);
         return -1;
     }
-    fprintf(stderr, "crossjit-executor: listening on unix:%s\n", path);
+    if (!quiet)
+        fprintf(stderr, "crossjit-executor: listening on unix:%s\n", path);
     int fd;
     while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0 && errno == EINTR)
         ;
@@ -144,6 +149,11 @@ static int listen_unix(const char *path)
 int main(int argc, char **argv)
 {
     int in = -1, out = -1, i = 1;
+    /* `quiet` anywhere after the mode: no "listening on" line, whose stderr is the
+     * JIT'd program's stderr when crossjit starts one executor per session. */
+    for (int j = 2; j < argc; j++)
+        if (!strcmp(argv[j], "quiet"))
+            quiet = 1;
     const char *v = getenv("CROSSJIT_EXECUTOR_VERBOSE");
     session_verbose = v && *v && strcmp(v, "0") != 0;
     if (i < argc && !strcmp(argv[i], "debug")) /* LLVM's optional first arg */
