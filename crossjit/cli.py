@@ -54,6 +54,19 @@ def _exit(status: int) -> NoReturn:
     raise typer.Exit(status)
 
 
+def _terminate_like_interrupt() -> None:
+    """SIGTERM (docker stop, systemd, a test harness) unwinds like Ctrl-C, so the
+    session's cleanup runs (the container `run` started is removed); exits 143."""
+    import signal
+
+    def stop(signum: int, _frame: object) -> None:
+        signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM must not cut cleanup short
+        _stderr("crossjit: terminated")
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 @app.callback(invoke_without_command=True)
 def _root(
     version: Annotated[
@@ -233,6 +246,7 @@ def run(
     removed afterwards (--keep keeps it; `crossjit executor up` starts one that stays).
     """
     args = _args_after_dashdash()
+    _terminate_like_interrupt()
     with _guard():
         from crossjit.session import run_profile
 
