@@ -218,9 +218,27 @@ class ProfileRun:
     mounts: tuple[tuple[Path, str], ...]
 
 
+def ensure_sysroot(recipe: str, packages: Sequence[str], say: Progress) -> None:
+    """Build a recipe sysroot that is missing or stale, so a first `crossjit run` works
+    on a fresh machine (a *path* sysroot is the user's and still fails with its hint)."""
+    from crossjit import sysroot
+
+    why = sysroot.staleness(recipe, packages)
+    if why is None:
+        return
+    built = sysroot.Manifest.read(sysroot.path_of(recipe))
+    keep = set(built.packages) if built is not None else set()  # what other profiles need
+    say(f"sysroot {recipe} is not ready ({why}): building it (once; takes a few minutes)")
+    sysroot.build(recipe, sorted(keep | set(packages)), progress=say)
+
+
 def prepare_profile(path: Path, args: tuple[str, ...] | None, executor: str | None,
-                    progress: Progress | None) -> ProfileRun:
-    """Load, fetch, resolve: everything a profile needs before an executor is involved."""
+                    progress: Progress | None,
+                    build_sysroot: Progress | None = None) -> ProfileRun:
+    """Load, fetch, resolve: everything a profile needs before an executor is involved.
+
+    ``build_sysroot``: build a missing recipe sysroot (reporting there) instead of failing.
+    """
     from crossjit import soname, sysroot
     from crossjit.plan import plan_profile
     from crossjit.profile import load_profile
@@ -232,6 +250,8 @@ def prepare_profile(path: Path, args: tuple[str, ...] | None, executor: str | No
     root = None
     if profile.sysroot is not None:
         s = profile.sysroot
+        if s.recipe is not None and build_sysroot is not None:
+            ensure_sysroot(s.recipe, s.packages, build_sysroot)
         root = sysroot.resolve_profile_sysroot(s.recipe, s.path, s.packages, profile.base_dir)
     wanted = profile.executor.dlopen if profile.executor is not None else ()
     # Plain names (libz.so) become the SONAME the target really has (libz.so.1).
@@ -243,14 +263,14 @@ def prepare_profile(path: Path, args: tuple[str, ...] | None, executor: str | No
 
 
 def build_profile(path: Path, progress: Progress | None = None) -> _build.BuildResult:
-    run = prepare_profile(path, None, None, progress)
+    run = prepare_profile(path, None, None, progress, build_sysroot=progress)
     return _build.build(run.plan.inputs, run.plan.build, progress)
 
 
 def run_profile(path: Path, args: tuple[str, ...] | None, *, executor: str | None = None,
                 keep: bool = False, progress: Progress | None = None,
                 warn: Progress | None = None) -> int:
-    run = prepare_profile(path, args, executor, progress)
+    run = prepare_profile(path, args, executor, progress, build_sysroot=progress or warn)
     plan = run.plan
     if plan.executor.profile_container:
         with open_profile_container(run.profile, run.mounts, progress, keep) as client:
