@@ -89,7 +89,7 @@ def test_register_and_deregister(tmp_path: Path, name: str) -> None:
         blobs = [read_mem(pid, a, s) for a, s in registered]
         assert any(b"sub1" in b and b".debug_info" in b for b in blobs)
 
-        assert run_loaded(client, program, ["seed"], None).status == 0
+        assert run_loaded(client, program, ["seed"]).status == 0
         loader.unload(client, program)
         action, registered = entries(pid, desc)
         assert registered == [] and action == 0
