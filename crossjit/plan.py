@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crossjit.build import BuildOptions
-from crossjit.profile import Profile
+
+if TYPE_CHECKING:  # pydantic is slow to import; `crossjit jit` never needs it
+    from crossjit.profile import Profile
 
 LOCAL = "local"
 
