@@ -87,3 +87,15 @@ def crossjit_run(cmd: list[str], stdin: bytes = b"", timeout: float = 120) -> Ru
     p = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout, check=False,
                        env=env, cwd=REPO)
     return Run(p.returncode, p.stdout, p.stderr)
+
+
+def check(case: Case, got: Run, expected: Run | None) -> None:
+    """Same stdout and status as native (or 125 where no native build exists)."""
+    err = got.stderr.decode(errors="replace")
+    if expected is None:
+        assert got.status == 125, err
+    else:
+        assert got.stdout == expected.stdout, err
+        assert got.status == expected.status, err
+    for needle in case.expect_stderr:
+        assert needle in err

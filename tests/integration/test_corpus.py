@@ -12,34 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.corpus import (
-    CASES,
-    Case,
-    Run,
-    crossjit_cmd,
-    crossjit_run,
-    native_run,
-)
+from tests.integration.corpus import CASES, Case, check, crossjit_cmd, crossjit_run, native_run
 from tests.prereq import LLVM_VERSIONS, llvm_executor, missing, require_tool
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="session")
-def native_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    require_tool("clang-16", "clang-16 (apt-get install clang-16)")
-    return tmp_path_factory.mktemp("native")
-
-
-def check(case: Case, got: Run, expected: Run | None) -> None:
-    err = got.stderr.decode(errors="replace")
-    if expected is None:
-        assert got.status == 125, err
-    else:
-        assert got.stdout == expected.stdout, err
-        assert got.status == expected.status, err
-    for needle in case.expect_stderr:
-        assert needle in err
 
 
 def tcp_cmd(executor: Path, inner: list[str]) -> list[str]:
