@@ -17,9 +17,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
@@ -83,6 +81,9 @@ def _filename(url: str) -> str:
 
 
 def _download(url: str, dest: Path, sha256: str) -> None:
+    import urllib.error
+    import urllib.request  # here: ~50 ms of imports that a cached fetch never needs
+
     digest = hashlib.sha256()
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT) as resp, dest.open("wb") as out:
@@ -119,6 +120,9 @@ class _Links(HTMLParser):
 
 def _pypi_url(spec: PypiSource) -> str:
     """The sdist URL of ``name==version`` whose index-published sha256 is the pinned one."""
+    import urllib.error
+    import urllib.request  # see _download
+
     index = os.environ.get("CROSSJIT_PYPI_INDEX", PYPI_INDEX).rstrip("/") + "/"
     project = re.sub(r"[-_.]+", "-", spec.project).lower()  # PEP 503 normalisation
     page = urllib.parse.urljoin(index, f"{project}/")

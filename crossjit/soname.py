@@ -14,10 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.dynamic import DynamicSection
-from elftools.elf.elffile import ELFFile
-
+from crossjit import elf
 from crossjit.errors import CrossjitError
 
 LIB_DIRS = (
@@ -47,28 +44,6 @@ class Library:
     needed: tuple[str, ...]
 
 
-def _elf_dynamic(path: Path) -> tuple[str | None, tuple[str, ...]] | None:
-    """(DT_SONAME, DT_NEEDED) of a shared object, or None when ``path`` is not ELF."""
-    try:
-        with path.open("rb") as f:
-            if f.read(4) != b"\x7fELF":
-                return None
-            f.seek(0)
-            elf = ELFFile(f)
-            dyn = next((s for s in elf.iter_sections() if isinstance(s, DynamicSection)), None)
-            if dyn is None:
-                return None, ()
-            soname, needed = None, []
-            for tag in dyn.iter_tags():
-                if tag.entry.d_tag == "DT_SONAME":
-                    soname = str(getattr(tag, "soname", ""))
-                elif tag.entry.d_tag == "DT_NEEDED":
-                    needed.append(str(getattr(tag, "needed", "")))
-            return soname, tuple(needed)
-    except (OSError, ELFError):
-        return None
-
-
 def _find(sysroot: Path, name: str) -> Path | None:
     root = sysroot.resolve()
     for d in LIB_DIRS:
@@ -90,14 +65,14 @@ def resolve(sysroot: Path, name: str) -> Library:
             hint="add its -dev package to the profile's sysroot packages and rebuild the "
             "sysroot (crossjit sysroot build RECIPE --package PKG)",
         )
-    info = _elf_dynamic(path)
+    info = elf.dynamic_info(path)
     if info is None:
         # A linker script (glibc's libc.so: GROUP ( /lib/.../libc.so.6 ... )): use the
         # first shared object it names.
         text = path.read_text(errors="replace")
         for ref in re.findall(r"[\w./+-]+\.so(?:\.[\d.]+)?", text):
             found = _find(sysroot, Path(ref).name)
-            if found is not None and _elf_dynamic(found) is not None:
+            if found is not None and elf.dynamic_info(found) is not None:
                 return replace(resolve(sysroot, Path(ref).name), name=name)
         raise LibraryNotFound(f"{name!r} in the sysroot is neither ELF nor a linker script")
     soname, needed = info
