@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ class BuildStep:
     input: Path
     compiled: bool  # clang ran (False: bitcode cache hit, or no compile needed)
     generated: bool  # llvmlite ran (False: object cache hit, or a .o input)
+    compile_s: float = 0.0  # wall time of the compile step, cache lookup included
+    codegen_s: float = 0.0  # likewise for codegen (waiting for the llvmlite lock included)
 
 
 @dataclass(frozen=True)
@@ -100,13 +103,16 @@ def _one(path: Path, opts: BuildOptions, compiler: toolchain.Compiler | None) ->
             raise UsageError(f"cannot read {path}", why=exc.strerror) from exc
     compiled = False
     ir = path
+    t0 = time.perf_counter()
     if kind == "source":
         assert compiler is not None
         res = toolchain.compile_to_bitcode(path, opts.compile_options(), compiler)
         ir, compiled = res.bitcode, not res.cached
+    t1 = time.perf_counter()
     with _CODEGEN_LOCK:
         data, hit = codegen.object_for(ir, opts.codegen_options())
-    return ObjectFile(str(path), data), BuildStep(path, compiled, not hit)
+    step = BuildStep(path, compiled, not hit, t1 - t0, time.perf_counter() - t1)
+    return ObjectFile(str(path), data), step
 
 
 def build(inputs: Sequence[Path], opts: BuildOptions, progress: Progress | None = None,

@@ -7,7 +7,9 @@ to exit(), or 128+N when signal N ended it (named on stderr).
 from __future__ import annotations
 
 import contextlib
+import os
 import signal as _signal
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +126,30 @@ def open_profile_container(profile: Profile, mounts: Sequence[tuple[Path, str]],
             executors.down(cfg.name)
 
 
+# --- timings (CROSSJIT_TIMINGS=FILE) -------------------------------------------------------
+
+_MARKS: dict[str, float] = {}
+
+
+def _mark(name: str) -> None:
+    """Wall-clock mark of this run's phases; the first of a name counts."""
+    if "CROSSJIT_TIMINGS" in os.environ:
+        _MARKS.setdefault(name, time.time())
+
+
+def _write_timings(built: _build.BuildResult) -> None:
+    """Written just before main starts (a server's main may never return), for
+    bench/edit_loop.py's breakdown: phase marks (time.time()) and per-input build times."""
+    path = os.environ.get("CROSSJIT_TIMINGS")
+    if not path:
+        return
+    import json
+
+    steps = [{"input": str(st.input), "compiled": st.compiled, "generated": st.generated,
+              "compile_s": st.compile_s, "codegen_s": st.codegen_s} for st in built.steps]
+    Path(path).write_text(json.dumps({"marks": _MARKS, "steps": steps}))
+
+
 # --- running ------------------------------------------------------------------------------
 
 
@@ -157,18 +183,28 @@ def describe_crash(outcome: Outcome, program: loader.LoadedProgram) -> str:
 def execute(client: OrcClient, plan: RunPlan, progress: Progress | None,
             warn: Progress | None) -> int:
     """Build, load and run a plan on a connected executor; the program's exit status."""
+    _mark("connected")
     triple = plan.build.target
     check_target(triple, client.info.triple)
     built = _build.build(plan.inputs, plan.build, progress)
+    _mark("built")
     objects = [*built.objects, _build.runtime_object(plan.build)]
     debug = plan.build.debug
     if debug:  # deregisters debug objects at teardown (runtime/jitdebug.c)
         objects.append(_build.runtime_object(plan.build, "jitdebug.c", "<crossjit jitdebug>"))
+
+    def loading(msg: str) -> None:  # the loader says "loading N bytes" between link and finalize
+        _mark("linked")
+        if progress:
+            progress(msg)
+
     program = loader.load(
         client, objects, dlopen=plan.dlopen,
         implicit=loader.implicit_libraries(triple, built.has_cxx),
-        progress=progress, warn=progress, debug=debug,
+        progress=loading if progress or _MARKS else None, warn=progress, debug=debug,
     )
+    _mark("loaded")
+    _write_timings(built)
     try:
         outcome = run_loaded(client, program, [plan.name, *plan.args])
     except ExecutorDisconnected as exc:
@@ -270,7 +306,9 @@ def build_profile(path: Path, progress: Progress | None = None) -> _build.BuildR
 def run_profile(path: Path, args: tuple[str, ...] | None, *, executor: str | None = None,
                 keep: bool = False, progress: Progress | None = None,
                 warn: Progress | None = None) -> int:
+    _mark("start")
     run = prepare_profile(path, args, executor, progress, build_sysroot=progress or warn)
+    _mark("prepared")
     plan = run.plan
     if plan.executor.profile_container:
         with open_profile_container(run.profile, run.mounts, progress, keep) as client:
