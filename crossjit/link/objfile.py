@@ -1,21 +1,18 @@
 """Relocatable ELF objects: headers, sections, symbols and relocations.
 
-This is the only module that imports pyelftools, and it uses it only for what is
-cheap and done once per object (the ELF header, the section header table and
-machine names for messages). Symbol and relocation tables are decoded straight
-from the section bytes with ``struct``/``memoryview``: pyelftools builds one
-Python object per entry, far too slow for a ``-g`` object with tens of thousands
-of relocations.
+Everything is decoded straight from the bytes with ``struct``/``memoryview``:
+pyelftools builds one Python object per entry, far too slow for a ``-g`` object with
+tens of thousands of relocations. It (through ``crossjit.elf``) only describes bad input.
 """
 
 from __future__ import annotations
 
-import io
 import struct
 import sys
 import zlib
 from dataclasses import dataclass, field
 
+from crossjit import elf
 from crossjit.errors import LinkError
 
 # Section types (ELF gABI and vendor extensions we must recognise).
@@ -179,28 +176,6 @@ _EHDR64 = struct.Struct("<HHIQQQIHHHHHH")  # e_type .. e_shstrndx, after the 16-
 _ET_REL = 1
 
 
-def _describe(data: bytes) -> str:
-    """What an unexpected ELF file is, in words (pyelftools only on this error path)."""
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.descriptions import describe_e_machine
-    from elftools.elf.elffile import ELFFile
-
-    try:
-        elf = ELFFile(io.BytesIO(data))
-        cls = f"ELF{elf.elfclass}"
-        endian = "little-endian" if elf.little_endian else "big-endian"
-        kind = "relocatable object" if elf["e_type"] == "ET_REL" else str(elf["e_type"])
-        return f"an {cls} {endian} {describe_e_machine(elf['e_machine'])} {kind}"
-    except (ELFError, ValueError, KeyError) as e:
-        return f"a malformed ELF file ({e})"
-
-
-def _machine_label(machine: str) -> str:
-    from elftools.elf.descriptions import describe_e_machine
-
-    return str(describe_e_machine(machine))
-
-
 def parse_object(name: str, data: bytes, *, machine: str, machine_label: str) -> ObjectFile:
     """Parse ``data`` as an ELF64 little-endian relocatable object for ``machine``.
 
@@ -220,14 +195,14 @@ def parse_object(name: str, data: bytes, *, machine: str, machine_label: str) ->
     # e_ident[EI_CLASS] == ELFCLASS64, e_ident[EI_DATA] == ELFDATA2LSB
     if data[4] != 2 or data[5] != 1 or e_machine != _EM_NUMBERS.get(machine):
         raise LinkError(
-            f"{name}: wrong architecture: it is {_describe(data)}, "
+            f"{name}: wrong architecture: it is {elf.describe(data)}, "
             f"but this link is for {machine_label} (ELF64 little-endian "
-            f"{_machine_label(machine)})",
+            f"{elf.machine_name(machine)})",
             hint="compile it for the executor's target triple (clang --target=...)",
         )
     if e_type != _ET_REL:
         raise LinkError(
-            f"{name}: is {_describe(data)}, not a relocatable object (.o)",
+            f"{name}: is {elf.describe(data)}, not a relocatable object (.o)",
             hint="the JIT linker takes compiler output (clang -c), not linked programs "
             "or shared libraries",
         )
