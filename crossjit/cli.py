@@ -203,9 +203,9 @@ def debug(
         from crossjit.debugger import DebugRequest, run_debug
         from crossjit.session import JitRequest
 
-        if any(p.suffix in (".yaml", ".yml") for p in inputs):
-            raise UsageError("crossjit debug does not take profiles yet",
-                             hint="give the program's sources instead")
+        profiles = [p for p in inputs if p.suffix in (".yaml", ".yml")]
+        if profiles and len(inputs) != 1:
+            raise UsageError("crossjit debug takes one profile, or sources, not both")
         request = DebugRequest(
             jit=JitRequest(
                 inputs=tuple(inputs), program_args=tuple(program_args), executor=executor,
@@ -215,6 +215,7 @@ def debug(
             debugger=debugger,
             breakpoints=tuple(breakpoints or ()),
             batch=batch,
+            profile=profiles[0] if profiles else None,
         )
         status = run_debug(request, progress=progress if verbose else None, warn=progress)
     _exit(status)

@@ -61,6 +61,7 @@ class DebugRequest:
     batch: Path | None = None  # commands to run unattended after the first stop
     debugger_path: str | None = None  # default: gdb / the newest lldb on PATH
     source_map: tuple[tuple[str, str], ...] = ()  # (from, to) prefixes for source paths
+    profile: Path | None = None  # debug a profile's program (jit.inputs unused) on this host
 
 
 def find_debugger(kind: str, path: str | None = None) -> str:
@@ -209,9 +210,40 @@ def _ignoring_sigint(active: bool) -> Iterator[None]:
         signal.signal(signal.SIGINT, old)
 
 
+def _profile_runner(req: DebugRequest, progress: Progress | None,
+                    warn: Progress | None) -> tuple[str | None, Callable[[OrcClient], int]]:
+    """The executor spec and run function for a profile, always built with -g, on this host."""
+    from crossjit.plan import local_executor_for
+    from crossjit.session import EXECUTOR_BUILD, execute, prepare_profile
+
+    assert req.profile is not None
+    args = req.jit.program_args or None
+    run = prepare_profile(req.profile, args, req.jit.executor, progress)
+    plan = dataclasses.replace(run.plan, build=dataclasses.replace(run.plan.build, debug=True))
+    spec = req.jit.executor or local_executor_for(plan.build.target, EXECUTOR_BUILD)
+    if run.plan.executor.profile_container and warn:
+        warn(f"debugging {plan.name} on this host ({spec or 'the default LLVM executor'}); "
+             "debugging inside its container is not supported yet")
+
+    def runner(client: OrcClient) -> int:
+        with contextlib.closing(client):
+            return execute(client, plan, progress, warn)
+
+    return spec, runner
+
+
 def run_debug(req: DebugRequest, progress: Progress | None = None,
               warn: Progress | None = None) -> int:
-    spec = ExecutorSpec.parse(req.jit.executor) if req.jit.executor else ExecutorSpec.default()
+    if req.profile is not None:
+        spec_text, runner = _profile_runner(req, progress, warn)
+    else:
+        jit = dataclasses.replace(req.jit, debug=True)  # no debug objects without -g
+        spec_text = req.jit.executor
+
+        def runner(client: OrcClient) -> int:
+            return run_jit(jit, progress, warn, client=client)
+
+    spec = ExecutorSpec.parse(spec_text) if spec_text else ExecutorSpec.default()
     if spec.kind != "spawn":
         raise UsageError(
             f"crossjit debug needs a local executor (spawn:PATH), not {spec}",
@@ -226,7 +258,6 @@ def run_debug(req: DebugRequest, progress: Progress | None = None,
             raise UsageError(f"cannot read the batch file {req.batch}",
                              why=e.strerror or str(e)) from None
     interactive = req.batch is None
-    jit = dataclasses.replace(req.jit, debug=True)  # no debug objects without -g
     client = spawn_executor(spec, interactive=interactive)
     transport = client.transport
     assert isinstance(transport, SpawnedTransport)
@@ -248,7 +279,7 @@ def run_debug(req: DebugRequest, progress: Progress | None = None,
                 raise DebuggerError(f"cannot start {exe}", why=e.strerror or str(e)) from None
             try:
                 wait_attached(pid, ready, debugger)
-                status = run_jit(jit, progress, warn, client=client)
+                status = runner(client)
             except BaseException:
                 client.close()
                 _finish(debugger, timeout=5.0)

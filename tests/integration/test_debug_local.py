@@ -199,3 +199,23 @@ def test_interactive_session(tmp_path: Path, dbg: str) -> None:
     term.expect("exited normally" if dbg == "gdb" else "exited with status = 0")
     term.send("quit")
     assert term.wait() == 41, term.seen
+
+
+def test_seed_scenario_from_a_profile(tmp_path: Path) -> None:
+    """A profile's program under gdb: its sources, args and defines come from the YAML."""
+    debugger("gdb")
+    (tmp_path / "seed.c").write_text(SEED)
+    (tmp_path / "seed.yaml").write_text(
+        "name: seed\ntarget:\n  triple: x86_64-linux-gnu\nexecutor: local\n"
+        "sources: seed.c\nargs: [from-profile]\n"
+    )
+    (tmp_path / "cmds").write_text(GDB_SEED)
+    cmd = [sys.executable, "-m", "crossjit", "debug", "seed.yaml", "--batch", "cmds",
+           "--break", "sub1"]
+    p = subprocess.run(cmd, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                       capture_output=True, text=True, timeout=240, check=False)
+    out = p.stdout + p.stderr
+    # argc is 2 (program name + the profile's one arg), so sub1 sees x == 2.
+    assert f"Breakpoint 1, sub1 (x=2) at {tmp_path / 'seed.c'}:1" in out, out
+    assert "$2 = 42" in out, out
+    assert p.returncode == 41, out
