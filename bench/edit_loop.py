@@ -1,0 +1,338 @@
+"""Edit → serving: time from changing main.c until the *new* JSON reply is served.
+
+    python -m bench.edit_loop [--rounds N] [--crossjit "CMD ..."]
+
+Mongoose 7.23 (mongoose.c, its object cached by every flow) + a copy of
+examples/mongoose/main.c whose /api/hello reply is changed to a fresh token each round.
+Three flows, interleaved round by round so machine drift hits them alike:
+
+  (a) crossjit   edit → `crossjit run PROFILE` (a temporary profile pointing at the copy;
+                 its musl executor container was started once by `executor up`, and a
+                 warm build filled the caches) → poll until the token is served.
+  (b) seeds      edit → clang-16 -c main.c → `llvm-jitlink-16 --oop-executor=…` with
+                 mongoose.o + main.o, on this host (glibc), LLVM 16's own executor.
+  (c) static     edit → musl-gcc -static main.c mongoose.o → `docker cp` into a running
+                 container of the same FROM-scratch musl image (not read-only, unlike the
+                 executor's) → `docker exec` the new binary (the old one was stopped).
+
+Every flow compiles at -O1 like profiles/mongoose.yaml, and is stopped between rounds
+with GET /api/stop (outside the measurement). Prints medians, ratios and the breakdown
+of each flow; (a)'s comes from CROSSJIT_TIMINGS (crossjit/session.py's phase marks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shlex
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from tests.mongoose import EXAMPLE_MAIN, mongoose_dir
+
+REPO = Path(__file__).resolve().parent.parent
+PROFILE = REPO / "profiles" / "mongoose.yaml"
+WWW = REPO / "examples" / "mongoose" / "www"
+LLVM16 = Path("/usr/lib/llvm-16/bin")
+ORIGINAL_REPLY = 'MG_ESC("hello from crossjit")'
+BENCH_NAME = "mongoose-edit-bench"  # → container crossjit-mongoose-edit-bench
+STATIC_CONTAINER = "crossjit-edit-bench-static"
+SERVE_DEADLINE = 60.0
+OPT = "-O1"
+
+
+@dataclass
+class Sample:
+    total: float
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run(cmd: list[str]) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"{shlex.join(cmd)} exited {done.returncode}:\n{done.stderr}")
+
+
+def edit(main_c: Path, token: str) -> None:
+    """The edit under test: the JSON reply becomes ``token``."""
+    text = EXAMPLE_MAIN.read_text()
+    assert ORIGINAL_REPLY in text, f"{EXAMPLE_MAIN} no longer has {ORIGINAL_REPLY}"
+    main_c.write_text(text.replace(ORIGINAL_REPLY, f'MG_ESC("{token}")'))
+
+
+def wait_for_token(url: str, token: str, proc: subprocess.Popen[bytes]) -> float:
+    """perf_counter() at the first reply that carries ``token``."""
+    deadline = time.perf_counter() + SERVE_DEADLINE
+    needle = token.encode()
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if needle in r.read():
+                    return time.perf_counter()
+        except (urllib.error.URLError, OSError):
+            pass  # not listening yet (or the old server is still going away)
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            raise RuntimeError(f"{proc.args!r} exited {proc.returncode}: {err[-2000:]}")
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"{token} not served on {url} within {SERVE_DEADLINE:.0f} s")
+        time.sleep(0.002)
+
+
+def stop(base: str, proc: subprocess.Popen[bytes]) -> None:
+    try:
+        with urllib.request.urlopen(base + "/api/stop", timeout=5) as r:
+            r.read()
+    except (urllib.error.URLError, OSError):
+        pass
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class Flow:
+    name = ""
+
+    def setup(self) -> None: ...
+
+    def round(self, token: str) -> Sample:
+        raise NotImplementedError
+
+    def teardown(self) -> None: ...
+
+
+class Crossjit(Flow):
+    """(a): crossjit run against a running executor container, warm caches."""
+
+    name = "(a) crossjit run"
+
+    def __init__(self, work: Path, cmd: list[str]) -> None:
+        self.work, self.cmd = work, cmd
+        self.main_c = work / "main.c"
+        self.profile = work / "mongoose-edit-bench.yaml"
+        self.timings = work / "timings.json"
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def setup(self) -> None:
+        edit(self.main_c, "warm")
+        doc = yaml.safe_load(PROFILE.read_text())
+        doc["name"] = BENCH_NAME
+        doc["sources"] = ["@mongoose/mongoose.c", str(self.main_c)]
+        doc["executor"]["ports"] = [self.port]
+        doc["executor"]["mounts"] = [f"{WWW}:/srv/www"]
+        self.profile.write_text(yaml.safe_dump(doc, sort_keys=False))
+        run([*self.cmd, "executor", "up", "--profile", str(self.profile)])
+        run([*self.cmd, "build", str(self.profile)])
+
+    def round(self, token: str) -> Sample:
+        edit(self.main_c, token)
+        self.timings.unlink(missing_ok=True)
+        env = {**os.environ, "CROSSJIT_TIMINGS": str(self.timings)}
+        wall0, t0 = time.time(), time.perf_counter()
+        proc = subprocess.Popen(
+            [*self.cmd, "run", str(self.profile), "--", self.base, "/srv/www"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        )
+        try:
+            served = wait_for_token(self.base + "/api/hello", token, proc)
+        finally:
+            stop(self.base, proc)
+        total = served - t0
+        t = json.loads(self.timings.read_text())
+        m = {k: v - wall0 for k, v in t["marks"].items()}
+        main = next(s for s in t["steps"] if s["input"] == str(self.main_c))
+        assert main["compiled"] and main["generated"], "the edited main.c was not rebuilt"
+        build = m["built"] - m["connected"]
+        phases = {
+            "python start-up + CLI imports": m["start"],
+            "profile load + fetch check (pydantic, yaml imports)": m["prepared"] - m["start"],
+            "executor session (docker SDK import, container check, docker exec, handshake)":
+                m["connected"] - m["prepared"],
+            "compile main.c (clang-16 → bitcode)": main["compile_s"],
+            "codegen main.o (llvmlite)": main["codegen_s"],
+            "build rest (cache lookups, mongoose.o + runtime from cache)":
+                max(0.0, build - main["compile_s"] - main["codegen_s"]),
+            "link (Python JIT linker, symbol lookups, reserve)": m["linked"] - m["built"],
+            "transfer + finalize (segments over the socket)": m["loaded"] - m["linked"],
+            "start → new reply served (run main, listen, first HTTP)": total - m["loaded"],
+        }
+        return Sample(total, phases)
+
+    def teardown(self) -> None:
+        subprocess.run([*self.cmd, "executor", "down", f"crossjit-{BENCH_NAME}"],
+                       capture_output=True, timeout=120)
+
+
+class Seeds(Flow):
+    """(b): clang-16 → objects → llvm-jitlink-16 --oop-executor (LLVM 16), on this host."""
+
+    name = "(b) clang-16 + llvm-jitlink-16"
+
+    def __init__(self, work: Path, src: Path) -> None:
+        self.work, self.src = work / "seeds", src
+        self.main_c = self.work / "main.c"
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def _cc(self, c: Path, o: Path) -> None:
+        run(["clang-16", "-c", "-fPIC", OPT, f"-I{self.src}", str(c), "-o", str(o)])
+
+    def setup(self) -> None:
+        self.work.mkdir()
+        self._cc(self.src / "mongoose.c", self.work / "mongoose.o")  # cached for every round
+
+    def round(self, token: str) -> Sample:
+        edit(self.main_c, token)
+        t0 = time.perf_counter()
+        self._cc(self.main_c, self.work / "main.o")
+        t1 = time.perf_counter()
+        proc = subprocess.Popen(
+            [str(LLVM16 / "llvm-jitlink"), f"--oop-executor={LLVM16 / 'llvm-jitlink-executor'}",
+             str(self.work / "mongoose.o"), str(self.work / "main.o"),
+             "-args", "mongoose", self.base, str(WWW)],  # -args includes argv[0]
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        try:
+            served = wait_for_token(self.base + "/api/hello", token, proc)
+        finally:
+            stop(self.base, proc)
+        return Sample(served - t0, {
+            "compile main.c (clang-16 -c)": t1 - t0,
+            "llvm-jitlink: link + load + start → new reply served": served - t1,
+        })
+
+
+class Static(Flow):
+    """(c): musl-gcc -static → docker cp into a running musl container → docker exec."""
+
+    name = "(c) musl-gcc -static + docker cp"
+
+    def __init__(self, work: Path, src: Path) -> None:
+        self.work, self.src = work / "static", src
+        self.main_c = self.work / "main.c"
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def setup(self) -> None:
+        self.work.mkdir()
+        run(["musl-gcc", "-c", OPT, f"-I{self.src}", str(self.src / "mongoose.c"), "-o",
+             str(self.work / "mongoose.o")])
+        # The image (a) runs in: FROM scratch, musl's loader + crossjit-executor (its CMD
+        # keeps the container alive). Writable root, unlike the hardened executor container.
+        image = subprocess.run(
+            ["docker", "inspect", "-f", "{{.Config.Image}}", f"crossjit-{BENCH_NAME}"],
+            capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+        subprocess.run(["docker", "rm", "-f", STATIC_CONTAINER], capture_output=True, timeout=60)
+        run(["docker", "run", "-d", "--name", STATIC_CONTAINER, "--network", "host",
+             "--user", "65534:65534", "--tmpfs", "/tmp", "-v", f"{WWW}:/srv/www:ro", image])
+
+    def round(self, token: str) -> Sample:
+        edit(self.main_c, token)
+        binary = self.work / "server"
+        t0 = time.perf_counter()
+        run(["musl-gcc", "-static", OPT, f"-I{self.src}", str(self.main_c),
+             str(self.work / "mongoose.o"), "-o", str(binary)])
+        t1 = time.perf_counter()
+        run(["docker", "cp", str(binary), f"{STATIC_CONTAINER}:/server"])
+        t2 = time.perf_counter()
+        proc = subprocess.Popen(
+            ["docker", "exec", STATIC_CONTAINER, "/server", self.base, "/srv/www"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        try:
+            served = wait_for_token(self.base + "/api/hello", token, proc)
+        finally:
+            stop(self.base, proc)
+        return Sample(served - t0, {
+            "compile + static link (musl-gcc)": t1 - t0,
+            "docker cp": t2 - t1,
+            "docker exec → new reply served": served - t2,
+        })
+
+    def teardown(self) -> None:
+        subprocess.run(["docker", "rm", "-f", STATIC_CONTAINER], capture_output=True, timeout=60)
+
+
+def ms(x: float) -> str:
+    return f"{x * 1000:.0f} ms"
+
+
+def report(flows: list[Flow], samples: dict[str, list[Sample]], rounds: int) -> None:
+    med = {f.name: statistics.median(s.total for s in samples[f.name]) for f in flows}
+    a, b = med[flows[0].name], med[flows[1].name]
+    print(f"\nedit → new reply served, median of {rounds} interleaved rounds\n")
+    print("| flow | median | min | max | vs (a) | vs (b) |")
+    print("|---|---|---|---|---|---|")
+    for f in flows:
+        tot = [s.total for s in samples[f.name]]
+        print(f"| {f.name} | {ms(med[f.name])} | {ms(min(tot))} | {ms(max(tot))} | "
+              f"{med[f.name] / a:.2f}× | {med[f.name] / b:.2f}× |")
+    print(f"\n(a)/(b) = {a / b:.2f}; goal (a) ≤ (b) and (a) < 300 ms: "
+          f"{'met' if a <= b and a < 0.3 else 'not met'}")
+    for f in flows:
+        print(f"\n{f.name}: median per phase")
+        print("| phase | median |")
+        print("|---|---|")
+        for phase in samples[f.name][0].phases:
+            values = [s.phases[phase] for s in samples[f.name]]
+            print(f"| {phase} | {ms(statistics.median(values))} |")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="edit → serving: crossjit vs llvm-jitlink vs static")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--crossjit", default=f"{sys.executable} -m crossjit",
+                    help="how to start crossjit (default: this Python's -m crossjit)")
+    opts = ap.parse_args()
+    for tool in ("clang-16", "musl-gcc", "docker", str(LLVM16 / "llvm-jitlink")):
+        if shutil.which(tool) is None:
+            print(f"needs {tool} (scripts/bootstrap --docker)", file=sys.stderr)
+            return 2
+    src = mongoose_dir()
+    with tempfile.TemporaryDirectory(prefix="crossjit-edit-") as tmp:
+        work = Path(tmp)
+        flows: list[Flow] = [Crossjit(work, shlex.split(opts.crossjit)), Seeds(work, src),
+                             Static(work, src)]
+        samples: dict[str, list[Sample]] = {f.name: [] for f in flows}
+        try:
+            for f in flows:
+                f.setup()
+            for f in flows:  # one unrecorded round each: page cache, docker, clang warm
+                f.round("warmup-" + secrets.token_hex(4))
+            for i in range(opts.rounds):
+                for f in flows:  # interleaved
+                    s = f.round(f"edit-{i}-{secrets.token_hex(4)}")
+                    samples[f.name].append(s)
+                    print(f"round {i + 1}/{opts.rounds} {f.name}: {ms(s.total)}",
+                          file=sys.stderr, flush=True)
+        finally:
+            for f in reversed(flows):
+                f.teardown()
+        report(flows, samples, opts.rounds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
