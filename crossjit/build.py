@@ -11,7 +11,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -138,14 +137,20 @@ def build(inputs: Sequence[Path], opts: BuildOptions, progress: Progress | None 
                 progress(f"[{done}/{len(inputs)}] {p}")
         return result
 
-    results: list[tuple[ObjectFile, BuildStep] | CompileError] = []
-    with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
-        futures = [pool.submit(task, p) for p in inputs]
-        for fut in futures:
-            try:
-                results.append(fut.result())
-            except CompileError as exc:
-                results.append(exc)
+    def attempt(p: Path) -> tuple[ObjectFile, BuildStep] | CompileError:
+        try:
+            return task(p)
+        except CompileError as exc:
+            return exc
+
+    results: list[tuple[ObjectFile, BuildStep] | CompileError]
+    if sources <= 1:  # nothing to overlap: no thread pool (its import alone is ~10 ms)
+        results = [attempt(p) for p in inputs]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
+            results = list(pool.map(attempt, inputs))
     errors = [r for r in results if isinstance(r, CompileError)]
     if len(errors) == 1:
         raise errors[0]
