@@ -8,8 +8,11 @@
 //   GET /api/hello  -> {"message":"hello from crossjit","requests":N}
 //   GET /api/stop   -> stops the server (used by tests and benchmarks)
 //   GET /...        -> files and directory listings from ROOT_DIR
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "mongoose.h"
@@ -44,6 +47,15 @@ int main(int argc, char *argv[]) {
   const char *url = argc > 1 ? argv[1] : "http://127.0.0.1:8000";
   s_root = argc > 2 ? argv[2] : ".";
   long max_seconds = argc > 3 ? strtol(argv[3], NULL, 10) : 0;
+  // The root is opened by *this* process: in a container it must exist there (mounted)
+  // and be readable by the container's user. Mongoose would otherwise answer GET / with
+  // an empty listing and every file with "Not found", so fail loudly instead.
+  DIR *dir = opendir(s_root);
+  if (dir == NULL) {
+    fprintf(stderr, "cannot serve %s: %s\n", s_root, strerror(errno));
+    return 1;
+  }
+  closedir(dir);
   struct mg_mgr mgr;
   mg_log_set(MG_LL_ERROR);
   mg_mgr_init(&mgr);
