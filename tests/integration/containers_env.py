@@ -43,6 +43,10 @@ def require_musl_executor_binary() -> None:
     )
 
 
+def cli_argv() -> list[str]:
+    return [sys.executable, "-m", "crossjit"]
+
+
 def cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 900
 ) -> subprocess.CompletedProcess[str]:
