@@ -67,6 +67,22 @@ def _terminate_like_interrupt() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
+# Options shared by the commands that build and run inputs (jit, debug).
+OptLevel = Annotated[int, typer.Option("-O", min=0, max=3, help="Optimisation level.")]
+IncludeDirs = Annotated[list[Path] | None, typer.Option("-I", help="Add an include directory.")]
+Defines = Annotated[
+    list[str] | None, typer.Option("-D", help="Define a macro: NAME or NAME=VALUE.")
+]
+Dlopen = Annotated[
+    list[str] | None,
+    typer.Option("--dlopen", help="Load a shared library in the executor (repeatable)."),
+]
+SysrootDir = Annotated[
+    Path | None, typer.Option("--sysroot", help="Compile against this target sysroot.")
+]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show each step.")]
+
+
 @app.callback(invoke_without_command=True)
 def _root(
     version: Annotated[
@@ -104,24 +120,13 @@ def jit(
         str | None,
         typer.Option("--target", help="Target triple (default: the executor's own triple)."),
     ] = None,
-    opt: Annotated[int, typer.Option("-O", min=0, max=3, help="Optimisation level.")] = 0,
+    opt: OptLevel = 0,
     debug: Annotated[bool, typer.Option("-g", help="Emit debug information.")] = False,
-    include: Annotated[
-        list[Path] | None, typer.Option("-I", help="Add an include directory.")
-    ] = None,
-    define: Annotated[
-        list[str] | None, typer.Option("-D", help="Define a macro: NAME or NAME=VALUE.")
-    ] = None,
-    dlopen: Annotated[
-        list[str] | None,
-        typer.Option("--dlopen", help="Load a shared library in the executor (repeatable)."),
-    ] = None,
-    sysroot: Annotated[
-        Path | None, typer.Option("--sysroot", help="Compile against this target sysroot.")
-    ] = None,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show each step and its timing.")
-    ] = False,
+    include: IncludeDirs = None,
+    define: Defines = None,
+    dlopen: Dlopen = None,
+    sysroot: SysrootDir = None,
+    verbose: Verbose = False,
 ) -> None:
     """Compile, JIT-link and run INPUT... in an executor; exit with the program's status."""
     program_args = _args_after_dashdash()
@@ -178,23 +183,12 @@ def debug(
         typer.Option("--executor", "-e", help="A local executor: spawn:PATH (default: "
                      "Debian's llvm-jitlink-executor)."),
     ] = None,
-    opt: Annotated[int, typer.Option("-O", min=0, max=3, help="Optimisation level.")] = 0,
-    include: Annotated[
-        list[Path] | None, typer.Option("-I", help="Add an include directory.")
-    ] = None,
-    define: Annotated[
-        list[str] | None, typer.Option("-D", help="Define a macro: NAME or NAME=VALUE.")
-    ] = None,
-    dlopen: Annotated[
-        list[str] | None,
-        typer.Option("--dlopen", help="Load a shared library in the executor (repeatable)."),
-    ] = None,
-    sysroot: Annotated[
-        Path | None, typer.Option("--sysroot", help="Compile against this target sysroot.")
-    ] = None,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show each step and its timing.")
-    ] = False,
+    opt: OptLevel = 0,
+    include: IncludeDirs = None,
+    define: Defines = None,
+    dlopen: Dlopen = None,
+    sysroot: SysrootDir = None,
+    verbose: Verbose = False,
 ) -> None:
     """Run INPUT... with gdb or lldb attached to the executor before any JIT'd code runs."""
     program_args = _args_after_dashdash()
@@ -237,9 +231,7 @@ def run(
     keep: Annotated[
         bool, typer.Option("--keep", help="Keep a container this run had to start.")
     ] = False,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show each step.")
-    ] = False,
+    verbose: Verbose = False,
 ) -> None:
     """Build what changed, link, and run PROFILE's program on its executor.
 
