@@ -350,12 +350,19 @@ def session(
     timeout: float = 30.0,
     interactive: bool = True,
     engine: containers.Engine | None = None,
+    stdin: int | None = None,
+    new_session: bool = False,
 ) -> Iterator[OrcClient]:
     """A fresh executor process in container ``name``, connected as an OrcClient.
 
     ``interactive``: the program's stdin/stdout/stderr are ours (``docker exec -i``);
     otherwise they are discarded. The executor process is gone when this exits, even
     after Ctrl-C or a program that never returns.
+
+    For ``crossjit debug``: ``stdin`` replaces the program's stdin (e.g.
+    ``subprocess.DEVNULL`` when the terminal is the debugger's), and ``new_session``
+    keeps the terminal's Ctrl-C (the debugger's) away from the ``docker exec`` client,
+    which would otherwise die and take the program's output with it.
     """
     from crossjit.orc.client import OrcClient
 
@@ -372,9 +379,10 @@ def session(
     quiet = subprocess.DEVNULL
     proc = subprocess.Popen(
         argv,
-        stdin=None if interactive else quiet,
+        stdin=stdin if stdin is not None else None if interactive else quiet,
         stdout=None if interactive else quiet,
         stderr=None if interactive else subprocess.PIPE,
+        start_new_session=new_session,
     )
     client: OrcClient | None = None
     try:
