@@ -12,6 +12,7 @@ Prints medians and ratios (crossjit / LLVM).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -95,6 +96,29 @@ def one_round(cmd: list[str], port: int, root: Path) -> Sample:
     return Sample(elapsed, rss)
 
 
+PHASES = (("start", "Python start-up + imports"), ("connected", "spawn executor + Setup"),
+          ("built", "inputs (object cache)"), ("linked", "lookups + reserve + link"),
+          ("loaded", "transfer + finalize"))
+
+
+def breakdown(cmd: list[str], port: int, root: Path) -> list[tuple[str, float]]:
+    """One more crossjit round with CROSSJIT_TIMINGS: where its time to first 200 goes."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as marks_file:
+        os.environ["CROSSJIT_TIMINGS"] = marks_file.name
+        try:
+            t0 = time.time()
+            sample = one_round(cmd, port, root)
+        finally:
+            del os.environ["CROSSJIT_TIMINGS"]
+        marks: dict[str, float] = json.loads(Path(marks_file.name).read_text())["marks"]
+    rows, prev = [], t0
+    for key, label in PHASES:
+        rows.append((label, marks[key] - prev))
+        prev = marks[key]
+    rows.append(("run main + first HTTP 200", t0 + sample.seconds - prev))
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description="Mongoose link+run: crossjit vs llvm-jitlink-16")
     ap.add_argument("--rounds", type=int, default=5)
@@ -118,6 +142,7 @@ def main() -> int:
         for _ in range(opts.rounds):
             for name, cmd in tools.items():  # interleaved, so drift hits both alike
                 samples[name].append(one_round(cmd, free_port(), root))
+        rows = breakdown(tools["crossjit"], free_port(), root)
     print(f"Mongoose link+run to first HTTP 200, {opts.rounds} rounds "
           f"({os.cpu_count()} cores, Python {sys.version.split()[0]})")
     print(f"{'tool':<18}{'median s':>10}{'min s':>10}{'peak RSS MiB':>14}")
@@ -129,6 +154,9 @@ def main() -> int:
         print(f"{name:<18}{t:>10.3f}{min(s.seconds for s in ss):>10.3f}{m:>14.1f}")
     (ct, cm), (lt, lm) = med["crossjit"], med["llvm-jitlink-16"]
     print(f"ratio crossjit/llvm: time {ct / lt:.2f}x, peak memory {cm / lm:.2f}x")
+    print("crossjit breakdown (one extra round):")
+    for label, secs in rows:
+        print(f"  {label:<28}{secs * 1000:>8.1f} ms")
     return 0
 
 

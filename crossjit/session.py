@@ -224,6 +224,7 @@ def run_jit(req: JitRequest, progress: Progress | None = None,
             warn: Progress | None = None, client: OrcClient | None = None) -> int:
     """``client``: an executor already connected (crossjit debug attaches a debugger to
     it first); closed at the end like one run_jit connects itself."""
+    _mark("start")
     for p in req.inputs:
         _build.classify(p)  # bad inputs fail before an executor starts
     ctx = (contextlib.closing(client) if client is not None
