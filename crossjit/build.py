@@ -55,6 +55,7 @@ class BuildStep:
     generated: bool  # llvmlite ran (False: object cache hit, or a .o input)
     compile_s: float = 0.0  # wall time of the compile step, cache lookup included
     codegen_s: float = 0.0  # likewise for codegen (waiting for the llvmlite lock included)
+    headers: tuple[Path, ...] = ()  # files a source's compile read besides itself
 
 
 @dataclass(frozen=True)
@@ -102,15 +103,16 @@ def _one(path: Path, opts: BuildOptions, compiler: toolchain.Compiler | None) ->
             raise UsageError(f"cannot read {path}", why=exc.strerror) from exc
     compiled = False
     ir = path
+    headers: tuple[Path, ...] = ()
     t0 = time.perf_counter()
     if kind == "source":
         assert compiler is not None
         res = toolchain.compile_to_bitcode(path, opts.compile_options(), compiler)
-        ir, compiled = res.bitcode, not res.cached
+        ir, compiled, headers = res.bitcode, not res.cached, res.headers
     t1 = time.perf_counter()
     with _CODEGEN_LOCK:
         data, hit = codegen.object_for(ir, opts.codegen_options())
-    step = BuildStep(path, compiled, not hit, t1 - t0, time.perf_counter() - t1)
+    step = BuildStep(path, compiled, not hit, t1 - t0, time.perf_counter() - t1, headers)
     return ObjectFile(str(path), data), step
 
 

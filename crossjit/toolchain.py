@@ -246,6 +246,8 @@ class CompileResult:
     source: Path
     bitcode: Path
     cached: bool
+    # Every other file the compile read (clang's depfile), e.g. for `run --watch`.
+    headers: tuple[Path, ...] = ()
 
 
 def _sha(data: bytes) -> str:
@@ -289,7 +291,8 @@ def compile_to_bitcode(source: Path, opts: CompileOptions, compiler: Compiler | 
             meta = json.loads(manifest.read_text())
             bc = store / meta["bitcode"]
             if bc.exists() and all(_file_sha(Path(h)) == s for h, s in meta["headers"].items()):
-                return CompileResult(source, bc, cached=True)
+                return CompileResult(source, bc, cached=True,
+                                     headers=tuple(Path(h) for h in meta["headers"]))
         except (ValueError, KeyError, OSError):
             pass
     with tempfile.TemporaryDirectory(prefix="crossjit-cc-") as tmp:
@@ -328,4 +331,5 @@ def compile_to_bitcode(source: Path, opts: CompileOptions, compiler: Compiler | 
     bc_name = f"{_sha(data)}.bc"
     cachedir.atomic_write(store / bc_name, data)
     cachedir.atomic_write(manifest, json.dumps({"bitcode": bc_name, "headers": headers}).encode())
-    return CompileResult(source, store / bc_name, cached=False)
+    return CompileResult(source, store / bc_name, cached=False,
+                         headers=tuple(Path(h) for h in headers))
