@@ -129,9 +129,7 @@ def jit(
     verbose: Verbose = False,
 ) -> None:
     """Compile, JIT-link and run INPUT... in an executor; exit with the program's status."""
-    program_args = _args_after_dashdash()
-    # Typer hands us the arguments after `--` too; they belong to the program.
-    inputs = inputs[: len(inputs) - len(program_args)] if program_args else inputs
+    inputs, program_args = _split_program_args(inputs)
     with _guard():
         from crossjit.session import JitRequest, run_jit
 
@@ -191,8 +189,7 @@ def debug(
     verbose: Verbose = False,
 ) -> None:
     """Run INPUT... with gdb or lldb attached to the executor before any JIT'd code runs."""
-    program_args = _args_after_dashdash()
-    inputs = inputs[: len(inputs) - len(program_args)] if program_args else inputs
+    inputs, program_args = _split_program_args(inputs)
     with _guard():
         from crossjit.debugger import DebugRequest, run_debug
         from crossjit.session import JitRequest
@@ -273,6 +270,12 @@ def build(
             progress(f"{len(result.steps)} inputs, {len(compiled)} compiled, "
                      f"{len(generated)} code-generated, the rest from the cache")
     _exit(0)
+
+
+def _split_program_args(inputs: list[Path]) -> tuple[list[Path], list[str]]:
+    """Typer hands the arguments after `--` to INPUTS too; they belong to the program."""
+    program_args = _args_after_dashdash()
+    return (inputs[: len(inputs) - len(program_args)] if program_args else inputs), program_args
 
 
 def _args_after_dashdash() -> list[str]:
