@@ -352,6 +352,7 @@ def session(
     engine: containers.Engine | None = None,
     stdin: int | None = None,
     new_session: bool = False,
+    sid: str | None = None,
 ) -> Iterator[OrcClient]:
     """A fresh executor process in container ``name``, connected as an OrcClient.
 
@@ -363,6 +364,9 @@ def session(
     ``subprocess.DEVNULL`` when the terminal is the debugger's), and ``new_session``
     keeps the terminal's Ctrl-C (the debugger's) away from the ``docker exec`` client,
     which would otherwise die and take the program's output with it.
+
+    ``sid``: the session id (default: random); ``session_pids`` finds its processes, so
+    ``run --watch`` can kill a session on demand without waiting for ``run_as_main``.
     """
     from crossjit.orc.client import OrcClient
 
@@ -372,7 +376,7 @@ def session(
         raise _not_running(name)
     variant = info.labels.get(L_VARIANT, "musl")
     rundir = Path(info.labels.get(L_RUNDIR) or run_dir(name))
-    sid = secrets.token_hex(4)
+    sid = sid or secrets.token_hex(4)
     host_sock = rundir / f"{sid}.sock"
     cmd = _session_command(variant, f"{CONTAINER_RUN}/{sid}.sock")
     argv = ["docker", "exec", *(["-i"] if interactive else []), name, *cmd]
@@ -434,6 +438,18 @@ def _connect_unix(
         time.sleep(0.02)
 
 
+def session_pids(engine: containers.Engine, name: str, sid: str) -> set[int]:
+    """Host pids of session ``sid``'s processes in container ``name``: the executor,
+    found by its socket id, and (socat for debian) its whole subtree."""
+    procs = engine.processes(name)
+    found = {pid for pid, _ppid, args in procs if sid in args}
+    while True:
+        more = {pid for pid, ppid, _args in procs if ppid in found} - found
+        if not more:
+            return found
+        found |= more
+
+
 def _finish(proc: subprocess.Popen[bytes], engine: containers.Engine, name: str, sid: str) -> None:
     """End the session's processes: after a hang-up they exit on their own; after Ctrl-C
     or a program that never returns they are killed."""
@@ -441,16 +457,8 @@ def _finish(proc: subprocess.Popen[bytes], engine: containers.Engine, name: str,
         proc.wait(timeout=5)
     # `docker exec` does not forward signals and its client may be gone (Ctrl-C reaches
     # it too) while the exec'd executor runs on: find that by its socket id and kill it.
-    # With socat (debian) the executor is its child: kill the whole subtree.
     with contextlib.suppress(ContainerError):
-        procs = engine.processes(name)
-        doomed = {pid for pid, _ppid, args in procs if sid in args}
-        while True:
-            more = {pid for pid, ppid, _args in procs if ppid in doomed} - doomed
-            if not more:
-                break
-            doomed |= more
-        for pid in doomed:
+        for pid in session_pids(engine, name, sid):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
     if proc.poll() is None:
