@@ -9,6 +9,7 @@ import pytest
 
 from crossjit.errors import ExecutorError, UsageError
 from crossjit.orc.client import ExecutorSpec, find_default_executor
+from tests.prereq import missing
 
 
 @pytest.mark.parametrize(
@@ -72,7 +73,7 @@ def test_default_none(tmp_path: Path) -> None:
 
 def test_default_spec_is_spawn() -> None:
     if not any(os.path.exists(f"/usr/lib/llvm-{v}/bin/llvm-jitlink-executor") for v in range(30)):
-        pytest.skip("no Debian LLVM executor installed")
+        missing("no Debian LLVM executor installed")  # a failure under CI
     spec = ExecutorSpec.default()
     assert spec.kind == "spawn"
     assert spec.path.endswith("llvm-jitlink-executor")
