@@ -228,6 +228,11 @@ def run(
     keep: Annotated[
         bool, typer.Option("--keep", help="Keep a container this run had to start.")
     ] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Stay resident: rebuild and restart the "
+                           "program whenever a source, header or the profile changes "
+                           "(docs/watch.md). Ctrl-C ends it.")
+    ] = False,
     verbose: Verbose = False,
 ) -> None:
     """Build what changed, link, and run PROFILE's program on its executor.
@@ -237,6 +242,14 @@ def run(
     """
     args = _args_after_dashdash()
     _terminate_like_interrupt()
+    if watch:
+        with _guard():
+            from crossjit.watch import watch_profile
+
+            status = watch_profile(profile, tuple(args) if "--" in sys.argv else None,
+                                   executor=executor, keep=keep, say=_stderr,
+                                   progress=progress if verbose else None)
+        _exit(status)
     with _guard():
         from crossjit.session import run_profile
 

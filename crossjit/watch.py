@@ -1,0 +1,523 @@
+"""`crossjit run PROFILE --watch`: stay resident, rebuild on every saved change, swap programs.
+
+An edit then costs only what it must: the changed sources' compile and codegen (the
+caches skip the rest), one link, and the load into a *spare* executor session that was
+opened (``docker exec`` + Setup handshake) in the background after the previous swap.
+Python's start-up, the profile's imports and the session set-up are off the path.
+
+Order of a swap: load the new program into the spare, *then* kill the old program's
+executor processes and wait until they are gone (their sockets, the listening port
+too, are closed by then), then start the new program — so it can bind the same port.
+``run_as_main`` cannot be interrupted over the wire, so killing the session's executor
+is the only way to stop a program; its worker thread sees the disconnect and treats
+it as the expected end. See docs/watch.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import select
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from crossjit import build as _build
+from crossjit import loader, session
+from crossjit.errors import CrossjitError, ExecutorDisconnected, ExecutorTimeout, UsageError
+from crossjit.orc.client import ExecutorSpec, OrcClient
+from crossjit.orc.transport import SpawnedTransport
+from crossjit.plan import RunPlan, local_executor_for
+
+if TYPE_CHECKING:
+    from crossjit.executors import ExecutorConfig
+
+Say = Callable[[str], None]
+
+POLL_S = 0.02  # mtime polling: ≤20 ms to notice a save, ~0.1 ms of stat()s per poll
+STOP_DEADLINE_S = 10.0  # for a killed executor to be gone
+SPARE_DEADLINE_S = 60.0  # for a spare session to open (a container's docker exec + Setup)
+
+
+# --- watched files ------------------------------------------------------------------------
+
+Signature = tuple[int, int, int] | None  # (mtime_ns, size, inode); None: missing
+
+
+def signature(path: Path) -> Signature:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)  # inode: editors that save by rename
+
+
+class WatchedFiles:
+    """Paths and the signatures they had when the running build read them.
+
+    Polling, not inotify: it needs no dependency, survives editors that replace files
+    (rename) or delete and recreate them, and costs a few stat() calls per poll.
+    """
+
+    def __init__(self) -> None:
+        self._sigs: dict[Path, Signature] = {}
+
+    @property
+    def paths(self) -> set[Path]:
+        return set(self._sigs)
+
+    def snapshot(self) -> dict[Path, Signature]:
+        """Signatures now: taken *before* a build, so edits during it are not lost."""
+        return {p: signature(p) for p in self._sigs}
+
+    def set(self, paths: Iterable[Path], before: dict[Path, Signature]) -> None:
+        self._sigs = {p: before[p] if p in before else signature(p) for p in paths}
+
+    def changed(self) -> list[Path]:
+        return [p for p, s in self._sigs.items() if signature(p) != s]
+
+
+def inputs_of(profile: Path, plan_inputs: Sequence[Path], built: _build.BuildResult | None,
+              sysroot: Path | None) -> set[Path]:
+    """What a build read that the user may edit: the profile, its inputs, and the headers
+    of each compile except the sysroot's (rebuilt only by `sysroot build`, which a
+    profile change triggers anyway)."""
+    paths = {profile.resolve(), *(p.resolve() for p in plan_inputs)}
+    for step in built.steps if built is not None else ():
+        paths.update(h for h in step.headers
+                     if sysroot is None or not h.is_relative_to(sysroot))
+    return paths
+
+
+# --- executor sessions --------------------------------------------------------------------
+
+
+def _gone(pid: int) -> bool:
+    """Without pidfds: dead (zombie or reaped) by /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
+
+
+@dataclass(eq=False)
+class Slot:
+    """One executor session: the client, the executor processes behind it, and (once
+    loaded) the program and the worker thread that runs it."""
+
+    client: OrcClient
+    pids: tuple[int, ...]
+    closer: Callable[[], object]
+    program: loader.LoadedProgram | None = None
+    thread: threading.Thread | None = None
+    stopping: bool = False  # set before we kill it: the disconnect is then expected
+    _pidfds: list[int] = field(default_factory=list)
+    _closed: bool = False
+
+    def __post_init__(self) -> None:
+        # pidfds: signalling and waiting cannot hit a reused pid, and poll() says when
+        # the process has exited (its files, sockets included, are closed by then).
+        for pid in self.pids:
+            with contextlib.suppress(OSError, AttributeError):
+                self._pidfds.append(os.pidfd_open(pid))
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def kill(self, deadline_s: float = STOP_DEADLINE_S) -> bool:
+        """Kill the executor processes and wait until they are gone; False at the deadline."""
+        self.stopping = True
+        end = time.monotonic() + deadline_s
+        if len(self._pidfds) == len(self.pids):
+            for fd in self._pidfds:
+                with contextlib.suppress(OSError):
+                    signal.pidfd_send_signal(fd, signal.SIGKILL)
+            poller = select.poll()
+            for fd in self._pidfds:
+                poller.register(fd, select.POLLIN)
+            pending = set(self._pidfds)
+            while pending:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                for fd, _ev in poller.poll(max(1, int(left * 1000))):
+                    pending.discard(fd)
+                    poller.unregister(fd)
+            return True
+        for pid in self.pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        while not all(_gone(pid) for pid in self.pids):
+            if time.monotonic() > end:
+                return False
+            time.sleep(0.001)
+        return True
+
+    def close(self) -> None:
+        """Hang up and clean up the session (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.closer()
+        finally:
+            for fd in self._pidfds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+
+def open_local(spec: str) -> Slot:
+    """A freshly spawned executor on this host."""
+    client = OrcClient.open(ExecutorSpec.parse(spec))
+    transport = client.transport
+    assert isinstance(transport, SpawnedTransport)
+    return Slot(client, (transport.proc.pid,), client.close)
+
+
+def open_in_container(name: str) -> Slot:
+    """A fresh executor session in container ``name``. Its stdin is /dev/null: the
+    terminal cannot be shared by the running program and the spare session's
+    ``docker exec``; stdout/stderr reach the terminal as with `crossjit run`."""
+    from crossjit import containers, executors
+
+    engine = containers.connect()  # one per session: docker-py is not shared across threads
+    sid = secrets.token_hex(4)
+    stack = contextlib.ExitStack()
+    try:
+        client = stack.enter_context(
+            executors.session(name, engine=engine, sid=sid, stdin=subprocess.DEVNULL))
+        pids = executors.session_pids(engine, name, sid)
+    except BaseException:
+        stack.close()
+        raise
+    return Slot(client, tuple(sorted(pids)), stack.close)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where sessions open: a spawn spec on this host, or a container (``cfg``: the
+    profile's own, which this run may start; None: someone else's, e.g. docker:musl)."""
+
+    spec: str | None = None
+    container: str | None = None
+    cfg: ExecutorConfig | None = None
+
+    def open(self) -> Slot:
+        if self.container is not None:
+            return open_in_container(self.container)
+        assert self.spec is not None
+        return open_local(self.spec)
+
+
+def place_of(run: session.ProfileRun, say: Say | None) -> Place:
+    plan = run.plan
+    if plan.executor.profile_container:
+        from crossjit import executors
+
+        cfg = executors.config(profile=run.profile, mounts=run.mounts)
+        return Place(container=cfg.name, cfg=cfg)
+    spec = plan.executor.spec
+    if spec is not None and spec.startswith("docker:"):
+        variant = spec.removeprefix("docker:")
+        if not variant:
+            raise UsageError("docker: needs a variant, e.g. docker:musl")
+        return Place(container=f"crossjit-{variant}")
+    if spec is None:
+        spec = local_executor_for(plan.build.target, session.EXECUTOR_BUILD)
+        if say:
+            say(f"profile {plan.name} has no container executor: running it on this host "
+                f"({spec or 'the default LLVM executor'})")
+    parsed = ExecutorSpec.parse(spec) if spec else ExecutorSpec.default()
+    if parsed.kind != "spawn":
+        raise UsageError(
+            f"--watch cannot use the executor {parsed}",
+            why="it opens a fresh session for every reload, which a tcp: executor cannot give",
+            hint="use spawn:PATH, docker:VARIANT or the profile's container executor",
+        )
+    return Place(spec=str(parsed))
+
+
+# --- the loop -----------------------------------------------------------------------------
+
+
+@dataclass
+class Phases:
+    """Wall times of one reload, for its report line (perf_counter seconds)."""
+
+    t0: float
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, name: str) -> None:
+        self.marks[name] = time.perf_counter()
+
+    def line(self, built: _build.BuildResult) -> str:
+        m = self.marks
+
+        def ms(seconds: float) -> str:
+            return f"{seconds * 1000:.0f}"
+
+        compile_s = sum(s.compile_s for s in built.steps if s.compiled)
+        codegen_s = sum(s.codegen_s for s in built.steps if s.generated)
+        other = max(0.0, m["built"] - self.t0 - compile_s - codegen_s)
+        return (f"{ms(m['started'] - self.t0)} ms (compile {ms(compile_s)}, codegen "
+                f"{ms(codegen_s)}, other build {ms(other)}, link {ms(m['linked'] - m['built'])}, "
+                f"load {ms(m['loaded'] - m['linked'])}, stop {ms(m['stopped'] - m['loaded'])}, "
+                f"start {ms(m['started'] - m['stopped'])})")
+
+
+def _names(paths: Sequence[Path]) -> str:
+    first = paths[0].name
+    return first if len(paths) == 1 else f"{first} and {len(paths) - 1} more"
+
+
+class Watcher:
+    def __init__(self, profile: Path, args: tuple[str, ...] | None, executor: str | None,
+                 keep: bool, say: Say, progress: Say | None) -> None:
+        self.profile, self.args, self.executor, self.keep = profile, args, executor, keep
+        self.say, self.progress = say, progress
+        self.note: Say = lambda msg: say(f"crossjit: {msg}")
+        self.files = WatchedFiles()
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="crossjit-session")
+        self.place: Place | None = None
+        self.started_container: str | None = None  # the container this run started
+        self.spare: Future[Slot] | None = None
+        self.current: Slot | None = None
+        self.identity: tuple[object, ...] | None = None  # what the current program is
+        self.slots: list[Slot] = []  # every slot a worker thread ran in
+
+    # ---- the loop ---------------------------------------------------------------------
+    def run(self) -> int:
+        """Build, run, then rebuild on every change until interrupted (Ctrl-C, SIGTERM)."""
+        try:
+            t0 = time.perf_counter()
+            # Failures before the first build (bad profile, no executor) end the run.
+            prepared = self._prepare()
+            self._use_place(place_of(prepared, self.note))
+            self._reload(prepared, {}, Phases(t0), "started")
+            while True:
+                time.sleep(POLL_S)
+                changed = self.files.changed()
+                if changed:
+                    self._on_change(changed)
+        finally:
+            self.close()
+
+    def _prepare(self) -> session.ProfileRun:
+        return session.prepare_profile(self.profile, self.args, self.executor, self.progress,
+                                       build_sysroot=self.note)
+
+    def _on_change(self, changed: list[Path]) -> None:
+        t0 = time.perf_counter()
+        before = self.files.snapshot()
+        try:
+            prepared = self._prepare()
+            self._use_place(place_of(prepared, None))
+        except CrossjitError as err:
+            self.files.set(before, before)
+            self._failed(err)
+            return
+        self._reload(prepared, before, Phases(t0), f"{_names(changed)}: reloaded")
+
+    def _failed(self, err: CrossjitError) -> None:
+        if self.files.changed():
+            return  # the user saved again meanwhile: the next round reports on that
+        self.say(err.render())
+        self.note("the previous program keeps running" if self.running
+                  else "waiting for changes")
+
+    @property
+    def running(self) -> bool:
+        return self.current is not None and self.current.running
+
+    def _reload(self, prepared: session.ProfileRun, before: dict[Path, Signature],
+                phases: Phases, verb: str) -> None:
+        plan = prepared.plan
+        sysroot = plan.build.sysroot.resolve() if plan.build.sysroot else None
+        try:
+            built = _build.build(plan.inputs, plan.build, self.progress)
+        except CrossjitError as err:
+            self.files.set(self.files.paths | inputs_of(self.profile, plan.inputs, None, sysroot),
+                           before)
+            self._failed(err)
+            return
+        phases.mark("built")
+        self.files.set(inputs_of(self.profile, plan.inputs, built, sysroot), before)
+        if self.files.changed():
+            return  # superseded while it built: build the newer state instead
+        objects = [*built.objects, _build.runtime_object(plan.build)]
+        argv = [plan.name, *plan.args]
+        identity = (tuple(o.data for o in objects), tuple(argv), plan.dlopen)
+        if identity == self.identity and self.running:
+            self.note("no change to the program; it keeps running")
+            return
+        try:
+            slot = self._take_spare()
+            program = self._load(slot, plan, built, objects, phases)
+        except CrossjitError as err:
+            self._failed(err)
+            return
+        self._stop_current()
+        phases.mark("stopped")
+        self._start(slot, program, argv, identity)
+        phases.mark("started")
+        self.spare = self.pool.submit(self._place().open)  # off the path of the next edit
+        self.note(f"{verb} in {phases.line(built)}")
+
+    # ---- sessions ---------------------------------------------------------------------
+    def _place(self) -> Place:
+        assert self.place is not None
+        return self.place
+
+    def _take_spare(self) -> Slot:
+        fut, self.spare = self.spare, None
+        if fut is None:
+            fut = self.pool.submit(self._place().open)
+        try:
+            return fut.result(timeout=SPARE_DEADLINE_S)
+        except FutureTimeout:
+            self._retire(fut)
+            raise ExecutorTimeout(
+                f"no executor session opened within {SPARE_DEADLINE_S:.0f} s") from None
+
+    def _load(self, slot: Slot, plan: RunPlan, built: _build.BuildResult,
+              objects: list[_build.ObjectFile], phases: Phases) -> loader.LoadedProgram:
+        def linked(msg: str) -> None:  # the loader says "loading N bytes" after the link
+            phases.mark("linked")
+            if self.progress:
+                self.progress(msg)
+
+        try:
+            session.check_target(plan.build.target, slot.client.info.triple)
+            program = loader.load(
+                slot.client, objects, dlopen=plan.dlopen,
+                implicit=loader.implicit_libraries(plan.build.target, built.has_cxx),
+                progress=linked, warn=self.progress,
+            )
+        except BaseException:
+            # A failed load leaves reservations behind: a fresh spare instead.
+            self.pool.submit(slot.close)
+            self.spare = self.pool.submit(self._place().open)
+            raise
+        phases.mark("loaded")
+        return program
+
+    def _start(self, slot: Slot, program: loader.LoadedProgram, argv: list[str],
+               identity: tuple[object, ...]) -> None:
+        slot.program = program
+        slot.thread = threading.Thread(target=self._serve, args=(slot, argv), daemon=True,
+                                       name="crossjit-program")
+        self.slots.append(slot)
+        slot.thread.start()
+        self.current, self.identity = slot, identity
+
+    def _serve(self, slot: Slot, argv: list[str]) -> None:
+        """Worker thread: run the program; report how it ended unless we ended it."""
+        assert slot.program is not None
+        try:
+            outcome = session.run_loaded(slot.client, slot.program, argv)
+        except ExecutorDisconnected as exc:
+            if not slot.stopping:
+                self.note(f"the executor ended while running the program ({exc.what});"
+                         " waiting for changes")
+        except CrossjitError as err:
+            if not slot.stopping:
+                self.say(err.render())
+        else:
+            if not slot.stopping:
+                if outcome.signal is not None:
+                    self.note(f"{session.describe_crash(outcome, slot.program)}")
+                self.note(f"program exited with status {outcome.status}; "
+                         "waiting for changes")
+        finally:
+            with contextlib.suppress(Exception):
+                slot.close()
+
+    def _stop_current(self) -> None:
+        slot, self.current = self.current, None
+        if slot is None:
+            return
+        slot.stopping = True
+        if slot.running and not slot.kill():
+            self.note(f"the previous program's executor (pid {slot.pids}) did not "
+                     f"exit within {STOP_DEADLINE_S:.0f} s")
+
+    def _retire(self, fut: Future[Slot]) -> None:
+        """Close a spare once it has opened (in the pool: closing waits for processes)."""
+        def close_when_open() -> None:
+            with contextlib.suppress(Exception):
+                fut.result().close()
+
+        self.pool.submit(close_when_open)
+
+    def _use_place(self, place: Place) -> None:
+        """Sessions open in ``place`` from now on; (re)start the profile's container if it
+        is not running, or if this run started it and its settings changed."""
+        if place == self.place:
+            return
+        from crossjit import executors
+
+        old, self.place = self.place, place
+        self._stop_current()
+        if self.spare is not None:
+            self._retire(self.spare)
+            self.spare = None
+        if self.started_container and self.started_container != place.container:
+            self._join_workers()
+            if not self.keep:
+                executors.down(self.started_container)
+            self.started_container = None
+        if place.container is not None and place.cfg is not None:
+            quiet: Say = self.progress or (lambda _m: None)
+            if self.started_container == place.container:
+                self._join_workers()
+                self.note(f"restarting {place.container} with the profile's new "
+                         "executor settings")
+                executors.up(place.cfg, progress=quiet)  # replaces the running one
+            elif not executors.is_running(place.container):
+                executors.up(place.cfg, progress=quiet)
+                self.started_container = place.container
+            elif old is not None:
+                self.note(f"{place.container} was not started by this run and keeps "
+                         "its settings; restart it: crossjit executor up --profile "
+                         f"{self.profile}")
+        self.spare = self.pool.submit(place.open)
+
+    def _join_workers(self, timeout: float = STOP_DEADLINE_S) -> None:
+        end = time.monotonic() + timeout
+        for slot in self.slots:
+            if slot.thread is not None:
+                slot.thread.join(max(0.0, end - time.monotonic()))
+        self.slots = [s for s in self.slots if s.running]
+
+    def close(self) -> None:
+        """Stop the program, close every session, remove a container this run started."""
+        with contextlib.suppress(Exception):
+            self._stop_current()
+        if self.spare is not None:
+            self._retire(self.spare)
+            self.spare = None
+        for slot in self.slots:  # Ctrl-C reached local executors too: no reports
+            slot.stopping = True
+        self._join_workers()
+        self.pool.shutdown(wait=True, cancel_futures=False)
+        if self.started_container and not self.keep:
+            from crossjit import executors
+
+            executors.down(self.started_container)
+
+
+def watch_profile(path: Path, args: tuple[str, ...] | None, *, executor: str | None = None,
+                  keep: bool = False, say: Say, progress: Say | None = None) -> int:
+    """`crossjit run PROFILE --watch`; returns only by an exception (Ctrl-C, SIGTERM) or a
+    failure before the first build."""
+    return Watcher(path, args, executor, keep, say, progress).run()
