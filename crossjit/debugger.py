@@ -15,6 +15,13 @@ The only module that runs a debugger. The order matters:
    wait for the debugger to finish.
 
 The program's exit status is the result, as for ``crossjit jit``.
+
+Containers (``-e docker:VARIANT``, or a profile whose executor is a container): the
+executor is a ``docker exec`` session (``executors.session``), and the debugger runs on
+this host and attaches to it by its *host* pid, found from the session's unix socket
+(SO_PEERCRED). A container is only namespaces over the host's kernel: host root may
+ptrace any process, so nothing is added to the container (no capability, no gdbserver,
+no port). See docs/debugging.md for what that costs (pid-namespace caveats).
 """
 
 from __future__ import annotations
@@ -27,17 +34,22 @@ import shlex
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crossjit.errors import CrossjitError, ExecutorError, UsageError
 from crossjit.orc.client import ExecutorSpec, OrcClient
-from crossjit.orc.transport import SpawnedTransport
+from crossjit.orc.transport import SocketTransport, SpawnedTransport
 from crossjit.session import JitRequest, run_jit
+
+if TYPE_CHECKING:
+    from crossjit.executors import ExecutorConfig
 
 Progress = Callable[[str], None]
 
@@ -61,7 +73,20 @@ class DebugRequest:
     batch: Path | None = None  # commands to run unattended after the first stop
     debugger_path: str | None = None  # default: gdb / the newest lldb on PATH
     source_map: tuple[tuple[str, str], ...] = ()  # (from, to) prefixes for source paths
-    profile: Path | None = None  # debug a profile's program (jit.inputs unused) on this host
+    profile: Path | None = None  # debug a profile's program (jit.inputs unused)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The executor process the debugger attaches to."""
+
+    pid: int  # in this host's pid namespace
+    container: str | None = None  # the container it runs in (None: a local process)
+
+    @property
+    def root(self) -> Path:
+        """Where the executor's own files are seen from this host (its mount namespace)."""
+        return Path(f"/proc/{self.pid}/root") if self.container else Path("/")
 
 
 def find_debugger(kind: str, path: str | None = None) -> str:
@@ -94,9 +119,11 @@ def _quote_gdb(text: str) -> str:
 
 def command_file(kind: str, breakpoints: Sequence[str], ready: Path,
                  source_map: Sequence[tuple[str, str]] = (),
-                 batch_commands: str = "") -> str:
+                 batch_commands: str = "", *, container: bool = False) -> str:
     """The debugger's commands: settings, pending breakpoints, the ready marker, continue,
-    then (batch) the user's commands, which run at the first stop."""
+    then (batch) the user's commands, which run at the first stop.
+
+    ``container``: the executor is in another pid namespace (see ``_LLDB_FOREIGN_NS``)."""
     marker = shlex.quote(str(ready))
     if kind == "gdb":
         lines = [
@@ -113,6 +140,7 @@ def command_file(kind: str, breakpoints: Sequence[str], ready: Path,
             # Off by default on some builds; LLVM's JIT objects need it.
             "settings set plugin.jit-loader.gdb.enable on",
             "settings set auto-confirm true",
+            *(_LLDB_FOREIGN_NS if container else ()),
             *(f'settings append target.source-map "{a}" "{b}"' for a, b in source_map),
             *(f"breakpoint set --name {shlex.quote(b)}" for b in breakpoints),
             f"platform shell touch {marker}",
@@ -124,11 +152,39 @@ def command_file(kind: str, breakpoints: Sequence[str], ready: Path,
     return text
 
 
-def debugger_argv(kind: str, exe: str, pid: int, script: Path, *, batch: bool) -> list[str]:
+# lldb-server recognises the SIGSTOPs it sends to halt the other threads (at every
+# breakpoint, shared-library and JIT-registration event) by si_pid == its own pid. The
+# kernel gives si_pid in the *receiver's* pid namespace, where lldb-server does not
+# exist, so it is 0: each of those SIGSTOPs looks like a signal from outside and becomes
+# a user-visible stop (the batch commands would run at a shared-library event, long
+# before the breakpoint). Not stopping for SIGSTOP and not passing it on restores the
+# local behaviour; the price is that a real SIGSTOP sent to the program is swallowed
+# too, and a thread may still show "stop reason = signal SIGSTOP" next to the real one.
+_LLDB_FOREIGN_NS = ("process handle SIGSTOP --stop false --notify false --pass false",)
+
+
+def _quote_lldb(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def debugger_argv(kind: str, exe: str, pid: int, script: Path, *, batch: bool,
+                  target: Target | None = None) -> list[str]:
     if kind == "gdb":
+        # gdb reads a process's files through its mount namespace by itself (the
+        # default sysroot "target:"), so a container needs nothing more here.
         argv = [exe, "-q", "-p", str(pid), "-x", str(script)]
         return [exe, "-q", "-nx", "-batch", *argv[1:]] if batch else argv
-    argv = [exe, "-p", str(pid), "-s", str(script)]
+    before: list[str] = []
+    if target is not None and target.container:
+        # lldb looks for the executable and its libraries by the paths the process
+        # reports (/usr/bin/crossjit-executor), which are the container's, not ours:
+        # read them through /proc/PID/root. Without the executable lldb never finds
+        # __jit_debug_register_code, and the JIT'd code would stay invisible.
+        root = str(target.root)
+        binary = os.readlink(f"/proc/{pid}/exe")
+        before = ["-O", f"target create {_quote_lldb(root + binary)}",
+                  "-O", f"target modules search-paths add / {_quote_lldb(root + '/')}"]
+    argv = [exe, *before, "-p", str(pid), "-s", str(script)]
     return [exe, "--no-lldbinit", "--batch", *argv[1:]] if batch else argv
 
 
@@ -210,9 +266,15 @@ def _ignoring_sigint(active: bool) -> Iterator[None]:
         signal.signal(signal.SIGINT, old)
 
 
-def _profile_runner(req: DebugRequest, progress: Progress | None,
-                    warn: Progress | None) -> tuple[str | None, Callable[[OrcClient], int]]:
-    """The executor spec and run function for a profile, always built with -g, on this host."""
+Runner = Callable[[OrcClient], int]
+DOCKER = "docker:"
+
+
+def _profile_runner(req: DebugRequest, progress: Progress | None, warn: Progress | None
+                    ) -> tuple[str | None, ExecutorConfig | None, Runner]:
+    """Where a profile's program runs — an executor spec, or its own container's config —
+    and the run function; always built with -g."""
+    from crossjit import executors
     from crossjit.plan import local_executor_for
     from crossjit.session import EXECUTOR_BUILD, execute, prepare_profile
 
@@ -220,22 +282,128 @@ def _profile_runner(req: DebugRequest, progress: Progress | None,
     args = req.jit.program_args or None
     run = prepare_profile(req.profile, args, req.jit.executor, progress)
     plan = dataclasses.replace(run.plan, build=dataclasses.replace(run.plan.build, debug=True))
-    spec = req.jit.executor or local_executor_for(plan.build.target, EXECUTOR_BUILD)
-    if run.plan.executor.profile_container and warn:
-        warn(f"debugging {plan.name} on this host ({spec or 'the default LLVM executor'}); "
-             "debugging inside its container is not supported yet")
 
     def runner(client: OrcClient) -> int:
         with contextlib.closing(client):
             return execute(client, plan, progress, warn)
 
-    return spec, runner
+    if plan.executor.profile_container:
+        return None, executors.config(profile=run.profile, mounts=run.mounts), runner
+    spec = req.jit.executor or local_executor_for(plan.build.target, EXECUTOR_BUILD)
+    return spec, None, runner
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(comm, ppid) of a process; None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    head, rest = stat.rsplit(")", 1)
+    return head.split("(", 1)[1], int(rest.split()[1])
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = _proc_stat(int(entry))
+            if st is not None and st[1] == pid:
+                kids.append(int(entry))
+    return kids
+
+
+def container_executor_pid(client: OrcClient, container: str) -> int:
+    """The host pid of the executor serving a container session.
+
+    The session's unix socket knows its peer: SO_PEERCRED gives the pid of the process
+    that listened, translated by the kernel into *our* pid namespace (docker top would
+    give the same, at the price of an engine call and a match on the socket id). That
+    process is crossjit-executor itself (musl, alpine), or socat (debian), which hands
+    the accepted connection to LLVM's executor, its only child.
+    """
+    transport = client.transport
+    if not isinstance(transport, SocketTransport) or transport.sock.family != socket.AF_UNIX:
+        raise ExecutorError(f"no unix socket to the executor in {container}")
+    raw = transport.sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                    struct.calcsize("3i"))
+    pid = int(struct.unpack("3i", raw)[0])
+    st = _proc_stat(pid) if pid > 0 else None
+    if st is None:
+        raise DebuggerError(
+            f"cannot see the executor process of {container} from here",
+            why="its pid is not visible in this pid namespace",
+            hint="run crossjit debug on the Docker host itself, not inside a container",
+        )
+    if st[0] == "socat":
+        kids = _children(pid)
+        if len(kids) != 1:
+            raise DebuggerError(f"cannot tell the executor of {container} apart",
+                                why=f"socat (pid {pid}) has {len(kids)} children, not 1")
+        pid = kids[0]
+    return pid
+
+
+@contextlib.contextmanager
+def _container_session(name: str, interactive: bool) -> Iterator[tuple[OrcClient, Target]]:
+    from crossjit import executors
+
+    # The program's stdout/stderr are ours (docker exec -i), its stdin is /dev/null when
+    # the terminal is the debugger's; the docker client gets a session of its own so the
+    # terminal's Ctrl-C (the debugger's) cannot kill it and cut the program's output.
+    with executors.session(name, stdin=subprocess.DEVNULL if interactive else None,
+                           new_session=True) as client:
+        client.timeout = DEBUG_CALL_TIMEOUT
+        yield client, Target(container_executor_pid(client, name), container=name)
+
+
+@contextlib.contextmanager
+def _executor(spec_text: str | None, cfg: ExecutorConfig | None, interactive: bool,
+              progress: Progress | None) -> Iterator[tuple[OrcClient, Target]]:
+    """A connected executor (handshake done, no code yet) and the process to attach to."""
+    from crossjit import executors
+
+    if cfg is not None:  # a profile's own container: started if needed, removed if we did
+        started = False
+        if not executors.is_running(cfg.name):
+            executors.up(cfg, progress=progress or (lambda _m: None))
+            started = True
+        try:
+            with _container_session(cfg.name, interactive) as pair:
+                yield pair
+        finally:
+            if started:
+                executors.down(cfg.name)
+        return
+    if spec_text is not None and spec_text.startswith(DOCKER):
+        variant = spec_text.removeprefix(DOCKER)
+        if not variant:
+            raise UsageError("docker: needs a variant, e.g. docker:musl")
+        with _container_session(f"crossjit-{variant}", interactive) as pair:
+            yield pair
+        return
+    spec = ExecutorSpec.parse(spec_text) if spec_text else ExecutorSpec.default()
+    if spec.kind != "spawn":
+        raise UsageError(
+            f"crossjit debug needs a local executor (spawn:PATH) or a container "
+            f"(docker:VARIANT), not {spec}",
+            hint="the debugger attaches to the executor process, so it must run on this "
+            "host or in a container of this host's Docker engine",
+        )
+    client = spawn_executor(spec, interactive=interactive)
+    transport = client.transport
+    assert isinstance(transport, SpawnedTransport)
+    try:
+        yield client, Target(transport.proc.pid)
+    finally:
+        client.close()
 
 
 def run_debug(req: DebugRequest, progress: Progress | None = None,
               warn: Progress | None = None) -> int:
+    cfg: ExecutorConfig | None = None
     if req.profile is not None:
-        spec_text, runner = _profile_runner(req, progress, warn)
+        spec_text, cfg, runner = _profile_runner(req, progress, warn)
     else:
         jit = dataclasses.replace(req.jit, debug=True)  # no debug objects without -g
         spec_text = req.jit.executor
@@ -243,12 +411,6 @@ def run_debug(req: DebugRequest, progress: Progress | None = None,
         def runner(client: OrcClient) -> int:
             return run_jit(jit, progress, warn, client=client)
 
-    spec = ExecutorSpec.parse(spec_text) if spec_text else ExecutorSpec.default()
-    if spec.kind != "spawn":
-        raise UsageError(
-            f"crossjit debug needs a local executor (spawn:PATH), not {spec}",
-            hint="the debugger attaches to the executor process; run it locally",
-        )
     exe = find_debugger(req.debugger, req.debugger_path)
     batch_commands = ""
     if req.batch is not None:
@@ -258,18 +420,28 @@ def run_debug(req: DebugRequest, progress: Progress | None = None,
             raise UsageError(f"cannot read the batch file {req.batch}",
                              why=e.strerror or str(e)) from None
     interactive = req.batch is None
-    client = spawn_executor(spec, interactive=interactive)
-    transport = client.transport
-    assert isinstance(transport, SpawnedTransport)
-    pid = transport.proc.pid
+    with _executor(spec_text, cfg, interactive, progress) as (client, target):
+        status, rc = _debug(req, exe, client, target, runner, batch_commands, progress)
+    if rc not in (0, None) and warn:
+        warn(f"note: the debugger exited with status {rc}")
+    return status
+
+
+def _debug(req: DebugRequest, exe: str, client: OrcClient, target: Target, runner: Runner,
+           batch_commands: str, progress: Progress | None) -> tuple[int, int | None]:
+    """Attach, wait until the breakpoints are set, run; (program status, debugger status)."""
+    interactive = req.batch is None
+    pid = target.pid
     with tempfile.TemporaryDirectory(prefix="crossjit-debug-") as tmp:
         ready = Path(tmp) / "ready"
         script = Path(tmp) / f"commands.{req.debugger}"
-        script.write_text(command_file(req.debugger, req.breakpoints, ready,
-                                       req.source_map, batch_commands))
-        argv = debugger_argv(req.debugger, exe, pid, script, batch=not interactive)
+        script.write_text(command_file(req.debugger, req.breakpoints, ready, req.source_map,
+                                       batch_commands, container=target.container is not None))
+        argv = debugger_argv(req.debugger, exe, pid, script, batch=not interactive,
+                             target=target)
         if progress:
-            progress(f"attaching {shlex.join(argv)}")
+            where = f" (in {target.container})" if target.container else ""
+            progress(f"attaching to pid {pid}{where}: {shlex.join(argv)}")
         with _ignoring_sigint(interactive):
             try:
                 debugger = subprocess.Popen(
@@ -287,9 +459,7 @@ def run_debug(req: DebugRequest, progress: Progress | None = None,
             # The executor is gone now: a batch debugger ends by itself, an interactive
             # one when the user quits.
             rc = _finish(debugger, timeout=BATCH_EXIT_TIMEOUT if not interactive else None)
-    if rc not in (0, None) and warn:
-        warn(f"note: the debugger exited with status {rc}")
-    return status
+    return status, rc
 
 
 def _finish(proc: subprocess.Popen[bytes], timeout: float | None) -> int | None:
