@@ -178,8 +178,9 @@ def debug(
     ] = None,
     executor: Annotated[
         str | None,
-        typer.Option("--executor", "-e", help="A local executor: spawn:PATH (default: "
-                     "Debian's llvm-jitlink-executor)."),
+        typer.Option("--executor", "-e", help="A local executor, spawn:PATH (default: "
+                     "Debian's llvm-jitlink-executor), or an executor container started by "
+                     "`crossjit executor up`: docker:musl, docker:debian, docker:alpine."),
     ] = None,
     opt: OptLevel = 0,
     include: IncludeDirs = None,
