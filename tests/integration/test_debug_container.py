@@ -1,0 +1,165 @@
+"""`crossjit debug` on executors in hardened containers, with the real debuggers.
+
+The seed scenario (a breakpoint on sub1 set before any code exists hits with x == 1, the
+source line is read from the host's .c file, x = 42 is set from the debugger, the program
+exits 41) with gdb and lldb-16, on `docker:musl` (crossjit-executor, FROM scratch) and
+`docker:debian` (LLVM 16's llvm-jitlink-executor behind socat), and from a profile whose
+executor is its own container (started by `crossjit debug`, removed afterwards).
+
+The debugger runs on this host and attaches to the executor by its host pid. At the
+breakpoint — while the debugger is attached — the batch file asks the engine for the
+container's settings and processes: the hardening is what `executor up` set (no
+capability added, none kept, no-new-privileges, read-only root, no network, no port),
+and the traced pid is one of the container's processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crossjit import executors
+from tests.integration import containers_env as env
+from tests.prereq import require_file, require_tool
+
+pytestmark = pytest.mark.integration
+
+SEED = "int sub1(int x) { return x - 1; } int main(int argc, char **argv) { return sub1(argc); }\n"
+SEED_LINE = SEED.strip()
+INSPECT = "{{json .HostConfig}}"
+
+
+def debugger(name: str) -> str:
+    if name == "gdb":
+        return require_tool("gdb", "gdb (apt-get install gdb)")
+    return str(require_file("/usr/bin/lldb-16", "lldb-16 (apt-get install lldb-16)"))
+
+
+def commands(tmp: Path, dbg: str, container: str) -> str:
+    """The seed's batch file, plus the engine's view of the container at the breakpoint."""
+    probe = tmp / "probe.sh"  # a script: lldb's `platform shell` runs no shell syntax
+    probe.write_text(f"echo @@hostconfig@@; docker inspect --format '{INSPECT}' {container}\n"
+                     f"echo @@top@@; docker top {container} -eo pid,args; echo @@end@@\n")
+    if dbg == "gdb":
+        return f"print x\nset var x = 42\nprint x\nshell sh {probe}\ncontinue\n"
+    return (f"frame variable x\nexpression x = 42\nframe variable x\n"
+            f"platform shell sh {probe}\ncontinue\n")
+
+
+def crossjit_debug(tmp: Path, *args: str, timeout: float = 300
+                   ) -> subprocess.CompletedProcess[str]:
+    require_tool("clang-16", "clang-16 (apt-get install clang-16)")
+    cmd = [sys.executable, "-m", "crossjit", "debug", "-v", *args]
+    environ = dict(os.environ, PYTHONPATH=str(env.REPO))
+    return subprocess.run(cmd, cwd=tmp, env=environ, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def attached_pid(out: str, container: str) -> int:
+    m = re.search(rf"attaching to pid (\d+) \(in {re.escape(container)}\)", out)
+    assert m, out
+    return int(m.group(1))
+
+
+def assert_seed(out: str, dbg: str, src: Path, x: int = 1) -> None:
+    if dbg == "gdb":
+        assert f"Breakpoint 1, sub1 (x={x}) at {src}:1" in out, out
+        assert f"1\t{SEED_LINE}" in out, out  # the line, read from the host's .c file
+        assert f"$1 = {x}" in out and "$2 = 42" in out, out
+    else:
+        assert f"sub1(x={x}) at {src.name}:1" in out, out
+        assert f"-> 1   \t{SEED_LINE}" in out, out
+        assert f"(int) x = {x}" in out and "(int) x = 42" in out, out
+
+
+def assert_hardened_while_attached(out: str, pid: int) -> None:
+    """From the engine, at the breakpoint: nothing was added for the debugger."""
+    host = json.loads(out.split("@@hostconfig@@\n", 1)[1].split("\n", 1)[0])
+    assert host["CapAdd"] in (None, []), host["CapAdd"]  # no SYS_PTRACE
+    assert host["CapDrop"] == ["ALL"]
+    assert host["Privileged"] is False
+    assert host["SecurityOpt"] == ["no-new-privileges:true"]
+    assert host["ReadonlyRootfs"] is True
+    assert host["NetworkMode"] == "none"
+    assert host["PortBindings"] in (None, {})  # no published port, not even loopback
+    top = out.split("@@top@@\n", 1)[1].split("@@end@@\n", 1)[0]
+    pids = {int(line.split()[0]) for line in top.splitlines()[1:] if line.strip()}
+    assert pid in pids, top  # the traced executor is one of the container's processes
+
+
+@pytest.fixture(scope="module")
+def musl() -> str:
+    env.require_musl_executor_binary()
+    env.musl_sysroot()
+    return env.executor_up("musl")
+
+
+@pytest.fixture(scope="module")
+def debian() -> str:
+    env.require_debian_base()
+    return env.executor_up("debian")
+
+
+@pytest.mark.parametrize("variant", ["musl", "debian"])
+@pytest.mark.parametrize("dbg", ["gdb", "lldb"])
+def test_seed_scenario(tmp_path: Path, dbg: str, variant: str,
+                       request: pytest.FixtureRequest) -> None:
+    debugger(dbg)
+    container: str = request.getfixturevalue(variant)
+    before = env.engine().inspect(container)["Id"]
+    (tmp_path / "seed.c").write_text(SEED)
+    (tmp_path / "cmds").write_text(commands(tmp_path, dbg, container))
+    p = crossjit_debug(tmp_path, "seed.c", "--batch", "cmds", "--break", "sub1",
+                       "--debugger", dbg, "-e", f"docker:{variant}")
+    out = p.stdout + p.stderr
+    assert_seed(out, dbg, tmp_path / "seed.c")
+    assert p.returncode == 41, out
+    assert_hardened_while_attached(out, attached_pid(out, container))
+    if dbg == "gdb" and variant == "musl":
+        # gdb read the executor's libraries from inside the container (there is no
+        # /lib/ld-musl-x86_64.so.1 of this image on the host).
+        assert "target:/lib/ld-musl-x86_64.so.1" in out, out
+    assert env.engine().inspect(container)["Id"] == before  # same container, not replaced
+
+
+@pytest.mark.parametrize("dbg", ["gdb", "lldb"])
+def test_profile_in_its_own_container(tmp_path: Path, dbg: str) -> None:
+    """A profile whose executor is a container: started for the session, hardening as
+    always, removed afterwards; the profile's argument makes argc (x) 2."""
+    debugger(dbg)
+    env.require_musl_executor_binary()
+    env.musl_sysroot()
+    name = f"dbgseed-{dbg}-{os.getpid()}"
+    container = f"crossjit-{name}"
+    assert env.engine().get(container) is None
+    (tmp_path / "seed.c").write_text(SEED)
+    (tmp_path / "seed.yaml").write_text(
+        f"name: {name}\ntarget:\n  triple: x86_64-linux-musl\nsysroot: debian-musl\n"
+        "executor: musl\nsources: seed.c\nargs: [from-profile]\n"
+    )
+    (tmp_path / "cmds").write_text(commands(tmp_path, dbg, container))
+    try:
+        p = crossjit_debug(tmp_path, "seed.yaml", "--batch", "cmds", "--break", "sub1",
+                           "--debugger", dbg)
+        out = p.stdout + p.stderr
+        assert f"starting {container}" in out, out
+        assert_seed(out, dbg, tmp_path / "seed.c", x=2)
+        assert p.returncode == 41, out
+        assert_hardened_while_attached(out, attached_pid(out, container))
+        assert env.engine().get(container) is None, "the container crossjit debug started"
+    finally:
+        executors.down(container)  # only ours, and only if the test failed midway
+
+
+def test_container_not_running(tmp_path: Path) -> None:
+    env.engine()
+    (tmp_path / "seed.c").write_text(SEED)
+    p = crossjit_debug(tmp_path, "seed.c", "-e", "docker:no-such-variant", timeout=60)
+    assert p.returncode == 125, p.stdout + p.stderr
+    assert "crossjit-no-such-variant is not running" in p.stderr, p.stderr
