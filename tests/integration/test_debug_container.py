@@ -3,8 +3,9 @@
 The seed scenario (a breakpoint on sub1 set before any code exists hits with x == 1, the
 source line is read from the host's .c file, x = 42 is set from the debugger, the program
 exits 41) with gdb and lldb-16, on `docker:musl` (crossjit-executor, FROM scratch) and
-`docker:debian` (LLVM 16's llvm-jitlink-executor behind socat), and from a profile whose
-executor is its own container (started by `crossjit debug`, removed afterwards).
+`docker:debian` (LLVM 16's llvm-jitlink-executor behind socat), from a profile whose
+executor is its own container (started by `crossjit debug`, removed afterwards), and
+interactively on a terminal.
 
 The debugger runs on this host and attaches to the executor by its host pid. At the
 breakpoint — while the debugger is attached — the batch file asks the engine for the
@@ -163,3 +164,33 @@ def test_container_not_running(tmp_path: Path) -> None:
     p = crossjit_debug(tmp_path, "seed.c", "-e", "docker:no-such-variant", timeout=60)
     assert p.returncode == 125, p.stdout + p.stderr
     assert "crossjit-no-such-variant is not running" in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("dbg", ["gdb", "lldb"])
+def test_interactive_session(tmp_path: Path, dbg: str, musl: str) -> None:
+    """The debugger owns the terminal (the docker exec client has /dev/null as stdin and
+    a session of its own); the user's commands reach the container's executor."""
+    from tests.integration.test_debug_local import Terminal
+
+    debugger(dbg)
+    require_tool("clang-16", "clang-16 (apt-get install clang-16)")
+    (tmp_path / "seed.c").write_text(SEED)
+    term = Terminal([sys.executable, "-m", "crossjit", "debug", "seed.c", "--break", "sub1",
+                     "--debugger", dbg, "-e", "docker:musl"], tmp_path)
+    try:
+        prompt = "(gdb) " if dbg == "gdb" else "(lldb) "
+        term.expect("Breakpoint 1, sub1 (x=1)" if dbg == "gdb"
+                    else "stop reason = breakpoint 1.1")
+        term.expect(prompt)
+        term.send("print x" if dbg == "gdb" else "frame variable x")
+        term.expect("$1 = 1" if dbg == "gdb" else "(int) x = 1")
+        term.expect(prompt)
+        term.send("set var x = 42" if dbg == "gdb" else "expression x = 42")
+        term.send("continue")
+        term.expect("exited normally" if dbg == "gdb" else "exited with status = 0")
+        term.send("quit")
+        assert term.wait() == 41, term.seen
+    finally:
+        if term.proc.poll() is None:  # a failed expect: the session ends with crossjit
+            term.proc.terminate()
+            term.proc.wait(30)
