@@ -90,6 +90,9 @@ class RunSpec:
     binds: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # host: (path, mode)
     environment: Mapping[str, str] = field(default_factory=dict)
     working_dir: str | None = None
+    # docker-init as PID 1 reaps orphans: a session's executor outlives its socat parent,
+    # and zombies would count against pids_limit until sessions could not start.
+    init: bool = True
 
 
 class Engine:
@@ -245,6 +248,7 @@ class Engine:
                 volumes={host: {"bind": p, "mode": m} for host, (p, m) in spec.binds.items()},
                 environment=dict(spec.environment),
                 working_dir=spec.working_dir,
+                init=spec.init,
                 stdin_open=False,
                 tty=False,
             )

@@ -48,6 +48,7 @@ def test_hardening_from_docker_inspect(variant: str, request: pytest.FixtureRequ
     assert host["Tmpfs"] == {"/tmp": "rw,nosuid,nodev,noexec,size=64m"}
     assert host["PidsLimit"] == 128
     assert host["Memory"] == 1 << 30
+    assert host["Init"] is True  # docker-init reaps orphaned session processes
     # No network at all: nothing is bound anywhere, the channel is a unix socket.
     assert host["NetworkMode"] == "none"
     assert host["PortBindings"] in (None, {})
@@ -62,6 +63,21 @@ def test_hardening_from_docker_inspect(variant: str, request: pytest.FixtureRequ
     assert labels["crossjit.variant"] == variant
     procs = [args for _pid, _ppid, args in env.engine().processes(name)]
     assert not any("listen=" in a for a in procs), procs
+
+
+def test_sessions_leave_no_zombies(debian: str) -> None:
+    """socat exits before LLVM's executor; PID 1 must reap it or pids_limit fills up."""
+    for _ in range(3):
+        executors.probe(debian, deadline=30)
+    engine = env.engine()
+    states = []
+    for pid, _ppid, _args in engine.processes(debian):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue  # already gone: reaped
+        states.append((pid, stat.rsplit(")", 1)[1].split()[0]))
+    assert all(state != "Z" for _pid, state in states), states
 
 
 def test_debian_executor_speaks_llvm16(debian: str) -> None:
