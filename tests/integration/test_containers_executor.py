@@ -111,7 +111,8 @@ def test_session_cleans_up_after_a_failure(musl: str) -> None:
     with pytest.raises(RuntimeError), executors.session(musl, interactive=False):
         raise RuntimeError("boom")
     procs = [args for _pid, _ppid, args in env.engine().processes(musl)]
-    assert procs == ["/usr/bin/crossjit-executor unix=/tmp/keepalive.sock"]
+    keepalive = "/usr/bin/crossjit-executor unix=/tmp/keepalive.sock"
+    assert procs == [f"/sbin/docker-init -- {keepalive}", keepalive]
 
 
 def test_interrupted_session_kills_a_busy_executor(debian: str) -> None:
@@ -137,7 +138,7 @@ def test_interrupted_session_kills_a_busy_executor(debian: str) -> None:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
     procs = [args for _pid, _ppid, args in env.engine().processes(debian)]
-    assert procs == ["sleep infinity"]
+    assert procs == ["/sbin/docker-init -- sleep infinity", "sleep infinity"]
 
 
 def test_executor_down_removes_it(musl: str) -> None:
