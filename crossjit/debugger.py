@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING
 from crossjit.errors import CrossjitError, ExecutorError, UsageError
 from crossjit.orc.client import ExecutorSpec, OrcClient
 from crossjit.orc.transport import SocketTransport, SpawnedTransport
+from crossjit.plan import docker_container
 from crossjit.session import JitRequest, run_jit
 
 if TYPE_CHECKING:
@@ -267,7 +268,6 @@ def _ignoring_sigint(active: bool) -> Iterator[None]:
 
 
 Runner = Callable[[OrcClient], int]
-DOCKER = "docker:"
 
 
 def _profile_runner(req: DebugRequest, progress: Progress | None, warn: Progress | None
@@ -375,11 +375,9 @@ def _executor(spec_text: str | None, cfg: ExecutorConfig | None, interactive: bo
             if started:
                 executors.down(cfg.name)
         return
-    if spec_text is not None and spec_text.startswith(DOCKER):
-        variant = spec_text.removeprefix(DOCKER)
-        if not variant:
-            raise UsageError("docker: needs a variant, e.g. docker:musl")
-        with _container_session(f"crossjit-{variant}", interactive) as pair:
+    container = docker_container(spec_text)
+    if container is not None:
+        with _container_session(container, interactive) as pair:
             yield pair
         return
     spec = ExecutorSpec.parse(spec_text) if spec_text else ExecutorSpec.default()

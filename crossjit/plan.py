@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crossjit.build import BuildOptions
+from crossjit.errors import UsageError
 
 if TYPE_CHECKING:  # pydantic is slow to import; `crossjit jit` never needs it
     from crossjit.profile import Profile
 
 LOCAL = "local"
+DOCKER = "docker:"
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,17 @@ class RunPlan:
     executor: ExecutorChoice
     dlopen: tuple[str, ...]
     args: tuple[str, ...]
+
+
+def docker_container(spec: str | None) -> str | None:
+    """The container a ``docker:VARIANT`` spec names (``crossjit-VARIANT``, the one
+    `crossjit executor up VARIANT` starts); None for any other spec."""
+    if spec is None or not spec.startswith(DOCKER):
+        return None
+    variant = spec.removeprefix(DOCKER)
+    if not variant:
+        raise UsageError("docker: needs a variant, e.g. docker:musl")
+    return f"crossjit-{variant}"
 
 
 def libc_of(triple: str) -> str:

@@ -19,7 +19,7 @@ from crossjit import build as _build
 from crossjit import loader
 from crossjit.errors import ExecutorDisconnected, UsageError
 from crossjit.orc.client import OrcClient
-from crossjit.plan import ExecutorChoice, RunPlan, local_executor_for
+from crossjit.plan import ExecutorChoice, RunPlan, docker_container, local_executor_for
 
 if TYPE_CHECKING:
     from crossjit.profile import Profile
@@ -91,16 +91,13 @@ def connect(spec: str | None, progress: Progress | None = None) -> OrcClient:
 @contextlib.contextmanager
 def open_executor(spec: str | None, progress: Progress | None = None) -> Iterator[OrcClient]:
     """Any executor spec, including docker:VARIANT (the container `executor up` started)."""
-    if spec is not None and spec.startswith("docker:"):
+    container = docker_container(spec)
+    if container is not None:
         from crossjit import executors
 
-        variant = spec.removeprefix("docker:")
-        if not variant:
-            raise UsageError("docker: needs a variant, e.g. docker:musl")
-        with executors.session(f"crossjit-{variant}") as client:
+        with executors.session(container) as client:
             if progress:
-                progress(f"executor crossjit-{variant}: {client.info.triple}, "
-                         f"{client.info.dialect}")
+                progress(f"executor {container}: {client.info.triple}, {client.info.dialect}")
             yield client
         return
     with connect(spec, progress) as client:

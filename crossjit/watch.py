@@ -35,7 +35,7 @@ from crossjit import loader, session
 from crossjit.errors import CrossjitError, ExecutorDisconnected, ExecutorTimeout, UsageError
 from crossjit.orc.client import ExecutorSpec, OrcClient
 from crossjit.orc.transport import SpawnedTransport
-from crossjit.plan import RunPlan, local_executor_for
+from crossjit.plan import RunPlan, docker_container, local_executor_for
 
 if TYPE_CHECKING:
     from crossjit.executors import ExecutorConfig
@@ -227,11 +227,9 @@ def place_of(run: session.ProfileRun, say: Say | None) -> Place:
         cfg = executors.config(profile=run.profile, mounts=run.mounts)
         return Place(container=cfg.name, cfg=cfg)
     spec = plan.executor.spec
-    if spec is not None and spec.startswith("docker:"):
-        variant = spec.removeprefix("docker:")
-        if not variant:
-            raise UsageError("docker: needs a variant, e.g. docker:musl")
-        return Place(container=f"crossjit-{variant}")
+    container = docker_container(spec)
+    if container is not None:
+        return Place(container=container)
     if spec is None:
         spec = local_executor_for(plan.build.target, session.EXECUTOR_BUILD)
         if say:
