@@ -15,19 +15,6 @@ pytestmark = pytest.mark.integration
 ZLIB_PROFILE = "profiles/zlib-musl.yaml"
 
 
-@pytest.fixture(scope="module")
-def musl() -> str:
-    env.require_musl_executor_binary()
-    env.musl_sysroot()
-    return env.executor_up("musl")
-
-
-@pytest.fixture(scope="module")
-def debian() -> str:
-    env.require_debian_base()
-    return env.executor_up("debian")
-
-
 def test_up_is_ready_after_the_handshake(musl: str) -> None:
     info = executors.probe(musl, deadline=30)
     assert info.triple == "x86_64-pc-linux-musl"

@@ -28,13 +28,6 @@ def native(src: Path, tmp: Path, *args: str, libs: tuple[str, ...] = ()) -> tupl
     return p.stdout, p.returncode
 
 
-@pytest.fixture(scope="module")
-def musl() -> str:
-    env.require_musl_executor_binary()
-    env.musl_sysroot()
-    return env.executor_up("musl")
-
-
 @pytest.mark.parametrize("profile", ["hello-musl", "hello-debian"])
 def test_run_matches_native(profile: str, tmp_path: Path) -> None:
     env.require_musl_executor_binary()

@@ -94,19 +94,6 @@ def assert_hardened_while_attached(out: str, pid: int) -> None:
     assert pid in pids, top  # the traced executor is one of the container's processes
 
 
-@pytest.fixture(scope="module")
-def musl() -> str:
-    env.require_musl_executor_binary()
-    env.musl_sysroot()
-    return env.executor_up("musl")
-
-
-@pytest.fixture(scope="module")
-def debian() -> str:
-    env.require_debian_base()
-    return env.executor_up("debian")
-
-
 @pytest.mark.parametrize("variant", ["musl", "debian"])
 @pytest.mark.parametrize("dbg", ["gdb", "lldb"])
 def test_seed_scenario(tmp_path: Path, dbg: str, variant: str,
