@@ -61,7 +61,6 @@ class Block:
     """Content placed in target memory: an input section or a synthetic one (GOT, stubs)."""
 
     __slots__ = (
-        "addr_index",
         "align",
         "content",
         "edges",
@@ -92,7 +91,6 @@ class Block:
         # (offset in block, object, input section, size): what a merged block is made of.
         self.pieces: list[tuple[int, str, str, int]] = [(0, obj, name, size)]
         self.offset = 0  # from the reservation base, set by layout
-        self.addr_index = -1
 
     def __repr__(self) -> str:
         return f"Block({self.obj}:{self.name}, size={self.size:#x}, off={self.offset:#x})"
@@ -101,19 +99,7 @@ class Block:
 class Symbol:
     """A definition or an external reference. One object per resolved name."""
 
-    __slots__ = (
-        "binding",
-        "block",
-        "id",
-        "is_func",
-        "is_section",
-        "kind",
-        "name",
-        "obj",
-        "offset",
-        "size",
-        "visibility",
-    )
+    __slots__ = ("block", "id", "is_section", "kind", "name", "obj", "offset", "size")
 
     def __init__(
         self,
@@ -123,10 +109,7 @@ class Symbol:
         block: Block | None = None,
         offset: int = 0,
         size: int = 0,
-        binding: int = 0,
-        visibility: int = 0,
         is_section: bool = False,
-        is_func: bool = False,
     ) -> None:
         self.id = -1  # index into the address table, set when the plan is made
         self.name = name
@@ -135,10 +118,7 @@ class Symbol:
         self.block = block
         self.offset = offset  # within block; the value for ABSOLUTE
         self.size = size
-        self.binding = binding
-        self.visibility = visibility
         self.is_section = is_section
-        self.is_func = is_func
 
     def __repr__(self) -> str:
         return f"Symbol({self.name!r}, {self.obj}, {self.kind.name})"

@@ -286,7 +286,7 @@ class LinkPlan:
                 return tables.got_base
             for names, blk in ((INIT_ARRAY_SYMBOLS, self._init), (FINI_ARRAY_SYMBOLS, self._fini)):
                 if name in names:
-                    sym = Symbol(name, LINKER_OBJ, SymKind.DEFINED, blk, 0, 0, 1)
+                    sym = Symbol(name, LINKER_OBJ, SymKind.DEFINED, blk)
                     if name == names[1]:
                         array_ends.append((sym, blk))
                     return sym

@@ -26,8 +26,6 @@ from crossjit.link.objfile import (
     STB_LOCAL,
     STB_WEAK,
     STT_FILE,
-    STT_FUNC,
-    STT_GNU_IFUNC,
     STT_SECTION,
     ObjectFile,
 )
@@ -106,10 +104,7 @@ def resolve(
                     blk,
                     rs.value,
                     rs.size,
-                    rs.bind,
-                    rs.visibility,
                     is_section=rs.type == STT_SECTION,
-                    is_func=rs.type in (STT_FUNC, STT_GNU_IFUNC),
                 )
                 continue
             name = rs.name
@@ -126,9 +121,7 @@ def resolve(
                 commons[name] = (max(size, rs.size), max(align, rs.value))
                 if strength.get(name, -1) < 1:
                     strength[name] = 1
-                    definitions[name] = Symbol(
-                        name, obj.name, SymKind.DEFINED, None, 0, rs.size, rs.bind, rs.visibility
-                    )
+                    definitions[name] = Symbol(name, obj.name, SymKind.DEFINED, None, 0, rs.size)
                 continue
             blk = blocks.get(shndx)
             if blk is None and shndx != SHN_ABS:
@@ -136,17 +129,7 @@ def resolve(
                 kind = SymKind.DEBUG if is_debug_section(obj, shndx) else SymKind.DISCARDED
             else:
                 kind = SymKind.DEFINED if blk is not None else SymKind.ABSOLUTE
-            sym = Symbol(
-                name,
-                obj.name,
-                kind,
-                blk,
-                rs.value,
-                rs.size,
-                rs.bind,
-                rs.visibility,
-                is_func=rs.type in (STT_FUNC, STT_GNU_IFUNC),
-            )
+            sym = Symbol(name, obj.name, kind, blk, rs.value, rs.size)
             new = 0 if weak else 2
             old = strength.get(name, -1)
             if new == 2 and old == 2:
@@ -191,7 +174,7 @@ def resolve(
         if provided is not None:
             definitions[name] = provided
             continue
-        ext = Symbol(name, "<external>", SymKind.EXTERNAL, binding=STB_WEAK if all_weak else 1)
+        ext = Symbol(name, "<external>", SymKind.EXTERNAL)
         externals[name] = ext
         weak_only[name] = all_weak
         referenced_by[name] = list(dict.fromkeys(objs))

@@ -30,7 +30,7 @@ class Tables:
         self.arch = arch
         self.got = Block(LINKER_OBJ, ".got", SegClass.DATA, arch.got_entry_size, 0, bytearray())
         self.stubs = Block(LINKER_OBJ, ".stubs", SegClass.TEXT, arch.stub_align, 0, bytearray())
-        self.got_base = Symbol(GOT_SYMBOL, LINKER_OBJ, SymKind.DEFINED, self.got, 0, 0, 1)
+        self.got_base = Symbol(GOT_SYMBOL, LINKER_OBJ, SymKind.DEFINED, self.got)
         self.got_entries: dict[Symbol, Symbol] = {}
         self.stub_entries: dict[Symbol, Symbol] = {}
 
@@ -56,15 +56,7 @@ class Tables:
             got = self.got_entry(target)
             off = self.stubs.size
             size = len(a.stub_template)
-            entry = Symbol(
-                f"{target.name}@plt",
-                LINKER_OBJ,
-                SymKind.DEFINED,
-                self.stubs,
-                off,
-                size,
-                is_func=True,
-            )
+            entry = Symbol(f"{target.name}@plt", LINKER_OBJ, SymKind.DEFINED, self.stubs, off, size)
             self.stubs.edges.append(
                 Edge(off + a.stub_got_offset, a.stub_got_kind, got, a.stub_got_addend, -1)
             )
