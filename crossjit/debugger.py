@@ -364,16 +364,9 @@ def _executor(spec_text: str | None, cfg: ExecutorConfig | None, interactive: bo
     from crossjit import executors
 
     if cfg is not None:  # a profile's own container: started if needed, removed if we did
-        started = False
-        if not executors.is_running(cfg.name):
-            executors.up(cfg, progress=progress or (lambda _m: None))
-            started = True
-        try:
-            with _container_session(cfg.name, interactive) as pair:
-                yield pair
-        finally:
-            if started:
-                executors.down(cfg.name)
+        with (executors.running(cfg, progress=progress or (lambda _m: None)),
+              _container_session(cfg.name, interactive) as pair):
+            yield pair
         return
     container = docker_container(spec_text)
     if container is not None:

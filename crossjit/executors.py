@@ -253,6 +253,21 @@ def up(
     return info
 
 
+@contextlib.contextmanager
+def running(cfg: ExecutorConfig, *, progress: Progress = _quiet, keep: bool = False
+            ) -> Iterator[None]:
+    """Container ``cfg.name`` runs inside this block: started here if it was not running,
+    and then removed afterwards (unless ``keep``). A running one is left as it is."""
+    started = not is_running(cfg.name)
+    if started:
+        up(cfg, progress=progress)
+    try:
+        yield
+    finally:
+        if started and not keep:
+            down(cfg.name)
+
+
 def probe(
     name: str, *, deadline: float = READY_DEADLINE, engine: containers.Engine | None = None
 ) -> ExecutorInfo:

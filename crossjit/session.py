@@ -111,16 +111,9 @@ def open_profile_container(profile: Profile, mounts: Sequence[tuple[Path, str]],
     from crossjit import executors
 
     cfg = executors.config(profile=profile, mounts=mounts)
-    started = False
-    if not executors.is_running(cfg.name):
-        executors.up(cfg, progress=progress or (lambda _m: None))
-        started = True
-    try:
-        with executors.session(cfg.name) as client:
-            yield client
-    finally:
-        if started and not keep:
-            executors.down(cfg.name)
+    with (executors.running(cfg, progress=progress or (lambda _m: None), keep=keep),
+          executors.session(cfg.name) as client):
+        yield client
 
 
 # --- timings (CROSSJIT_TIMINGS=FILE) -------------------------------------------------------
