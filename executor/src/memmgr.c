@@ -239,7 +239,7 @@ char *memmgr_finalize(const struct fin_segment *segs, size_t nsegs,
                         (unsigned long long)s->addr, (unsigned long long)s->content_len,
                         (unsigned long long)s->size);
         }
-        if (s->size > end - s->addr) {
+        if (s->addr > end || s->size > end - s->addr) {
             pthread_mutex_unlock(&lock);
             return msgf("Segment 0x%llx -- 0x%llx crosses boundary of allocation 0x%llx -- 0x%llx",
                         (unsigned long long)s->addr, (unsigned long long)(s->addr + s->size),

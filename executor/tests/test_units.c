@@ -108,6 +108,21 @@ static void test_memmgr_checks(void)
     free(e);
 }
 
+/* A segment starting past the end of its reservation must be refused, not
+ * written (end - addr must not wrap). */
+static void test_memmgr_segment_past_end(void)
+{
+    uint64_t base;
+    CHECK(memmgr_reserve(4096, &base) == NULL);
+    struct fin_segment segs[2] = {{3, base, 16, NULL, 0},
+                                  {3, base + ((uint64_t)1 << 40), 16, NULL, 0}};
+    char *e = memmgr_finalize(segs, 2, NULL, 0);
+    CHECK(e && strstr(e, "crosses boundary"));
+    free(e);
+    CHECK(memmgr_range_writable(base, 4096)); /* untouched, still reserved */
+    CHECK(memmgr_deallocate(&base, 1) == NULL);
+}
+
 int main(void)
 {
     test_sps_roundtrip();
@@ -115,6 +130,7 @@ int main(void)
     test_frame_header();
     test_wfr();
     test_memmgr_checks();
+    test_memmgr_segment_past_end();
     if (failures)
         return 1;
     puts("test-units: all passed");

@@ -82,6 +82,9 @@ def test_finalize_errors(s: Session) -> None:
     base = s.reserve(0x1000)
     with pytest.raises(RemoteError, match="crosses boundary"):
         s.finalize([(3, base, 0x2000, b"")])
+    # A second segment past the reservation's end: refused, nothing written.
+    with pytest.raises(RemoteError, match="crosses boundary"):
+        s.finalize([(3, base, 0x10, b""), (3, base + (1 << 40), 0x10, b"")])
     base = s.reserve(0x1000)
     with pytest.raises(RemoteError, match="exceeds segment size"):
         s.finalize([(3, base, 4, b"12345")])
