@@ -253,10 +253,8 @@ def ensure_sysroot(recipe: str, packages: Sequence[str], say: Progress) -> None:
     why = sysroot.staleness(recipe, packages)
     if why is None:
         return
-    built = sysroot.Manifest.read(sysroot.path_of(recipe))
-    keep = set(built.packages) if built is not None else set()  # what other profiles need
     say(f"sysroot {recipe} is not ready ({why}): building it (once; takes a few minutes)")
-    sysroot.build(recipe, sorted(keep | set(packages)), progress=say)
+    sysroot.build(recipe, sysroot.rebuild_packages(recipe, packages), progress=say)
 
 
 def prepare_profile(path: Path, args: tuple[str, ...] | None, executor: str | None,

@@ -114,13 +114,19 @@ def staleness(recipe: str, packages: Sequence[str]) -> str | None:
     return None
 
 
+def rebuild_packages(recipe: str, packages: Sequence[str]) -> list[str]:
+    """What a rebuild for ``packages`` installs: those plus the ones the built sysroot
+    already has (other profiles need them)."""
+    built = Manifest.read(path_of(recipe))
+    keep = set(built.packages) if built is not None else set()
+    return sorted(keep | set(packages))
+
+
 def require(recipe: str, packages: Sequence[str]) -> Path:
     """The sysroot folder, or SysrootMissing saying which command builds it."""
     why = staleness(recipe, packages)
     if why is not None:
-        built = Manifest.read(path_of(recipe))
-        keep = set(built.packages) if built is not None else set()
-        wanted = sorted(keep | set(packages))  # rebuilding keeps what others need
+        wanted = rebuild_packages(recipe, packages)
         cmd = " ".join(["crossjit sysroot build", recipe, *(f"--package {p}" for p in wanted)])
         raise SysrootMissing(f"sysroot {recipe} is not ready", why=why, hint=f"build it: {cmd}")
     return path_of(recipe)
