@@ -89,18 +89,10 @@ def resolve(
                 if rs.type == STT_FILE:
                     continue
                 blk = blocks.get(shndx)
-                if blk is not None:
-                    kind = SymKind.DEFINED
-                elif shndx == SHN_ABS:
-                    kind = SymKind.ABSOLUTE
-                elif is_debug_section(obj, shndx) and shndx not in dropped:
-                    kind = SymKind.DEBUG
-                else:
-                    kind = SymKind.DISCARDED
                 syms[rs.index] = Symbol(
                     rs.name,
                     obj.name,
-                    kind,
+                    _kind(obj, shndx, blk, dropped, is_debug_section),
                     blk,
                     rs.value,
                     rs.size,
@@ -124,11 +116,7 @@ def resolve(
                     definitions[name] = Symbol(name, obj.name, SymKind.DEFINED, None, 0, rs.size)
                 continue
             blk = blocks.get(shndx)
-            if blk is None and shndx != SHN_ABS:
-                # Defined in a section we do not load (e.g. a debug or note section).
-                kind = SymKind.DEBUG if is_debug_section(obj, shndx) else SymKind.DISCARDED
-            else:
-                kind = SymKind.DEFINED if blk is not None else SymKind.ABSOLUTE
+            kind = _kind(obj, shndx, blk, dropped, is_debug_section)
             sym = Symbol(name, obj.name, kind, blk, rs.value, rs.size)
             new = 0 if weak else 2
             old = strength.get(name, -1)
@@ -184,6 +172,24 @@ def resolve(
             syms[index] = definitions.get(name) or externals[name]
 
     return Resolution(per_object, definitions, externals, weak_only, referenced_by, common_blocks)
+
+
+def _kind(
+    obj: ObjectFile,
+    shndx: int,
+    blk: Block | None,
+    dropped: set[int],
+    is_debug_section: Callable[[ObjectFile, int], bool],
+) -> SymKind:
+    """What a symbol defined in section ``shndx`` (loaded as ``blk``, if at all) is."""
+    if blk is not None:
+        return SymKind.DEFINED
+    if shndx == SHN_ABS:
+        return SymKind.ABSOLUTE
+    if shndx not in dropped and is_debug_section(obj, shndx):
+        return SymKind.DEBUG
+    # In a discarded COMDAT member or a section we do not load (e.g. a note section).
+    return SymKind.DISCARDED
 
 
 def _where(sym: Symbol) -> str:
