@@ -14,7 +14,6 @@ Ready means: a probe session completed the Setup handshake within a deadline.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import secrets
 import shutil
@@ -157,10 +156,7 @@ def _assemble_context(cfg: ExecutorConfig, ctx: Path) -> None:
 
 
 def _context_hash(ctx: Path, bases: Sequence[str]) -> str:
-    h = hashlib.sha256("\n".join(bases).encode())
-    for f in sorted(p for p in ctx.rglob("*") if p.is_file()):
-        h.update(f.relative_to(ctx).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
-    return h.hexdigest()[:12]
+    return recipes.tree_hash(ctx, "\n".join(bases).encode())[:12]
 
 
 def build_image(cfg: ExecutorConfig, engine: containers.Engine, progress: Progress = _quiet) -> str:

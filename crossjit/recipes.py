@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -32,3 +33,12 @@ def _subdirs(folder: Path) -> list[str]:
     if not folder.is_dir():
         return []
     return sorted(p.name for p in folder.iterdir() if (p / "Dockerfile").is_file())
+
+
+def tree_hash(folder: Path, prefix: bytes = b"") -> str:
+    """sha256 (hex) of ``prefix`` and every file under ``folder``, names and contents:
+    what an image built from the folder depends on."""
+    h = hashlib.sha256(prefix)
+    for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(f.relative_to(folder).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()

@@ -74,11 +74,7 @@ def packages_hash(packages: Iterable[str]) -> str:
 
 def recipe_hash(recipe: str) -> str:
     """Hash of every file of the recipe folder (names and contents)."""
-    folder = _recipe_dir(recipe)
-    h = hashlib.sha256()
-    for f in sorted(p for p in folder.rglob("*") if p.is_file()):
-        h.update(f.relative_to(folder).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
-    return h.hexdigest()
+    return recipes.tree_hash(_recipe_dir(recipe))
 
 
 def _recipe_dir(recipe: str) -> Path:
