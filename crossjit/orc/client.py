@@ -32,6 +32,7 @@ from crossjit.orc.connection import (
     ConnectionClosed,
     HangupReceived,
     IncomingCall,
+    Received,
     ResultReceived,
     SetupReceived,
     State,
@@ -233,9 +234,7 @@ class OrcClient:
                         record=d,
                     )
 
-    def _receive(
-        self, deadline: float | None, waiting_for: str
-    ) -> list[SetupReceived | ResultReceived | IncomingCall | HangupReceived]:
+    def _receive(self, deadline: float | None, waiting_for: str) -> list[Received]:
         """Read one chunk and return its events; raises on EOF, timeout or violations."""
         try:
             chunk = self.transport.recv(deadline)
@@ -252,16 +251,10 @@ class OrcClient:
             self._broken = err
             raise err
         try:
-            events = self._conn.receive_data(chunk)
+            return self._conn.receive_data(chunk)
         except ProtocolError as e:
             self._broken = e
             raise
-        out: list[SetupReceived | ResultReceived | IncomingCall | HangupReceived] = []
-        for ev in events:
-            if isinstance(ev, ConnectionClosed):
-                continue
-            out.append(ev)
-        return out
 
     def _answer(self, call: IncomingCall) -> None:
         handler = self.handlers.get(call.tag)

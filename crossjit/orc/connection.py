@@ -48,7 +48,8 @@ class ConnectionClosed:
     mid_message: bool
 
 
-Event = SetupReceived | ResultReceived | IncomingCall | HangupReceived | ConnectionClosed
+#: what ``receive_data`` yields (``ConnectionClosed`` only comes from ``receive_eof``)
+Received = SetupReceived | ResultReceived | IncomingCall | HangupReceived
 
 
 class State(Enum):
@@ -72,7 +73,7 @@ class Connection:
         self._incoming: set[int] = set()
 
     # ---- receiving ----------------------------------------------------------------
-    def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
+    def receive_data(self, data: bytes | bytearray | memoryview) -> list[Received]:
         if self.state is State.CLOSED:
             if data:
                 raise _violation("bytes received after the connection was closed")
@@ -83,7 +84,7 @@ class Connection:
         self.state = State.CLOSED
         return ConnectionClosed(mid_message=self._decoder.buffered > 0)
 
-    def _handle(self, f: Frame) -> Event:
+    def _handle(self, f: Frame) -> Received:
         if self.state is State.CLOSED:
             raise _violation(f"{f.opcode.name} message after the connection was closed")
         if f.opcode is Opcode.SETUP:
