@@ -114,11 +114,19 @@ static int range_has_prot(const struct alloc *a, uint64_t addr, uint64_t len, ui
     return 1;
 }
 
+void memmgr_write_lock(void) { pthread_mutex_lock(&lock); }
+void memmgr_write_unlock(void) { pthread_mutex_unlock(&lock); }
+
+int memmgr_range_writable_locked(uint64_t addr, uint64_t len)
+{
+    struct alloc *a = find_containing(addr, len);
+    return a && !a->busy && range_has_prot(a, addr, len, PROT_W_);
+}
+
 int memmgr_range_writable(uint64_t addr, uint64_t len)
 {
     pthread_mutex_lock(&lock);
-    struct alloc *a = find_containing(addr, len);
-    int ok = a && !a->busy && range_has_prot(a, addr, len, PROT_W_);
+    int ok = memmgr_range_writable_locked(addr, len);
     pthread_mutex_unlock(&lock);
     return ok;
 }

@@ -39,6 +39,12 @@ void memmgr_release_all(void);
 
 /* 1 if [addr, addr+len) is inside our reservations and currently writable. */
 int memmgr_range_writable(uint64_t addr, uint64_t len);
+/* For writers: hold the lock from the check through the copy, so a
+ * deallocate or finalize on another thread cannot unmap or protect the
+ * range in between (both mark the allocation busy under this lock). */
+void memmgr_write_lock(void);
+void memmgr_write_unlock(void);
+int memmgr_range_writable_locked(uint64_t addr, uint64_t len);
 /* 1 if [addr, addr+len) lies inside one reservation (any protection). */
 int memmgr_range_mapped(uint64_t addr, uint64_t len);
 /* 1 if addr is in a finalized executable segment. */

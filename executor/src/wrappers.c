@@ -111,8 +111,11 @@ static cwfr mm_deallocate(const char *d, size_t n)
 
 /* ---- memory writes ------------------------------------------------------ */
 
+#define WRITE_REFUSED "write outside writable executor JIT memory refused"
+
 /* Validate every target first so a bad element writes nothing; a void
- * wrapper can only report failure out of band (empty Result on the wire). */
+ * wrapper can only report failure out of band (empty Result on the wire).
+ * The memory lock is held from the checks through the copies. */
 static cwfr mem_write_uints(const char *d, size_t n, unsigned width)
 {
     sps_in in;
@@ -120,25 +123,30 @@ static cwfr mem_write_uints(const char *d, size_t n, unsigned width)
     sps_in_init(&in, d, n);
     if (sps_count(&in, &count, 8 + width))
         return wfr_oob(BAD_ARGS);
+    const char *refused = NULL;
+    memmgr_write_lock();
     sps_in scan = in;
-    for (uint64_t i = 0; i < count; i++) {
+    for (uint64_t i = 0; i < count && !refused; i++) {
         uint64_t addr;
         sps_u64(&scan, &addr);
-        if (scan.err || scan.n < width)
-            return wfr_oob(BAD_ARGS);
+        if (scan.err || scan.n < width) {
+            refused = BAD_ARGS;
+            break;
+        }
         scan.p += width;
         scan.n -= width;
-        if (!memmgr_range_writable(addr, width))
-            return wfr_oob("write outside writable executor JIT memory refused");
+        if (!memmgr_range_writable_locked(addr, width))
+            refused = WRITE_REFUSED;
     }
-    for (uint64_t i = 0; i < count; i++) {
+    for (uint64_t i = 0; i < count && !refused; i++) {
         uint64_t addr;
         sps_u64(&in, &addr);
         memcpy((void *)(uintptr_t)addr, in.p, width); /* SPS is LE, so is the target */
         in.p += width;
         in.n -= width;
     }
-    return wfr_empty();
+    memmgr_write_unlock();
+    return refused ? wfr_oob(refused) : wfr_empty();
 }
 
 static cwfr mw_u8(const char *d, size_t n) { return mem_write_uints(d, n, 1); }
@@ -153,18 +161,20 @@ static cwfr mw_buffers(const char *d, size_t n)
     sps_in_init(&in, d, n);
     if (sps_count(&in, &count, 16))
         return wfr_oob(BAD_ARGS);
+    const char *refused = NULL;
+    memmgr_write_lock();
     sps_in scan = in;
-    for (uint64_t i = 0; i < count; i++) {
+    for (uint64_t i = 0; i < count && !refused; i++) {
         uint64_t addr;
         const uint8_t *b;
         size_t len;
         sps_u64(&scan, &addr);
         if (sps_bytes(&scan, &b, &len))
-            return wfr_oob(BAD_ARGS);
-        if (!memmgr_range_writable(addr, len))
-            return wfr_oob("write outside writable executor JIT memory refused");
+            refused = BAD_ARGS;
+        else if (!memmgr_range_writable_locked(addr, len))
+            refused = WRITE_REFUSED;
     }
-    for (uint64_t i = 0; i < count; i++) {
+    for (uint64_t i = 0; i < count && !refused; i++) {
         uint64_t addr;
         const uint8_t *b;
         size_t len;
@@ -173,7 +183,8 @@ static cwfr mw_buffers(const char *d, size_t n)
         if (len)
             memcpy((void *)(uintptr_t)addr, b, len);
     }
-    return wfr_empty();
+    memmgr_write_unlock();
+    return refused ? wfr_oob(refused) : wfr_empty();
 }
 
 /* ---- dylib manager --------------------------------------------------- */
