@@ -10,12 +10,12 @@ import enum
 import struct
 from collections.abc import Sequence
 
-from crossjit.link.arch import Arch
+from crossjit.link.arch import Arch, RangeError
 from crossjit.link.graph import FIRST_ARCH_KIND, Edge, EdgeKind
+from crossjit.link.objfile import SHT_X86_64_UNWIND
 
 NAME = "x86_64"
 ELF_MACHINE = "EM_X86_64"  # pyelftools' name for e_machine 62
-E_MACHINE = 62
 
 # fmt: off
 RELOC_NAMES: dict[int, str] = {
@@ -141,8 +141,6 @@ RANGE: dict[int, tuple[int, int]] = {
 _M64 = (1 << 64) - 1
 _pack_into = struct.pack_into
 
-RangeError = tuple[Edge, int, int, int]  # edge, value, lo, hi
-
 
 def apply_fixups(
     buf: bytearray,
@@ -263,6 +261,6 @@ ARCH = Arch(
     stub_got_offset=STUB_GOT_OFFSET,
     stub_got_addend=STUB_GOT_ADDEND,
     stub_got_kind=EdgeKind.Delta32,
-    eh_frame_section_types=frozenset({0x70000001}),
+    eh_frame_section_types=frozenset({SHT_X86_64_UNWIND}),
     apply_fixups=apply_fixups,
 )
