@@ -10,18 +10,17 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from crossjit import codegen, toolchain
-from crossjit.errors import CompileError, UsageError
+from crossjit.errors import CompileError, Progress, UsageError
 
 IR_SUFFIXES = frozenset({".ll", ".bc"})
 OBJECT_SUFFIXES = frozenset({".o"})
 
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)

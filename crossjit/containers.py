@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from crossjit.errors import ContainerError
-
-Progress = Callable[[str], None]
+from crossjit.errors import ContainerError, Progress, quiet
 
 #: every container and image crossjit makes carries this label (`crossjit clean` finds them)
 MANAGED = "crossjit.managed"
@@ -33,9 +31,6 @@ START_ENGINE_HINT = (
     "executor (`executor: local` in the profile)"
 )
 
-
-def _quiet(_msg: str) -> None:
-    pass
 
 
 @contextlib.contextmanager
@@ -147,7 +142,7 @@ class Engine:
         *,
         buildargs: Mapping[str, str] | None = None,
         labels: Mapping[str, str] | None = None,
-        progress: Progress = _quiet,
+        progress: Progress = quiet,
     ) -> str:
         """Build ``context``/Dockerfile as ``tag``; each step is reported; returns the id."""
         tail: list[str] = []

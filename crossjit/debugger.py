@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crossjit.errors import CrossjitError, ExecutorError, UsageError
+from crossjit.errors import CrossjitError, ExecutorError, Progress, UsageError, quiet
 from crossjit.orc.client import ExecutorSpec, OrcClient
 from crossjit.orc.transport import SocketTransport, SpawnedTransport
 from crossjit.plan import docker_container
@@ -52,7 +52,6 @@ from crossjit.session import JitRequest, run_jit
 if TYPE_CHECKING:
     from crossjit.executors import ExecutorConfig
 
-Progress = Callable[[str], None]
 
 DEBUGGERS = ("gdb", "lldb")
 ATTACH_TIMEOUT = 120.0  # lldb indexes libLLVM's symbols on attach: seconds, not minutes
@@ -364,7 +363,7 @@ def _executor(spec_text: str | None, cfg: ExecutorConfig | None, interactive: bo
     from crossjit import executors
 
     if cfg is not None:  # a profile's own container: started if needed, removed if we did
-        with (executors.running(cfg, progress=progress or (lambda _m: None)),
+        with (executors.running(cfg, progress=progress or quiet),
               _container_session(cfg.name, interactive) as pair):
             yield pair
         return

@@ -8,7 +8,17 @@ chooses the exit status (125 for all of crossjit's own failures).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 EXIT_CROSSJIT_FAILURE = 125
+
+#: How library code reports progress and warnings: a callback the caller passes in
+#: (``cli.progress`` prints to stderr); library code never prints.
+Progress = Callable[[str], None]
+
+
+def quiet(_msg: str) -> None:
+    """The progress callback that reports nothing."""
 
 
 class CrossjitError(Exception):

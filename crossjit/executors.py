@@ -22,19 +22,25 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crossjit import containers, recipes, soname, sysroot
-from crossjit.errors import ContainerError, ExecutorError, ExecutorTimeout, UsageError
+from crossjit.errors import (
+    ContainerError,
+    ExecutorError,
+    ExecutorTimeout,
+    Progress,
+    UsageError,
+    quiet,
+)
 
 if TYPE_CHECKING:
     from crossjit.orc.client import ExecutorInfo, OrcClient
     from crossjit.profile import Profile
 
-Progress = Callable[[str], None]
 VARIANTS = ("musl", "debian", "alpine")
 CONTAINER_RUN = "/run/crossjit"
 IMAGE_PREFIX = "crossjit/executor-"
@@ -50,9 +56,6 @@ L_KIND, L_VARIANT, L_PROFILE, L_RUNDIR = (
     "crossjit.rundir",
 )
 
-
-def _quiet(_m: str) -> None:
-    pass
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,7 @@ def _context_hash(ctx: Path, bases: Sequence[str]) -> str:
     return recipes.tree_hash(ctx, "\n".join(bases).encode())[:12]
 
 
-def build_image(cfg: ExecutorConfig, engine: containers.Engine, progress: Progress = _quiet) -> str:
+def build_image(cfg: ExecutorConfig, engine: containers.Engine, progress: Progress = quiet) -> str:
     """The image tag for ``cfg``, built unless an identical context was built before."""
     with tempfile.TemporaryDirectory(prefix="crossjit-ctx-") as tmp:
         ctx = Path(tmp)
@@ -224,7 +227,7 @@ def run_spec(cfg: ExecutorConfig, image: str, rundir: Path) -> containers.RunSpe
 def up(
     cfg: ExecutorConfig,
     *,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
     deadline: float = READY_DEADLINE,
 ) -> ExecutorInfo:
     """Build the image, (re)start the container, wait until a Setup handshake succeeds."""
@@ -250,7 +253,7 @@ def up(
 
 
 @contextlib.contextmanager
-def running(cfg: ExecutorConfig, *, progress: Progress = _quiet, keep: bool = False
+def running(cfg: ExecutorConfig, *, progress: Progress = quiet, keep: bool = False
             ) -> Iterator[None]:
     """Container ``cfg.name`` runs inside this block: started here if it was not running,
     and then removed afterwards (unless ``keep``). A running one is left as it is."""

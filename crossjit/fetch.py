@@ -19,15 +19,14 @@ import tarfile
 import tempfile
 import urllib.parse
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 from crossjit import cache
-from crossjit.errors import CrossjitError
+from crossjit.errors import CrossjitError, Progress, quiet
 from crossjit.profile import ArchiveSource, FetchSpec, GitSource, PypiSource
 
-Progress = Callable[[str], None]
 PYPI_INDEX = "https://pypi.org/simple/"
 TIMEOUT = 60.0
 
@@ -42,7 +41,7 @@ def fetch(name: str, spec: FetchSpec, progress: Progress | None = None) -> Path:
     entry = cache.subdir("fetch") / f"{kind}-{spec.pin}"
     tree = entry / "tree"
     if not tree.is_dir():
-        say = progress or (lambda _msg: None)
+        say = progress or quiet
         with _staging(entry.parent) as tmp:
             if isinstance(spec, GitSource):
                 say(f"fetching {name}: git {spec.git} @ {spec.commit[:12]}")

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 
 from crossjit import cache, executors
-from crossjit.errors import ContainerError
-
-Progress = Callable[[str], None]
+from crossjit.errors import ContainerError, Progress, quiet
 
 
 def clean(*, images: bool = False, progress: Progress | None = None) -> str:
     """Remove leftovers; a one-paragraph report. Works without an engine (cache only)."""
-    say = progress or (lambda _m: None)
+    say = progress or quiet
     lines = []
     from crossjit import containers
 

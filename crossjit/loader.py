@@ -7,16 +7,14 @@ finalize segments (registering .eh_frame so C++ exceptions unwind through JIT'd 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from crossjit.build import ObjectFile
-from crossjit.errors import ExecutorError, LinkError
+from crossjit.errors import ExecutorError, LinkError, Progress
 from crossjit.link import LinkedImage, Linker, Prot
 from crossjit.orc.client import OrcClient
 from crossjit.orc.messages import SegmentRequest
-
-Progress = Callable[[str], None]
 
 
 @dataclass

@@ -10,21 +10,20 @@ import contextlib
 import os
 import signal as _signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crossjit import build as _build
 from crossjit import loader
-from crossjit.errors import ExecutorDisconnected, UsageError
+from crossjit.errors import ExecutorDisconnected, Progress, UsageError, quiet
 from crossjit.orc.client import OrcClient
 from crossjit.plan import ExecutorChoice, RunPlan, docker_container, local_executor_for
 
 if TYPE_CHECKING:
     from crossjit.profile import Profile
 
-Progress = Callable[[str], None]
 
 # Outcome kinds returned by runtime/crt.c's __crossjit_start as (kind << 8) | status.
 OUT_RETURNED, OUT_EXITED, OUT_SIGNALLED = 0, 1, 2
@@ -111,7 +110,7 @@ def open_profile_container(profile: Profile, mounts: Sequence[tuple[Path, str]],
     from crossjit import executors
 
     cfg = executors.config(profile=profile, mounts=mounts)
-    with (executors.running(cfg, progress=progress or (lambda _m: None), keep=keep),
+    with (executors.running(cfg, progress=progress or quiet, keep=keep),
           executors.session(cfg.name) as client):
         yield client
 

@@ -8,14 +8,12 @@ deterministic. A pattern that matches nothing is an error naming the profile lin
 from __future__ import annotations
 
 import glob
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from crossjit.errors import ProfileError
+from crossjit.errors import ProfileError, Progress
 from crossjit.profile import Profile, fetch_ref
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,13 @@ import os
 import shutil
 import tarfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from crossjit import cache, recipes
-from crossjit.errors import ContainerError, ProfileError
+from crossjit.errors import ContainerError, ProfileError, Progress, quiet
 
-Progress = Callable[[str], None]
 EXPORTED = ("usr", "lib", "lib64", "lib32", "libx32")
 MANIFEST = "manifest.json"
 IMAGE_PREFIX = "crossjit/sysroot-"
@@ -167,7 +166,7 @@ def build(
     """Build the image if needed and export it into the cache; returns the sysroot folder."""
     from crossjit import containers
 
-    say = progress or (lambda _m: None)
+    say = progress or quiet
     packages = tuple(sorted(set(packages)))
     folder = _recipe_dir(recipe)
     if not force and staleness(recipe, packages) is None:
@@ -264,7 +263,7 @@ def extract(chunks: Iterator[bytes], dest: Path, progress: Progress | None = Non
             skipped.append(f"{member.name} -> {member.linkname}")
             return None
 
-    reader = io.BufferedReader(_ChunkReader(chunks, progress or (lambda _m: None)), 1 << 20)
+    reader = io.BufferedReader(_ChunkReader(chunks, progress or quiet), 1 << 20)
     with tarfile.open(fileobj=reader, mode="r|") as tf:
         tf.extractall(dest, filter=keep_inside)
     return skipped

@@ -32,15 +32,20 @@ from typing import TYPE_CHECKING
 
 from crossjit import build as _build
 from crossjit import loader, session
-from crossjit.errors import CrossjitError, ExecutorDisconnected, ExecutorTimeout, UsageError
+from crossjit.errors import (
+    CrossjitError,
+    ExecutorDisconnected,
+    ExecutorTimeout,
+    Progress,
+    UsageError,
+    quiet,
+)
 from crossjit.orc.client import ExecutorSpec, OrcClient
 from crossjit.orc.transport import SpawnedTransport
 from crossjit.plan import RunPlan, docker_container, local_executor_for
 
 if TYPE_CHECKING:
     from crossjit.executors import ExecutorConfig
-
-Say = Callable[[str], None]
 
 POLL_S = 0.02  # mtime polling: ≤20 ms to notice a save, ~0.1 ms of stat()s per poll
 STOP_DEADLINE_S = 10.0  # for a killed executor to be gone
@@ -219,7 +224,7 @@ class Place:
         return open_local(self.spec)
 
 
-def place_of(run: session.ProfileRun, say: Say | None) -> Place:
+def place_of(run: session.ProfileRun, say: Progress | None) -> Place:
     plan = run.plan
     if plan.executor.profile_container:
         from crossjit import executors
@@ -280,10 +285,10 @@ def _names(paths: Sequence[Path]) -> str:
 
 class Watcher:
     def __init__(self, profile: Path, args: tuple[str, ...] | None, executor: str | None,
-                 keep: bool, say: Say, progress: Say | None) -> None:
+                 keep: bool, say: Progress, progress: Progress | None) -> None:
         self.profile, self.args, self.executor, self.keep = profile, args, executor, keep
         self.say, self.progress = say, progress
-        self.note: Say = lambda msg: say(f"crossjit: {msg}")
+        self.note: Progress = lambda msg: say(f"crossjit: {msg}")
         self.files = WatchedFiles()
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="crossjit-session")
         self.place: Place | None = None
@@ -475,14 +480,14 @@ class Watcher:
                 executors.down(self.started_container)
             self.started_container = None
         if place.container is not None and place.cfg is not None:
-            quiet: Say = self.progress or (lambda _m: None)
+            report = self.progress or quiet
             if self.started_container == place.container:
                 self._join_workers()
                 self.note(f"restarting {place.container} with the profile's new "
                          "executor settings")
-                executors.up(place.cfg, progress=quiet)  # replaces the running one
+                executors.up(place.cfg, progress=report)  # replaces the running one
             elif not executors.is_running(place.container):
-                executors.up(place.cfg, progress=quiet)
+                executors.up(place.cfg, progress=report)
                 self.started_container = place.container
             elif old is not None:
                 self.note(f"{place.container} was not started by this run and keeps "
@@ -515,7 +520,7 @@ class Watcher:
 
 
 def watch_profile(path: Path, args: tuple[str, ...] | None, *, executor: str | None = None,
-                  keep: bool = False, say: Say, progress: Say | None = None) -> int:
+                  keep: bool = False, say: Progress, progress: Progress | None = None) -> int:
     """`crossjit run PROFILE --watch`; returns only by an exception (Ctrl-C, SIGTERM) or a
     failure before the first build."""
     return Watcher(path, args, executor, keep, say, progress).run()
