@@ -396,25 +396,14 @@ class OrcClient:
         hs = list(handles)
         if not hs:
             return
-        inst = self._mem_inst
         if self.dialect.memory_api == "finalize":
-            self._invoke(
-                MEM + "deallocate_wrapper",
-                m.ADDRS_ARGS.encode((inst, hs)),
-                m.ADDRS_RESULT,
-                f"deallocate({', '.join(map(hex, hs))})",
-            )
+            self._mem_addrs_call("deallocate", hs)
             for h in hs:
                 self._reservations.pop(h, None)
             return
         keys = [h for h in hs if h in self._init_keys]
         if keys:
-            self._invoke(
-                MEM + "deinitialize_wrapper",
-                m.ADDRS_ARGS.encode((inst, keys)),
-                m.ADDRS_RESULT,
-                f"deinitialize({', '.join(map(hex, keys))})",
-            )
+            self._mem_addrs_call("deinitialize", keys)
         slabs: list[int] = []
         for h in hs:
             base = self._init_keys.pop(h, None)
@@ -422,14 +411,18 @@ class OrcClient:
             if base not in slabs and base not in self._init_keys.values():
                 slabs.append(base)
         if slabs:
-            self._invoke(
-                MEM + "release_wrapper",
-                m.ADDRS_ARGS.encode((inst, slabs)),
-                m.ADDRS_RESULT,
-                f"release({', '.join(map(hex, slabs))})",
-            )
+            self._mem_addrs_call("release", slabs)
             for b in slabs:
                 self._reservations.pop(b, None)
+
+    def _mem_addrs_call(self, op: str, addrs: list[int]) -> None:
+        """The memory manager's ``op`` (deallocate/deinitialize/release) on ``addrs``."""
+        self._invoke(
+            MEM + op + "_wrapper",
+            m.ADDRS_ARGS.encode((self._mem_inst, addrs)),
+            m.ADDRS_RESULT,
+            f"{op}({', '.join(map(hex, addrs))})",
+        )
 
     def _write(self, kind: str, writes: Sequence[tuple[int, Any]]) -> None:
         # Void wrappers: an empty result is success (an OOB error is indistinguishable).
