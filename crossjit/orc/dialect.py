@@ -151,9 +151,6 @@ class Dialect:
     def run_as_main(self) -> str:
         return RUN_AS_MAIN
 
-    def mem(self, op: str) -> str:
-        return MEM + op + "_wrapper"
-
     def matches(self, setup: Setup) -> bool:
         names = setup.bootstrap.keys()
         return (
