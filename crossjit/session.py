@@ -169,6 +169,26 @@ def describe_crash(outcome: Outcome, program: loader.LoadedProgram) -> str:
     return f"program killed by {signal_name(outcome.signal)}{where}{addr}"
 
 
+def program_objects(plan: RunPlan, built: _build.BuildResult) -> list[_build.ObjectFile]:
+    """The built objects plus crossjit's runtime; with -g also runtime/jitdebug.c, which
+    deregisters the debug objects at teardown."""
+    objects = [*built.objects, _build.runtime_object(plan.build)]
+    if plan.build.debug:
+        objects.append(_build.runtime_object(plan.build, "jitdebug.c", "<crossjit jitdebug>"))
+    return objects
+
+
+def load_plan(client: OrcClient, plan: RunPlan, built: _build.BuildResult,
+              objects: Sequence[_build.ObjectFile], progress: Progress | None,
+              warn: Progress | None) -> loader.LoadedProgram:
+    """Link and load a built plan (the plan's libraries, debug objects with -g)."""
+    return loader.load(
+        client, objects, dlopen=plan.dlopen,
+        implicit=loader.implicit_libraries(plan.build.target, built.has_cxx),
+        progress=progress, warn=warn, debug=plan.build.debug,
+    )
+
+
 def execute(client: OrcClient, plan: RunPlan, progress: Progress | None,
             warn: Progress | None) -> int:
     """Build, load and run a plan on a connected executor; the program's exit status."""
@@ -177,21 +197,14 @@ def execute(client: OrcClient, plan: RunPlan, progress: Progress | None,
     check_target(triple, client.info.triple)
     built = _build.build(plan.inputs, plan.build, progress)
     _mark("built")
-    objects = [*built.objects, _build.runtime_object(plan.build)]
-    debug = plan.build.debug
-    if debug:  # deregisters debug objects at teardown (runtime/jitdebug.c)
-        objects.append(_build.runtime_object(plan.build, "jitdebug.c", "<crossjit jitdebug>"))
 
     def loading(msg: str) -> None:  # the loader says "loading N bytes" between link and finalize
         _mark("linked")
         if progress:
             progress(msg)
 
-    program = loader.load(
-        client, objects, dlopen=plan.dlopen,
-        implicit=loader.implicit_libraries(triple, built.has_cxx),
-        progress=loading if progress or _MARKS else None, warn=progress, debug=debug,
-    )
+    program = load_plan(client, plan, built, program_objects(plan, built),
+                        progress=loading if progress or _MARKS else None, warn=progress)
     _mark("loaded")
     _write_timings(built)
     try:

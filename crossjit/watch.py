@@ -357,7 +357,7 @@ class Watcher:
         self.files.set(inputs_of(self.profile, plan.inputs, built, sysroot), before)
         if self.files.changed():
             return  # superseded while it built: build the newer state instead
-        objects = [*built.objects, _build.runtime_object(plan.build)]
+        objects = session.program_objects(plan, built)
         argv = [plan.name, *plan.args]
         identity = (tuple(o.data for o in objects), tuple(argv), plan.dlopen)
         if identity == self.identity and self.running:
@@ -401,11 +401,8 @@ class Watcher:
 
         try:
             session.check_target(plan.build.target, slot.client.info.triple)
-            program = loader.load(
-                slot.client, objects, dlopen=plan.dlopen,
-                implicit=loader.implicit_libraries(plan.build.target, built.has_cxx),
-                progress=linked, warn=self.progress,
-            )
+            program = session.load_plan(slot.client, plan, built, objects, progress=linked,
+                                        warn=self.progress)
         except BaseException:
             # A failed load leaves reservations behind: a fresh spare instead.
             self.pool.submit(slot.close)
