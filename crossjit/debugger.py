@@ -275,7 +275,7 @@ def _profile_runner(req: DebugRequest, progress: Progress | None, warn: Progress
     and the run function; always built with -g."""
     from crossjit import executors
     from crossjit.plan import local_executor_for
-    from crossjit.session import EXECUTOR_BUILD, execute, prepare_profile
+    from crossjit.session import execute, prepare_profile
 
     assert req.profile is not None
     args = req.jit.program_args or None
@@ -288,7 +288,7 @@ def _profile_runner(req: DebugRequest, progress: Progress | None, warn: Progress
 
     if plan.executor.profile_container:
         return None, executors.config(profile=run.profile, mounts=run.mounts), runner
-    spec = req.jit.executor or local_executor_for(plan.build.target, EXECUTOR_BUILD)
+    spec = req.jit.executor or local_executor_for(plan.build.target)
     return spec, None, runner
 
 

@@ -8,8 +8,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from crossjit import executors, recipes, sysroot
+from crossjit import recipes, sysroot
 from crossjit.errors import ContainerError
+from crossjit.plan import executor_builds
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def _executors() -> list[Check]:
         Path("/usr/lib").glob("llvm-*/bin/llvm-jitlink-executor"),
         key=lambda p: int(re.sub(r"\D", "", p.parent.parent.name) or 0),
     )
-    own = sorted(p.name for p in executors.EXECUTOR_BUILDS.glob("crossjit-executor-*"))
+    own = sorted(p.name for p in executor_builds().glob("crossjit-executor-*"))
     return [
         Check(
             "LLVM executors",

@@ -134,3 +134,13 @@ class RemoteError(ExecutorError):
 
 class ContainerError(CrossjitError):
     """Docker engine, image or container failures."""
+
+
+def signal_name(num: int) -> str:
+    """SIGSEGV for 11: how crash and disconnect messages name a signal."""
+    import signal
+
+    try:
+        return signal.Signals(num).name
+    except ValueError:
+        return f"signal {num}"

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crossjit import containers, recipes, soname, sysroot
+from crossjit import containers, plan, recipes, soname, sysroot
 from crossjit.errors import (
     ContainerError,
     ExecutorError,
@@ -45,7 +45,7 @@ VARIANTS = ("musl", "debian", "alpine")
 CONTAINER_RUN = "/run/crossjit"
 IMAGE_PREFIX = "crossjit/executor-"
 READY_DEADLINE = 30.0
-EXECUTOR_BUILDS = Path(__file__).resolve().parent.parent / "executor" / "build"
+EXECUTOR_BUILDS = plan.EXECUTOR_SOURCE / "build"  # the default of plan.executor_builds()
 DEFAULT_MUSL_SYSROOT = "debian-musl"
 
 # Labels: what `executor status`, sessions and `crossjit clean` read back.
@@ -122,8 +122,7 @@ def config(
 
 
 def _executor_binary(name: str) -> Path:
-    override = os.environ.get("CROSSJIT_EXECUTOR_BUILD")
-    path = (Path(override) if override else EXECUTOR_BUILDS) / name
+    path = plan.executor_builds() / name
     if not path.is_file():
         raise ContainerError(
             f"{name} has not been built",
@@ -154,7 +153,7 @@ def _assemble_context(cfg: ExecutorConfig, ctx: Path) -> None:
         for lib in soname.closure(cfg.sysroot, cfg.dlopen):
             shutil.copy2(lib.path, libs / lib.soname)
     elif cfg.variant == "alpine":
-        shutil.copytree(EXECUTOR_BUILDS.parent / "src", ctx / "src", dirs_exist_ok=True)
+        shutil.copytree(plan.EXECUTOR_SOURCE / "src", ctx / "src", dirs_exist_ok=True)
     (libs / ".keep").touch()  # COPY of an empty folder must still work
 
 

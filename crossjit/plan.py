@@ -5,6 +5,7 @@ No I/O beyond reading the profile's already-resolved paths: the session executes
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,13 +54,22 @@ def libc_of(triple: str) -> str:
     return "musl" if env.startswith("musl") else "glibc"
 
 
-def local_executor_for(triple: str, executor_build: Path) -> str | None:
+EXECUTOR_SOURCE = Path(__file__).resolve().parent.parent / "executor"
+
+
+def executor_builds() -> Path:
+    """Where `make -C executor` puts crossjit-executor (CROSSJIT_EXECUTOR_BUILD overrides)."""
+    override = os.environ.get("CROSSJIT_EXECUTOR_BUILD")
+    return Path(override) if override else EXECUTOR_SOURCE / "build"
+
+
+def local_executor_for(triple: str) -> str | None:
     """The spawn spec of a host executor that can run code for ``triple`` (None: default).
 
     musl code needs a musl process: crossjit-executor's musl build, when it is built.
     """
     if libc_of(triple) == "musl":
-        exe = executor_build / "crossjit-executor-musl"
+        exe = executor_builds() / "crossjit-executor-musl"
         return f"spawn:{exe}" if exe.exists() else None
     return None
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal as _signal
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from crossjit import build as _build
 from crossjit import loader
-from crossjit.errors import ExecutorDisconnected, Progress, UsageError, quiet
+from crossjit.errors import ExecutorDisconnected, Progress, UsageError, quiet, signal_name
 from crossjit.orc.client import OrcClient
 from crossjit.plan import ExecutorChoice, RunPlan, docker_container, local_executor_for
 
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
 OUT_RETURNED, OUT_EXITED, OUT_SIGNALLED = 0, 1, 2
 START_SYMBOL = "__crossjit_start"
 FAULT_SYMBOL = "__crossjit_fault"
-EXECUTOR_BUILD = Path(__file__).resolve().parent.parent / "executor" / "build"
 
 
 @dataclass(frozen=True)
@@ -55,12 +53,6 @@ class Outcome:
     fault_addr: int | None = None
     fault_pc: int | None = None
 
-
-def signal_name(sig: int) -> str:
-    try:
-        return _signal.Signals(sig).name
-    except ValueError:
-        return f"signal {sig}"
 
 
 def check_target(triple: str, executor_triple: str) -> None:
@@ -316,7 +308,7 @@ def run_profile(path: Path, args: tuple[str, ...] | None, *, executor: str | Non
             return execute(client, plan, progress, warn)
     spec = plan.executor.spec
     if spec is None:
-        spec = local_executor_for(plan.build.target, EXECUTOR_BUILD)
+        spec = local_executor_for(plan.build.target)
         if warn:
             warn(f"profile {plan.name} has no container executor: running it on this host "
                  f"({spec or 'the default LLVM executor'})")

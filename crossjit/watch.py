@@ -236,7 +236,7 @@ def place_of(run: session.ProfileRun, say: Progress | None) -> Place:
     if container is not None:
         return Place(container=container)
     if spec is None:
-        spec = local_executor_for(plan.build.target, session.EXECUTOR_BUILD)
+        spec = local_executor_for(plan.build.target)
         if say:
             say(f"profile {plan.name} has no container executor: running it on this host "
                 f"({spec or 'the default LLVM executor'})")

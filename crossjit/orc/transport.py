@@ -17,24 +17,16 @@ from __future__ import annotations
 import contextlib
 import errno
 import select
-import signal
 import socket
 import subprocess
 import time
 from collections.abc import Sequence
 
-from crossjit.errors import ExecutorDisconnected, ExecutorError, ExecutorTimeout
+from crossjit.errors import ExecutorDisconnected, ExecutorError, ExecutorTimeout, signal_name
 
 RECV_CHUNK = 256 << 10
 #: how long we give an executor to exit after Hangup, and a dying one to be reaped
 REAP_TIMEOUT = 5.0
-
-
-def _signal_name(num: int) -> str:
-    try:
-        return signal.Signals(num).name
-    except ValueError:
-        return f"signal {num}"
 
 
 class SocketTransport:
@@ -124,7 +116,7 @@ class SpawnedTransport(SocketTransport):
         status = self._reap(REAP_TIMEOUT)
         sig = -status if status is not None and status < 0 else None
         if sig is not None:
-            fate = f"it was killed by {_signal_name(sig)}"
+            fate = f"it was killed by {signal_name(sig)}"
         elif status is not None:
             fate = f"it exited with status {status}"
         else:
