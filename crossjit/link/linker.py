@@ -236,7 +236,7 @@ class LinkPlan:
             Role.EH_FRAME: eh_inputs,
         }
         section_blocks: list[dict[int, Block]] = []
-        self._debug: list[tuple[ObjectFile, list[Section]]] = []
+        self._debug: list[tuple[int, ObjectFile, list[Section]]] = []  # (object index, ...)
         for oi, obj in enumerate(objects):
             blocks: dict[int, Block] = {}
             debug: list[Section] = []
@@ -269,7 +269,7 @@ class LinkPlan:
                     by_class[role].append(blk)
             section_blocks.append(blocks)
             if debug:
-                self._debug.append((obj, debug))
+                self._debug.append((oi, obj, debug))
 
         # Linker-provided blocks and symbols (used only when no object defines them).
         tables = Tables(arch)
@@ -560,18 +560,19 @@ class LinkedImage:
         """
         if self._debug is None:
             self._debug = {}
-            for obj, secs in self._plan._debug:
-                self._debug[obj.name] = {sec.name: self._relocate_debug(obj, sec) for sec in secs}
+            for oi, obj, secs in self._plan._debug:
+                self._debug[obj.name] = {sec.name: self._relocate_debug(oi, obj, sec)
+                                         for sec in secs}
         return self._debug
 
-    def _relocate_debug(self, obj: ObjectFile, sec: Section) -> bytes:
+    def _relocate_debug(self, oi: int, obj: ObjectFile, sec: Section) -> bytes:
         plan = self._plan
         arch = plan.arch
         buf = bytearray(section_bytes(sec))
         table = obj.relocs.get(sec.index)
         if table is None:
             return bytes(buf)
-        syms = plan._resolution.object_symbols[plan._objects.index(obj)]
+        syms = plan._resolution.object_symbols[oi]
         tombstone = 1 if sec.name in (".debug_ranges", ".debug_loc") else 0
         absolute_zero = plan._symbols[0]
         edges = []
