@@ -33,8 +33,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
-import struct
 import subprocess
 import tempfile
 import time
@@ -46,6 +44,7 @@ from typing import TYPE_CHECKING
 from crossjit.errors import CrossjitError, ExecutorError, Progress, UsageError, quiet
 from crossjit.orc.client import ExecutorSpec, OrcClient
 from crossjit.orc.transport import SocketTransport, SpawnedTransport
+from crossjit.orc.transport import spawn_executor as spawn_transport
 from crossjit.plan import docker_container
 from crossjit.session import JitRequest, run_jit
 
@@ -189,24 +188,12 @@ def debugger_argv(kind: str, exe: str, pid: int, script: Path, *, batch: bool,
 
 
 def spawn_executor(spec: ExecutorSpec, *, interactive: bool) -> OrcClient:
-    """Like the ORC transport's spawn, but in a session of its own (the terminal's Ctrl-C
-    is the debugger's) and, interactively, with stdin from /dev/null (the terminal is
-    the debugger's too)."""
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    fd = theirs.fileno()
-    argv = [spec.path, f"filedescs={fd},{fd}", *spec.args]
-    try:
-        proc = subprocess.Popen(
-            argv, pass_fds=(fd,), start_new_session=True,
-            stdin=subprocess.DEVNULL if interactive else None,
-        )
-    except OSError as e:
-        ours.close()
-        raise ExecutorError(f"cannot start the executor {spec.path}",
-                            why=e.strerror or str(e)) from None
-    finally:
-        theirs.close()
-    return OrcClient(SpawnedTransport(ours, proc, argv), timeout=DEBUG_CALL_TIMEOUT)
+    """A spawned executor in a session of its own (the terminal's Ctrl-C is the
+    debugger's) and, interactively, with stdin from /dev/null (the terminal is the
+    debugger's too)."""
+    transport = spawn_transport(spec.path, spec.args, new_session=True,
+                                stdin=subprocess.DEVNULL if interactive else None)
+    return OrcClient(transport, timeout=DEBUG_CALL_TIMEOUT)
 
 
 def _threads_stopped(pid: int) -> bool | None:
@@ -322,11 +309,9 @@ def container_executor_pid(client: OrcClient, container: str) -> int:
     the accepted connection to LLVM's executor, its only child.
     """
     transport = client.transport
-    if not isinstance(transport, SocketTransport) or transport.sock.family != socket.AF_UNIX:
+    pid = transport.peer_pid() if isinstance(transport, SocketTransport) else None
+    if pid is None:
         raise ExecutorError(f"no unix socket to the executor in {container}")
-    raw = transport.sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
-                                    struct.calcsize("3i"))
-    pid = int(struct.unpack("3i", raw)[0])
     st = _proc_stat(pid) if pid > 0 else None
     if st is None:
         raise DebuggerError(

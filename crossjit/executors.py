@@ -18,7 +18,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -31,7 +30,6 @@ from crossjit import containers, plan, recipes, soname, sysroot
 from crossjit.errors import (
     ContainerError,
     ExecutorError,
-    ExecutorTimeout,
     Progress,
     UsageError,
     quiet,
@@ -382,6 +380,7 @@ def session(
     ``run --watch`` can kill a session on demand without waiting for ``run_as_main``.
     """
     from crossjit.orc.client import OrcClient
+    from crossjit.orc.transport import connect_unix
 
     engine = engine or containers.connect()
     info = engine.get(name)
@@ -403,8 +402,20 @@ def session(
     )
     client: OrcClient | None = None
     try:
-        sock = _connect_unix(host_sock, proc, time.monotonic() + timeout, name)
-        client = OrcClient(_transport(sock, f"executor {name} ({variant})"), timeout=timeout)
+        hint = f"see `crossjit executor logs {name}`"
+
+        def gone() -> ExecutorError | None:  # the session's `docker exec` ended early
+            if proc.poll() is None:
+                return None
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            return ExecutorError(
+                f"the executor session in {name} exited before listening "
+                f"(status {proc.returncode})", why=err.strip() or None, hint=hint)
+
+        transport = connect_unix(str(host_sock), deadline=time.monotonic() + timeout,
+                                 description=f"executor {name} ({variant})", hint=hint,
+                                 gone=gone)
+        client = OrcClient(transport, timeout=timeout)
         yield client
     finally:
         if client is not None:
@@ -413,42 +424,6 @@ def session(
         _finish(proc, engine, name, sid)
         with contextlib.suppress(OSError):
             host_sock.unlink()
-
-
-def _transport(sock: socket.socket, description: str) -> Any:
-    from crossjit.orc.transport import SocketTransport
-
-    return SocketTransport(sock, description=description)
-
-
-def _connect_unix(
-    path: Path, proc: subprocess.Popen[bytes], deadline: float, name: str
-) -> socket.socket:
-    # TODO(orc): move into crossjit/orc/transport.py as connect_unix(path, deadline);
-    # transport.py is meant to be the only socket user.
-    while True:
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            raise ExecutorError(
-                f"the executor session in {name} exited before listening "
-                f"(status {proc.returncode})",
-                why=err.strip() or None,
-                hint=f"see `crossjit executor logs {name}`",
-            )
-        if path.exists():
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.connect(str(path))
-                return sock
-            except OSError:
-                sock.close()  # bound but not yet listening
-        if time.monotonic() > deadline:
-            raise ExecutorTimeout(
-                f"the executor in {name} did not start listening in time",
-                why=f"no connectable {path}",
-                hint=f"see `crossjit executor logs {name}`",
-            )
-        time.sleep(0.02)
 
 
 def session_pids(engine: containers.Engine, name: str, sid: str) -> set[int]:

@@ -16,13 +16,21 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import select
 import socket
+import struct
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from crossjit.errors import ExecutorDisconnected, ExecutorError, ExecutorTimeout, signal_name
+from crossjit.errors import (
+    CrossjitError,
+    ExecutorDisconnected,
+    ExecutorError,
+    ExecutorTimeout,
+    signal_name,
+)
 
 RECV_CHUNK = 256 << 10
 #: how long we give an executor to exit after Hangup, and a dying one to be reaped
@@ -39,6 +47,16 @@ class SocketTransport:
         self._closed = False
 
     # ---- I/O -------------------------------------------------------------------------
+    def peer_pid(self) -> int | None:
+        """The pid of the process at the other end of a unix socket (SO_PEERCRED, in our
+        pid namespace; 0 when that process is not visible there), or None for other
+        sockets."""
+        if self.sock.family != socket.AF_UNIX:
+            return None
+        raw = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                   struct.calcsize("3i"))
+        return int(struct.unpack("3i", raw)[0])
+
     def send(self, data: bytes, deadline: float | None = None) -> None:
         view = memoryview(data)
         while view:
@@ -140,15 +158,20 @@ class SpawnedTransport(SocketTransport):
 
 
 def spawn_executor(
-    path: str, args: Sequence[str] = (), *, env: dict[str, str] | None = None
+    path: str, args: Sequence[str] = (), *, env: dict[str, str] | None = None,
+    new_session: bool = False, stdin: int | None = None,
 ) -> SpawnedTransport:
-    """Start ``path filedescs=N,N args...`` connected to us by a socketpair."""
+    """Start ``path filedescs=N,N args...`` connected to us by a socketpair.
+
+    ``new_session``/``stdin`` (e.g. subprocess.DEVNULL) keep the terminal and its Ctrl-C
+    for someone else, as when a debugger owns it."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     fd = theirs.fileno()
     argv = [path, f"filedescs={fd},{fd}", *args]
     try:
         # stdin/stdout/stderr are inherited: program output goes straight to the terminal.
-        proc = subprocess.Popen(argv, pass_fds=(fd,), env=env)
+        proc = subprocess.Popen(argv, pass_fds=(fd,), env=env, start_new_session=new_session,
+                                stdin=stdin)
     except OSError as e:
         ours.close()
         theirs.close()
@@ -189,9 +212,31 @@ def connect_tcp(host: str, port: int, *, timeout: float = 10.0) -> SocketTranspo
     )
 
 
+def connect_unix(path: str, *, deadline: float, description: str, hint: str | None = None,
+                 gone: Callable[[], CrossjitError | None] | None = None) -> SocketTransport:
+    """Connect to an executor that is about to listen on unix socket ``path`` (by
+    ``deadline``, a time.monotonic() value). ``gone`` says why the process that should
+    listen has died, raised at once instead of waiting out the deadline."""
+    while True:
+        if gone is not None and (err := gone()) is not None:
+            raise err
+        if os.path.exists(path):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(path)
+                return SocketTransport(sock, description=description)
+            except OSError:
+                sock.close()  # bound but not yet listening
+        if time.monotonic() > deadline:
+            raise ExecutorTimeout(f"the {description} did not start listening in time",
+                                  why=f"no connectable {path}", hint=hint)
+        time.sleep(0.02)
+
+
 __all__ = [
     "SocketTransport",
     "SpawnedTransport",
     "connect_tcp",
+    "connect_unix",
     "spawn_executor",
 ]
