@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import importlib.metadata
-import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from crossjit import recipes, sysroot
-from crossjit.errors import ContainerError
+from crossjit.errors import ContainerError, ToolchainError
 from crossjit.plan import executor_builds
 
 
@@ -38,14 +36,14 @@ def _engine() -> Check:
 
 
 def _clang() -> Check:
-    found = [n for n in ("clang", *(f"clang-{v}" for v in (22, 19, 16, 15, 14))) if shutil.which(n)]
-    if found:
-        return Check("clang", True, ", ".join(found))
+    """The compiler crossjit itself would pick (toolchain.find_compiler)."""
+    from crossjit.toolchain import find_compiler
+
     try:
-        zig = importlib.metadata.version("ziglang")
-        return Check("clang", True, f"none on PATH; the ziglang {zig} wheel's clang is used")
-    except importlib.metadata.PackageNotFoundError:
-        return Check("clang", False, "no clang on PATH", "apt-get install clang-16")
+        cc = find_compiler()
+    except ToolchainError as err:
+        return Check("clang", False, err.why or err.what, err.hint)
+    return Check("clang", True, f"{' '.join(cc.argv_prefix)} ({cc.version}, from {cc.origin})")
 
 
 def _llvmlite() -> Check:
@@ -56,16 +54,15 @@ def _llvmlite() -> Check:
 
 
 def _executors() -> list[Check]:
-    llvm = sorted(
-        Path("/usr/lib").glob("llvm-*/bin/llvm-jitlink-executor"),
-        key=lambda p: int(re.sub(r"\D", "", p.parent.parent.name) or 0),
-    )
+    from crossjit.orc.client import llvm_executors
+
+    llvm = llvm_executors()
     own = sorted(p.name for p in executor_builds().glob("crossjit-executor-*"))
     return [
         Check(
             "LLVM executors",
             bool(llvm),
-            ", ".join(p.parent.parent.name for p in llvm) or "none",
+            ", ".join(f"llvm-{v}" for v in llvm) or "none",
             None if llvm else "apt-get install llvm-16",
         ),
         Check(

@@ -118,13 +118,19 @@ class ExecutorSpec:
         return "spawn:" + shlex.join([self.path, *self.args])
 
 
-def find_default_executor(root: str | Path = "/usr/lib") -> str:
-    """Debian's LLVM executor: prefer LLVM 16, else the newest ``llvm-N`` installed."""
+def llvm_executors(root: str | Path = "/usr/lib") -> dict[int, Path]:
+    """Debian's installed ``llvm-jitlink-executor`` binaries by LLVM major version."""
     found: dict[int, Path] = {}
     for p in Path(root).glob("llvm-*/bin/llvm-jitlink-executor"):
         mt = re.fullmatch(r"llvm-(\d+)", p.parent.parent.name)
         if mt and p.is_file():
             found[int(mt.group(1))] = p
+    return dict(sorted(found.items()))
+
+
+def find_default_executor(root: str | Path = "/usr/lib") -> str:
+    """Debian's LLVM executor: prefer LLVM 16, else the newest ``llvm-N`` installed."""
+    found = llvm_executors(root)
     if not found:
         raise ExecutorError(
             "no LLVM executor found",
