@@ -433,13 +433,14 @@ def executor_up(
 
 def _container_name(name: str | None, profile: Path | None) -> str | None:
     from crossjit import executors
+    from crossjit.plan import container_name
 
     if profile is not None:
         from crossjit.profile import load_profile
 
-        return f"crossjit-{load_profile(profile).name}"
+        return container_name(load_profile(profile).name)
     if name in executors.VARIANTS:
-        return f"crossjit-{name}"
+        return container_name(name)
     return name
 
 

@@ -102,7 +102,7 @@ def config(
             root = sysroot.path_of(DEFAULT_MUSL_SYSROOT)
         else:
             root = sysroot.require(DEFAULT_MUSL_SYSROOT, ())
-    name = f"crossjit-{profile.name}" if profile is not None else f"crossjit-{chosen}"
+    name = plan.container_name(profile.name if profile is not None else chosen)
     return ExecutorConfig(
         variant=chosen,
         name=name,

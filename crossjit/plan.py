@@ -38,6 +38,11 @@ class RunPlan:
     args: tuple[str, ...]
 
 
+def container_name(variant_or_profile: str) -> str:
+    """The executor container of a variant (`executor up musl`) or of a profile's name."""
+    return f"crossjit-{variant_or_profile}"
+
+
 def docker_container(spec: str | None) -> str | None:
     """The container a ``docker:VARIANT`` spec names (``crossjit-VARIANT``, the one
     `crossjit executor up VARIANT` starts); None for any other spec."""
@@ -46,7 +51,7 @@ def docker_container(spec: str | None) -> str | None:
     variant = spec.removeprefix(DOCKER)
     if not variant:
         raise UsageError("docker: needs a variant, e.g. docker:musl")
-    return f"crossjit-{variant}"
+    return container_name(variant)
 
 
 def libc_of(triple: str) -> str:
