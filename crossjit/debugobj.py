@@ -21,11 +21,13 @@ from __future__ import annotations
 import struct
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from crossjit.link import SectionInfo
 
 __all__ = [
     "DebugObjectError",
-    "LoadedSection",
     "build_debug_object",
     "has_debug_info",
     "section_addresses",
@@ -46,22 +48,12 @@ class DebugObjectError(ValueError):
     """The input is not an ELF64 little-endian relocatable object we can copy."""
 
 
-@dataclass(frozen=True)
-class LoadedSection:
-    """One link-map entry, as ``LinkedImage.sections`` has them."""
-
-    object: str
-    section: str
-    addr: int
-    size: int
-
-
 def has_debug_info(debug_sections: Mapping[str, bytes]) -> bool:
     return ".debug_info" in debug_sections
 
 
 def section_addresses(
-    link_map: Iterable[LoadedSection], obj: str
+    link_map: Iterable[SectionInfo], obj: str
 ) -> dict[str, list[tuple[int, int]]]:
     """``{section name: [(addr, size), ...]}`` of one object, in link-map order."""
     out: dict[str, list[tuple[int, int]]] = defaultdict(list)

@@ -127,14 +127,12 @@ def register_debug_objects(client: OrcClient, program: LoadedProgram,
     from crossjit import debugobj
 
     image = program.image
-    link_map = [debugobj.LoadedSection(s.object, s.section, s.addr, s.size)
-                for s in image.sections]
     debug = image.debug_sections()
     if not any(debugobj.has_debug_info(secs) for secs in debug.values()):
         return
     # Objects without DWARF too (crossjit's runtime): their symbols and .eh_frame let
     # the debugger name and unwind through every JIT'd frame.
-    blobs = [debugobj.build_debug_object(data, debugobj.section_addresses(link_map, name),
+    blobs = [debugobj.build_debug_object(data, debugobj.section_addresses(image.sections, name),
                                          debug.get(name, {}))
              for name, data in inputs.items()]
     page = client.info.page_size

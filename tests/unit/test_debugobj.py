@@ -29,10 +29,8 @@ int main(int argc, char **argv) {
 
 
 def _debug_object(image: LinkedImage, name: str, data: bytes) -> bytes:
-    link_map = [debugobj.LoadedSection(s.object, s.section, s.addr, s.size)
-                for s in image.sections]
     return debugobj.build_debug_object(
-        data, debugobj.section_addresses(link_map, name), image.debug_sections()[name])
+        data, debugobj.section_addresses(image.sections, name), image.debug_sections()[name])
 
 
 def _tool(name: str, *args: str) -> str:
@@ -115,10 +113,8 @@ def test_without_debug_info_keeps_symbols(tmp_path: Path) -> None:
 
 
 def _debug_object_or_plain(image: LinkedImage, name: str, data: bytes) -> bytes:
-    link_map = [debugobj.LoadedSection(s.object, s.section, s.addr, s.size)
-                for s in image.sections]
     return debugobj.build_debug_object(
-        data, debugobj.section_addresses(link_map, name),
+        data, debugobj.section_addresses(image.sections, name),
         image.debug_sections().get(name, {}))
 
 
