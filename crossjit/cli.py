@@ -96,6 +96,7 @@ def _root(
 
 @app.command(
     context_settings={"allow_interspersed_args": True},
+    short_help="Compile, link and run C/C++, IR or objects in an executor.",
     epilog="Example: crossjit jit argc_sub1.c -- a b c   (exits with 3)",
 )
 def jit(
@@ -151,6 +152,7 @@ def jit(
 
 @app.command(
     context_settings={"allow_interspersed_args": True},
+    short_help="Run inputs or a profile with gdb or lldb attached.",
     epilog="Example: crossjit debug argc_sub1.c --break sub1 --batch cmds.gdb",
 )
 def debug(
@@ -216,6 +218,7 @@ def debug(
 @app.command(
     # The program's arguments after -- are taken from sys.argv, not parsed by click.
     context_settings={"allow_interspersed_args": True, "allow_extra_args": True},
+    short_help="Build and run a profile's program (--watch: rerun on every save).",
     epilog="Example: crossjit run profiles/hello-musl.yaml -- world",
 )
 def run(
@@ -260,7 +263,7 @@ def run(
     _exit(status)
 
 
-@app.command()
+@app.command(short_help="Compile a profile's sources into the cache (only what changed).")
 def build(
     profile: Annotated[Path, typer.Argument(help="The project profile (YAML).",
                                             show_default=False)],
@@ -499,7 +502,7 @@ def executor_logs(
         sys.stdout.flush()
 
 
-@app.command()
+@app.command(short_help="Check the engine, compiler, executors and sysroots.")
 def doctor() -> None:
     """Report the Docker engine, clang, llvmlite, executors, binfmt and sysroots."""
     with _guard():
