@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def daemon_child(sock: Path) -> int:
+    """The pid of the daemon child that runs the newest command (from the daemon's log)."""
+    for line in reversed(sock.with_suffix(".log").read_text().splitlines()):
+        if line.startswith("crossjit daemon: child "):
+            return int(line.split()[3].rstrip(":"))
+    raise RuntimeError("the daemon ran no command")
+
+
 def peak_rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -67,10 +76,14 @@ def http_get(url: str, timeout: float = 1.0) -> int:
         return int(r.status)
 
 
-def one_round(cmd: list[str], port: int, root: Path) -> Sample:
+def one_round(cmd: list[str], port: int, root: Path, env: dict[str, str] | None = None,
+              host_pid: Callable[[int], int] | None = None) -> Sample:
+    """``host_pid`` maps the started process to the one holding the host-side state (the
+    daemon's child for a command handed to the daemon)."""
     args = [f"http://127.0.0.1:{port}", str(root)]
     t0 = time.perf_counter()
-    proc = subprocess.Popen([*cmd, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([*cmd, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=env)
     deadline = t0 + 60
     try:
         while True:
@@ -86,7 +99,7 @@ def one_round(cmd: list[str], port: int, root: Path) -> Sample:
                 raise RuntimeError(f"no HTTP 200 from {cmd[0]} within 60 s")
             time.sleep(0.002)
         elapsed = time.perf_counter() - t0
-        rss = peak_rss_kib(proc.pid)
+        rss = peak_rss_kib(host_pid(proc.pid) if host_pid else proc.pid)
         http_get(f"http://127.0.0.1:{port}/api/stop")
         proc.wait(timeout=20)
     finally:
@@ -101,15 +114,12 @@ PHASES = (("start", "Python start-up + imports"), ("connected", "spawn executor 
           ("loaded", "transfer + finalize"))
 
 
-def breakdown(cmd: list[str], port: int, root: Path) -> list[tuple[str, float]]:
+def breakdown(cmd: list[str], port: int, root: Path,
+              env: dict[str, str]) -> list[tuple[str, float]]:
     """One more crossjit round with CROSSJIT_TIMINGS: where its time to first 200 goes."""
     with tempfile.NamedTemporaryFile(suffix=".json") as marks_file:
-        os.environ["CROSSJIT_TIMINGS"] = marks_file.name
-        try:
-            t0 = time.time()
-            sample = one_round(cmd, port, root)
-        finally:
-            del os.environ["CROSSJIT_TIMINGS"]
+        t0 = time.time()
+        sample = one_round(cmd, port, root, {**env, "CROSSJIT_TIMINGS": marks_file.name})
         marks: dict[str, float] = json.loads(Path(marks_file.name).read_text())["marks"]
     rows, prev = [], t0
     for key, label in PHASES:
@@ -132,28 +142,43 @@ def main() -> int:
         root = work / "www"
         root.mkdir()
         (root / "index.txt").write_text("hello\n")
+        jit = [sys.executable, "-m", "crossjit", "jit", "--executor", f"spawn:{EXECUTOR}",
+               *objs, "--"]
+        plain = {**os.environ, "CROSSJIT_NO_DAEMON": "1"}
+        sock = work / "daemon" / "daemon.sock"
+        warm = {**os.environ, "CROSSJIT_DAEMON_SOCKET": str(sock)}
+        warm.pop("CROSSJIT_NO_DAEMON", None)
+        subprocess.run([*jit[:3], "daemon", "start"], env=warm, check=True,
+                       stdout=subprocess.DEVNULL)
+        tools: dict[str, tuple[list[str], dict[str, str] | None, Callable[[int], int] | None]]
         tools = {
-            "crossjit": [sys.executable, "-m", "crossjit", "jit", "--executor",
-                         f"spawn:{EXECUTOR}", *objs, "--"],
-            "llvm-jitlink-16": [str(LLVM16 / "llvm-jitlink"), f"--oop-executor={EXECUTOR}",
-                                *objs, "-args", "mongoose"],  # -args includes argv[0]
+            "crossjit": (jit, plain, None),
+            "crossjit (daemon)": (jit, warm, lambda _pid: daemon_child(sock)),
+            "llvm-jitlink-16": ([str(LLVM16 / "llvm-jitlink"), f"--oop-executor={EXECUTOR}",
+                                 *objs, "-args", "mongoose"], None, None),  # -args: argv[0] too
         }
         samples: dict[str, list[Sample]] = {k: [] for k in tools}
-        for _ in range(opts.rounds):
-            for name, cmd in tools.items():  # interleaved, so drift hits both alike
-                samples[name].append(one_round(cmd, free_port(), root))
-        rows = breakdown(tools["crossjit"], free_port(), root)
+        try:
+            for _ in range(opts.rounds):
+                for name, (cmd, env, pid_of) in tools.items():  # interleaved: drift hits all
+                    samples[name].append(one_round(cmd, free_port(), root, env, pid_of))
+            rows = breakdown(jit, free_port(), root, plain)
+        finally:
+            subprocess.run([*jit[:3], "daemon", "stop"], env=warm, check=False,
+                           stdout=subprocess.DEVNULL)
     print(f"Mongoose link+run to first HTTP 200, {opts.rounds} rounds "
           f"({os.cpu_count()} cores, Python {sys.version.split()[0]})")
-    print(f"{'tool':<18}{'median s':>10}{'min s':>10}{'peak RSS MiB':>14}")
+    print(f"{'tool':<20}{'median s':>10}{'min s':>10}{'peak RSS MiB':>14}")
     med: dict[str, tuple[float, float]] = {}
     for name, ss in samples.items():
         t = statistics.median(s.seconds for s in ss)
         m = statistics.median(s.peak_rss_kib for s in ss) / 1024
         med[name] = (t, m)
-        print(f"{name:<18}{t:>10.3f}{min(s.seconds for s in ss):>10.3f}{m:>14.1f}")
-    (ct, cm), (lt, lm) = med["crossjit"], med["llvm-jitlink-16"]
-    print(f"ratio crossjit/llvm: time {ct / lt:.2f}x, peak memory {cm / lm:.2f}x")
+        print(f"{name:<20}{t:>10.3f}{min(s.seconds for s in ss):>10.3f}{m:>14.1f}")
+    (lt, lm) = med["llvm-jitlink-16"]
+    for name in ("crossjit", "crossjit (daemon)"):
+        ct, cm = med[name]
+        print(f"ratio {name}/llvm: time {ct / lt:.2f}x, peak memory {cm / lm:.2f}x")
     print("crossjit breakdown (one extra round):")
     for label, secs in rows:
         print(f"  {label:<28}{secs * 1000:>8.1f} ms")

@@ -1,3 +1,3 @@
-from crossjit.cli import main
+from crossjit.launcher import main
 
 main()

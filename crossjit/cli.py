@@ -7,12 +7,14 @@ stderr and exit status 125 (the convention of ``docker run``).
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import click
 import typer
 
 from crossjit import __version__
@@ -310,6 +312,44 @@ executor_app = typer.Typer(help="Executor containers.", no_args_is_help=True)
 app.add_typer(profile_app, name="profile")
 app.add_typer(sysroot_app, name="sysroot")
 app.add_typer(executor_app, name="executor")
+daemon_app = typer.Typer(
+    help="A resident crossjit that keeps its imports warm: commands start in milliseconds "
+    "instead of ~0.1 s. Used automatically while it runs; stops itself when crossjit's "
+    "code changes.", no_args_is_help=True)
+app.add_typer(daemon_app, name="daemon")
+
+
+@daemon_app.command("start")
+def daemon_start() -> None:
+    """Start the daemon in the background (no-op if it runs)."""
+    with _guard():
+        from crossjit import daemon
+        from crossjit.launcher import socket_path
+
+        pid = daemon.start()
+        print(f"crossjit daemon {pid} on {socket_path()}")
+
+
+@daemon_app.command("stop")
+def daemon_stop() -> None:
+    """Stop the daemon."""
+    with _guard():
+        from crossjit import daemon
+
+        pid = daemon.stop()
+        print(f"stopped crossjit daemon {pid}" if pid else "no crossjit daemon was running")
+
+
+@daemon_app.command("status")
+def daemon_status() -> None:
+    """Say whether the daemon runs (exit 0) or not (exit 1)."""
+    with _guard():
+        from crossjit import daemon
+        from crossjit.launcher import socket_path
+
+        pid = daemon.running_pid()
+        print(f"crossjit daemon {pid} on {socket_path()}" if pid else "not running")
+    _exit(0 if pid else 1)
 
 ProfileArg = Annotated[Path, typer.Argument(help="The profile YAML file.", show_default=False)]
 ProfileOpt = Annotated[
@@ -528,14 +568,18 @@ def clean(
         print(report)
 
 
+@functools.cache
+def command() -> click.Command:
+    """The click command typer builds from the app (~20 ms; the daemon builds it once)."""
+    return typer.main.get_command(app)
+
+
 def main(argv: list[str] | None = None) -> None:
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
-    import click
-
     try:
         # Without standalone mode click *returns* the status of typer.Exit.
-        rc = app(standalone_mode=False)
+        rc = command().main(args=sys.argv[1:], prog_name="crossjit", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:

@@ -42,6 +42,11 @@ def _init() -> None:
         llvm.initialize_all_asmparsers() if hasattr(llvm, "initialize_all_asmparsers") else None
 
 
+def warm_up() -> None:
+    """Load llvmlite and its targets now (the daemon does, so its children need not)."""
+    _init()
+
+
 def llvm_version() -> str:
     return ".".join(str(x) for x in _llvm().llvm_version_info)
 

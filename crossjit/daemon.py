@@ -1,0 +1,226 @@
+"""`crossjit daemon`: crossjit's imports kept warm; one forked child per command.
+
+The launcher (crossjit/launcher.py) sends a command line, working directory, environment
+and its stdin/stdout/stderr. The daemon forks: the child takes those descriptors as its
+own 0/1/2, that directory and environment, and runs the ordinary CLI code — same output,
+same exit status, the executor inheriting the user's terminal — then reports the status.
+Forking per command keeps commands isolated (state, crashes, concurrency) while the
+expensive part, importing typer, click, pydantic, docker-py, llvmlite and crossjit, was done
+once. If crossjit's sources change, the daemon answers "stale" and exits; the launcher then
+runs the command itself.
+
+Security: the socket lives in a 0700 directory and is 0600; only this user can use it,
+and it runs what that user could run anyway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+from pathlib import Path
+
+from crossjit.launcher import ACK, STALE, socket_path
+
+MAX_REQUEST = 16 << 20  # argv + environment; generous, but bounded
+PACKAGE = Path(__file__).resolve().parent
+
+
+def code_stamp() -> int:
+    """Changes whenever a file of crossjit changes (an edit, a git checkout, an upgrade)."""
+    latest = 0
+    for root, _dirs, files in os.walk(PACKAGE):
+        for name in files:
+            if name.endswith((".py", ".c")):
+                latest = max(latest, os.stat(os.path.join(root, name)).st_mtime_ns)
+    return latest
+
+
+def prewarm() -> None:
+    """Import what commands use, so each forked child starts with it loaded."""
+    import crossjit.cli
+    import crossjit.debugger
+    import crossjit.executors
+    import crossjit.profile
+    import crossjit.session
+    import crossjit.watch
+    from crossjit import codegen
+
+    codegen.warm_up()  # llvmlite and its targets: ~40 ms a codegen saved
+    crossjit.cli.command()  # typer's click command, built once
+    # Out of the collector's sight: a child's first full collection would otherwise walk
+    # (and copy-on-write) every object imported here.
+    gc.freeze()
+
+
+def _recv_request(conn: socket.socket) -> tuple[dict[str, object], list[int]]:
+    msg, fds, _flags, _addr = socket.recv_fds(conn, 1 << 16, 3)
+    if len(msg) < 4:
+        raise ValueError("short request")
+    (size,) = struct.unpack_from("<I", msg)
+    if size > MAX_REQUEST:
+        raise ValueError("request too large")
+    body = msg[4:]
+    while len(body) < size:
+        chunk = conn.recv(min(1 << 16, size - len(body)))
+        if not chunk:
+            raise ValueError("truncated request")
+        body += chunk
+    return json.loads(body), fds
+
+
+def _watch_hangup(conn: socket.socket) -> None:
+    """The launcher hangs up on Ctrl-C: do what the terminal's Ctrl-C would have done,
+    SIGINT to the whole process group (ours, with the executor we spawned in it)."""
+    with contextlib.suppress(OSError):
+        if conn.recv(1) == b"":
+            os.killpg(os.getpgrp(), signal.SIGINT)
+
+
+def _child(conn: socket.socket, request: dict[str, object], fds: list[int]) -> None:
+    """Run one command as the launcher's process would (never returns)."""
+    status = 125
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # subprocess must reap its own
+        os.setpgrp()  # a group of its own, like a shell job: see _watch_hangup
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for target, fd in zip((0, 1, 2), fds, strict=True):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.chdir(str(request["cwd"]))
+        env = request["env"]
+        assert isinstance(env, dict)
+        os.environ.clear()
+        os.environ.update({str(k): str(v) for k, v in env.items()})
+        conn.sendall(ACK)
+        threading.Thread(target=_watch_hangup, args=(conn,), daemon=True).start()
+        from crossjit.cli import main
+
+        argv = request["argv"]
+        assert isinstance(argv, list)
+        try:
+            main([str(a) for a in argv])
+            status = 0
+        except SystemExit as exc:
+            code = exc.code
+            status = code if isinstance(code, int) else (0 if code is None else 1)
+        except KeyboardInterrupt:
+            print("crossjit: interrupted", file=sys.stderr)
+            status = 130
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        with contextlib.suppress(OSError):
+            conn.sendall(struct.pack("<i", status))
+        os._exit(0)
+
+
+def serve(path: Path) -> None:
+    """Listen on ``path`` until SIGTERM, or until crossjit's code changes."""
+    prewarm()
+    stamp = code_stamp()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # a stale socket of a daemon that died
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    os.chmod(path, 0o600)
+    listener.listen(16)
+    pid_file = path.with_suffix(".pid")
+    pid_file.write_text(str(os.getpid()))
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"crossjit daemon {os.getpid()} listening on {path}", flush=True)
+    try:
+        while True:
+            conn, _ = listener.accept()
+            try:
+                request, fds = _recv_request(conn)
+            except (OSError, ValueError) as exc:
+                print(f"crossjit daemon: bad request: {exc}", flush=True)
+                conn.close()
+                continue
+            if code_stamp() != stamp:
+                with contextlib.suppress(OSError):
+                    conn.sendall(STALE)
+                print("crossjit daemon: crossjit changed on disk; exiting", flush=True)
+                return
+            child = os.fork()
+            if child == 0:
+                listener.close()
+                _child(conn, request, fds)
+            argv = request.get("argv")
+            words = " ".join(str(a) for a in argv[:2]) if isinstance(argv, list) else "?"
+            print(f"crossjit daemon: child {child}: crossjit {words}", flush=True)
+            conn.close()
+            for fd in fds:
+                os.close(fd)
+    finally:
+        with contextlib.suppress(OSError):
+            if pid_file.read_text() == str(os.getpid()):
+                path.unlink()
+                pid_file.unlink()
+
+
+def running_pid(path: Path | None = None) -> int | None:
+    """The pid of the daemon answering on ``path`` (default socket), or None."""
+    path = path or socket_path()
+    try:
+        pid = int(path.with_suffix(".pid").read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid if path.exists() else None
+
+
+def start(path: Path | None = None, timeout: float = 30.0) -> int:
+    """Start a detached daemon (unless one runs); its pid once it listens."""
+    import subprocess
+
+    path = path or socket_path()
+    pid = running_pid(path)
+    if pid is not None:
+        return pid
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    log = path.with_suffix(".log").open("ab")
+    proc = subprocess.Popen([sys.executable, "-m", "crossjit.daemon", str(path)],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                            start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        if running_pid(path) == proc.pid:
+            return proc.pid
+        time.sleep(0.02)
+    from crossjit.errors import CrossjitError
+
+    raise CrossjitError("the crossjit daemon did not start",
+                        why=f"see {path.with_suffix('.log')}")
+
+
+def stop(path: Path | None = None, timeout: float = 10.0) -> int | None:
+    """Stop the daemon; its pid, or None if none ran."""
+    path = path or socket_path()
+    pid = running_pid(path)
+    if pid is None:
+        return None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and running_pid(path) == pid:
+        time.sleep(0.02)
+    return pid
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]) if len(sys.argv) > 1 else socket_path())
