@@ -76,17 +76,18 @@ def _recv_request(conn: socket.socket) -> tuple[dict[str, object], list[int]]:
     return json.loads(body), fds
 
 
-def _watch_hangup(conn: socket.socket) -> None:
+def _watch_hangup(conn: socket.socket, finished: threading.Event) -> None:
     """The launcher hangs up on Ctrl-C: do what the terminal's Ctrl-C would have done,
     SIGINT to the whole process group (ours, with the executor we spawned in it)."""
     with contextlib.suppress(OSError):
-        if conn.recv(1) == b"":
+        if conn.recv(1) == b"" and not finished.is_set():
             os.killpg(os.getpgrp(), signal.SIGINT)
 
 
 def _child(conn: socket.socket, request: dict[str, object], fds: list[int]) -> None:
     """Run one command as the launcher's process would (never returns)."""
     status = 125
+    finished = threading.Event()
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # subprocess must reap its own
         os.setpgrp()  # a group of its own, like a shell job: see _watch_hangup
@@ -101,7 +102,7 @@ def _child(conn: socket.socket, request: dict[str, object], fds: list[int]) -> N
         os.environ.clear()
         os.environ.update({str(k): str(v) for k, v in env.items()})
         conn.sendall(ACK)
-        threading.Thread(target=_watch_hangup, args=(conn,), daemon=True).start()
+        threading.Thread(target=_watch_hangup, args=(conn, finished), daemon=True).start()
         from crossjit.cli import main
 
         argv = request["argv"]
@@ -116,6 +117,9 @@ def _child(conn: socket.socket, request: dict[str, object], fds: list[int]) -> N
             print("crossjit: interrupted", file=sys.stderr)
             status = 130
     finally:
+        # Done: the launcher's hang-up after our status is not a Ctrl-C any more.
+        finished.set()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()

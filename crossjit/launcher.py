@@ -36,6 +36,15 @@ def socket_path() -> Path:
     return folder / "daemon.sock"
 
 
+def private_dir(folder: Path) -> bool:
+    """Ours and closed to others: the environment and terminal go to whoever listens there."""
+    try:
+        st = folder.stat()
+    except OSError:
+        return False
+    return st.st_uid == os.getuid() and not st.st_mode & 0o077
+
+
 def encode_request(argv: list[str]) -> bytes:
     body = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
     return struct.pack("<I", len(body)) + body
@@ -46,6 +55,8 @@ def _via_daemon(argv: list[str]) -> int | None:
     path = socket_path()
     if os.environ.get(NO_DAEMON) or not path.exists() or (argv and argv[0] in IN_PROCESS):
         return None
+    if not private_dir(path.parent):
+        return None  # someone else's or a shared folder: never hand it our environment
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.settimeout(ACK_TIMEOUT_S)

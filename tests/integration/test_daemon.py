@@ -109,3 +109,16 @@ def test_debug_runs_in_process_even_with_a_daemon(daemon_env: dict[str, str],
     assert done.returncode == 0, done.stderr
     assert b"$1 = 1" in done.stdout + done.stderr
     assert "crossjit debug" not in daemon_log(daemon_env)
+
+
+def test_a_socket_in_a_shared_folder_is_not_used(daemon_env: dict[str, str]) -> None:
+    """The launcher hands over its environment and terminal only in a private (0700) folder."""
+    folder = Path(daemon_env["CROSSJIT_DAEMON_SOCKET"]).parent
+    folder.chmod(0o755)
+    try:
+        done = crossjit(daemon_env, "jit", "-e", f"spawn:{llvm_executor(16)}",
+                        str(CORPUS / "argc_sub1.c"))
+    finally:
+        folder.chmod(0o700)
+    assert done.returncode == 0, done.stderr  # ran in-process instead
+    assert "crossjit jit" not in daemon_log(daemon_env)
