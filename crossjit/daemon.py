@@ -148,6 +148,7 @@ def serve(path: Path) -> None:
     try:
         while True:
             conn, _ = listener.accept()
+            conn.settimeout(5.0)  # a client that never sends must not block the others
             try:
                 request, fds = _recv_request(conn)
             except (OSError, ValueError) as exc:
@@ -159,6 +160,7 @@ def serve(path: Path) -> None:
                     conn.sendall(STALE)
                 print("crossjit daemon: crossjit changed on disk; exiting", flush=True)
                 return
+            conn.settimeout(None)
             child = os.fork()
             if child == 0:
                 listener.close()
