@@ -14,6 +14,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -80,7 +81,7 @@ def _require_toolchain(variant: str) -> None:
     elif variant == "asan":
         require_tool("clang-16", "clang-16 (apt-get install clang-16 libclang-rt-16-dev)")
     elif variant.startswith("aarch64"):
-        r = subprocess.run(["python3", "-m", "ziglang", "version"], capture_output=True,
+        r = subprocess.run([sys.executable, "-m", "ziglang", "version"], capture_output=True,
                            check=False)
         if r.returncode != 0:
             missing("the ziglang wheel (pip install ziglang) for the aarch64 cross build")
@@ -88,7 +89,9 @@ def _require_toolchain(variant: str) -> None:
 
 @functools.cache
 def _make(target: str) -> None:
-    p = subprocess.run(["make", "-C", str(EXECUTOR_DIR), target], capture_output=True,
+    # The cross builds use this interpreter's ziglang wheel, not whatever python3 is on PATH.
+    zig = f"{sys.executable} -m ziglang"
+    p = subprocess.run(["make", "-C", str(EXECUTOR_DIR), f"ZIG={zig}", target], capture_output=True,
                        text=True, check=False, timeout=900)
     if p.returncode != 0:
         raise AssertionError(f"make {target} failed:\n{p.stdout}\n{p.stderr}")
