@@ -1,3 +1,3 @@
-from crossjit.launcher import main
+from crossjit.cli.launcher import main
 
 main()

@@ -17,8 +17,8 @@ EXAMPLE_MAIN = Path(__file__).resolve().parent.parent / "examples" / "mongoose" 
 
 def mongoose_dir() -> Path:
     """The directory holding mongoose.c and mongoose.h."""
-    from crossjit.fetch import fetch
-    from crossjit.profile import PypiSource
+    from crossjit.project.fetch import fetch
+    from crossjit.project.profile import PypiSource
 
     spec = PypiSource(pypi=MONGOOSE_SDIST, sha256=MONGOOSE_SDIST_SHA256,
                       subpath="thirdparty/mongoose")

@@ -1,6 +1,5 @@
-"""The JIT linker: relocatable ELF objects -> laid-out, fixed-up segments at executor addresses.
-
-See ``docs/internals.md`` (link section) for the contract.
+"""The JIT linker: relocatable ELF objects → laid-out, fixed-up segments at executor addresses,
+and debug objects for them; sans-IO (see docs/internals.md). Imports only errors and elf.
 """
 
 from crossjit.link.linker import (

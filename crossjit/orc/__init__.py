@@ -1,1 +1,3 @@
-"""Host side of LLVM ORC SimpleRemoteEPC: codec, framing, sans-IO connection, transports."""
+"""Host side of LLVM ORC SimpleRemoteEPC: codec, framing, sans-IO connection, transports,
+client. Imports only errors.
+"""

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from crossjit import containers, executors
 from crossjit.errors import ContainerError
-from crossjit.profile import load_profile
+from crossjit.project.profile import load_profile
+from crossjit.targets import containers, executors
 from tests.prereq import in_ci, missing, require_file
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crossjit import containers, executors, soname
+from crossjit.targets import containers, executors, soname
 from tests.integration import containers_env as env
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crossjit import soname, sysroot
+from crossjit.targets import soname, sysroot
 from tests.integration import containers_env as env
 
 pytestmark = pytest.mark.integration

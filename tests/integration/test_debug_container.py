@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from crossjit import executors
+from crossjit.targets import executors
 from tests.integration import containers_env as env
 from tests.prereq import require_file, require_tool
 

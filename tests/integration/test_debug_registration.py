@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from crossjit import build, loader
+from crossjit.compile import build
 from crossjit.orc.client import OrcClient
 from crossjit.orc.transport import SpawnedTransport
-from crossjit.session import run_loaded
+from crossjit.run import loader
+from crossjit.run.session import run_loaded
 from tests.prereq import LLVM_VERSIONS, llvm_executor, missing, require_file, require_tool
 
 pytestmark = pytest.mark.integration

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from crossjit.compile.toolchain import find_compiler
 from crossjit.orc.client import llvm_executors
-from crossjit.toolchain import find_compiler
 from tests.integration.corpus import REPO
 from tests.prereq import llvm_executor
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from crossjit.fetch import FetchError, fetch
-from crossjit.profile import PypiSource
+from crossjit.project.fetch import FetchError, fetch
+from crossjit.project.profile import PypiSource
 from tests.integration import containers_env as env
 
 pytestmark = pytest.mark.integration

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from crossjit import debugobj
-from crossjit.dwarf import source_line
-from crossjit.link import LinkedImage
+from crossjit.link import LinkedImage, debugobj
+from crossjit.run.dwarf import source_line
 from tests.prereq import require_tool
 from tests.unit.test_link_helpers import cc, link, llvmlite_obj
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from crossjit.fetch import FetchError, fetch
-from crossjit.profile import ArchiveSource, GitSource
+from crossjit.project.fetch import FetchError, fetch
+from crossjit.project.profile import ArchiveSource, GitSource
 
 
 @pytest.fixture(autouse=True)

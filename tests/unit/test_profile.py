@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from crossjit.errors import ProfileError
-from crossjit.profile import GitSource, PypiSource, load_profile
-from crossjit.sources import resolve
+from crossjit.project.profile import GitSource, PypiSource, load_profile
+from crossjit.project.sources import resolve
 
 REPO = Path(__file__).resolve().parents[2]
 

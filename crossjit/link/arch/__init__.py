@@ -49,18 +49,30 @@ class Arch:
     apply_fixups: FixupFn
 
 
-_MODULES = {"x86_64": "x86_64", "x86-64": "x86_64", "amd64": "x86_64", "em_x86_64": "x86_64"}
+# Other spellings of an architecture (triples, ELF machine names) -> its canonical name.
+_ALIASES = {"x86-64": "x86_64", "amd64": "x86_64", "em_x86_64": "x86_64",
+            "arm64": "aarch64", "em_aarch64": "aarch64"}
+_MODULES = {"x86_64": "x86_64"}  # canonical name -> backend module
+
+
+def arch_name(name: str) -> str:
+    """The canonical architecture of ``name`` (``x86_64``, a triple such as
+    ``amd64-linux-gnu``, or an ELF machine name), whether or not a backend exists."""
+    key = name.lower()
+    if key in _ALIASES:
+        return _ALIASES[key]
+    head = key.split("-", 1)[0]
+    return _ALIASES.get(head, head)
 
 
 def get_arch(name: str) -> Arch:
     """The backend for ``name``: ``x86_64``, a triple like ``x86_64-linux-gnu``, or
     an ELF machine name like ``EM_X86_64``."""
-    key = name.lower()
-    mod = _MODULES.get(key) or _MODULES.get(key.split("-", 1)[0])
+    mod = _MODULES.get(arch_name(name))
     if mod is None:
         raise NotSupportedError(
             f"the JIT linker does not support architecture {name!r} yet",
-            hint=f"supported: {', '.join(sorted({v for v in _MODULES.values()}))}",
+            hint=f"supported: {', '.join(sorted(_MODULES))}",
         )
     arch: Arch = importlib.import_module(f"crossjit.link.arch.{mod}").ARCH
     return arch

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crossjit.build import BuildOptions
+from crossjit.compile.build import BuildOptions
 from crossjit.errors import UsageError
 
 if TYPE_CHECKING:  # pydantic is slow to import; `crossjit jit` never needs it
-    from crossjit.profile import Profile
+    from crossjit.project.profile import Profile
 
 LOCAL = "local"
 DOCKER = "docker:"
@@ -59,7 +59,7 @@ def libc_of(triple: str) -> str:
     return "musl" if env.startswith("musl") else "glibc"
 
 
-EXECUTOR_SOURCE = Path(__file__).resolve().parent.parent / "executor"
+EXECUTOR_SOURCE = Path(__file__).resolve().parents[2] / "executor"
 
 
 def executor_builds() -> Path:

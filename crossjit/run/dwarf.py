@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from crossjit import elf
-from crossjit.debugobj import debug_only_object
+from crossjit.link.debugobj import debug_only_object
 
 __all__ = ["SourceLine", "source_line"]
 

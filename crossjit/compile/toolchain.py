@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
-from crossjit import cache as cachedir
+from crossjit.compile import cache as cachedir
 from crossjit.errors import CompileError, ToolchainError
 
 C_SUFFIXES = frozenset({".c"})

@@ -27,10 +27,10 @@ import threading
 import time
 from pathlib import Path
 
-from crossjit.launcher import ACK, STALE, socket_path
+from crossjit.cli.launcher import ACK, STALE, socket_path
 
 MAX_REQUEST = 16 << 20  # argv + environment; generous, but bounded
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]  # crossjit/, this file is in crossjit/cli/
 
 
 def code_stamp() -> int:
@@ -45,16 +45,16 @@ def code_stamp() -> int:
 
 def prewarm() -> None:
     """Import what commands use, so each forked child starts with it loaded."""
-    import crossjit.cli
-    import crossjit.debugger
-    import crossjit.executors
-    import crossjit.profile
-    import crossjit.session
-    import crossjit.watch
-    from crossjit import codegen
+    import crossjit.cli.app
+    import crossjit.debug.debugger
+    import crossjit.project.profile
+    import crossjit.run.session
+    import crossjit.run.watch
+    import crossjit.targets.executors
+    from crossjit.compile import codegen
 
     codegen.warm_up()  # llvmlite and its targets: ~40 ms a codegen saved
-    crossjit.cli.command()  # typer's click command, built once
+    crossjit.cli.app.command()  # typer's click command, built once
     # Out of the collector's sight: a child's first full collection would otherwise walk
     # (and copy-on-write) every object imported here.
     gc.freeze()
@@ -103,7 +103,7 @@ def _child(conn: socket.socket, request: dict[str, object], fds: list[int]) -> N
         os.environ.update({str(k): str(v) for k, v in env.items()})
         conn.sendall(ACK)
         threading.Thread(target=_watch_hangup, args=(conn, finished), daemon=True).start()
-        from crossjit.cli import main
+        from crossjit.cli.app import main
 
         argv = request["argv"]
         assert isinstance(argv, list)
@@ -199,7 +199,7 @@ def start(path: Path | None = None, timeout: float = 30.0) -> int:
         return pid
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     log = path.with_suffix(".log").open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "crossjit.daemon", str(path)],
+    proc = subprocess.Popen([sys.executable, "-m", "crossjit.cli.daemon", str(path)],
                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                             start_new_session=True)
     deadline = time.monotonic() + timeout

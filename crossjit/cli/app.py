@@ -134,7 +134,7 @@ def jit(
     """Compile, JIT-link and run INPUT... in an executor; exit with the program's status."""
     inputs, program_args = _split_program_args(inputs)
     with _guard():
-        from crossjit.session import JitRequest, run_jit
+        from crossjit.run.session import JitRequest, run_jit
 
         request = JitRequest(
             inputs=tuple(inputs),
@@ -196,8 +196,8 @@ def debug(
     """Run INPUT... with gdb or lldb attached to the executor before any JIT'd code runs."""
     inputs, program_args = _split_program_args(inputs)
     with _guard():
-        from crossjit.debugger import DebugRequest, run_debug
-        from crossjit.session import JitRequest
+        from crossjit.debug.debugger import DebugRequest, run_debug
+        from crossjit.run.session import JitRequest
 
         profiles = [p for p in inputs if p.suffix in (".yaml", ".yml")]
         if profiles and len(inputs) != 1:
@@ -250,14 +250,14 @@ def run(
     _terminate_like_interrupt()
     if watch:
         with _guard():
-            from crossjit.watch import watch_profile
+            from crossjit.run.watch import watch_profile
 
             status = watch_profile(profile, tuple(args) if "--" in sys.argv else None,
                                    executor=executor, keep=keep, say=_stderr,
                                    progress=progress if verbose else None)
         _exit(status)
     with _guard():
-        from crossjit.session import run_profile
+        from crossjit.run.session import run_profile
 
         status = run_profile(profile, tuple(args) if "--" in sys.argv else None,
                              executor=executor, keep=keep,
@@ -277,7 +277,7 @@ def build(
     with _guard():
         import json
 
-        from crossjit.session import build_profile
+        from crossjit.run.session import build_profile
 
         result = build_profile(profile, progress=progress)
         compiled = [str(p) for p in result.compiled]
@@ -323,8 +323,8 @@ app.add_typer(daemon_app, name="daemon")
 def daemon_start() -> None:
     """Start the daemon in the background (no-op if it runs)."""
     with _guard():
-        from crossjit import daemon
-        from crossjit.launcher import socket_path
+        from crossjit.cli import daemon
+        from crossjit.cli.launcher import socket_path
 
         pid = daemon.start()
         print(f"crossjit daemon {pid} on {socket_path()}")
@@ -334,7 +334,7 @@ def daemon_start() -> None:
 def daemon_stop() -> None:
     """Stop the daemon."""
     with _guard():
-        from crossjit import daemon
+        from crossjit.cli import daemon
 
         pid = daemon.stop()
         print(f"stopped crossjit daemon {pid}" if pid else "no crossjit daemon was running")
@@ -344,8 +344,8 @@ def daemon_stop() -> None:
 def daemon_status() -> None:
     """Say whether the daemon runs (exit 0) or not (exit 1)."""
     with _guard():
-        from crossjit import daemon
-        from crossjit.launcher import socket_path
+        from crossjit.cli import daemon
+        from crossjit.cli.launcher import socket_path
 
         pid = daemon.running_pid()
         print(f"crossjit daemon {pid} on {socket_path()}" if pid else "not running")
@@ -366,8 +366,8 @@ def profile_check(
 ) -> None:
     """Validate PROFILE and print what it describes."""
     with _guard():
-        from crossjit import sources
-        from crossjit.profile import load_profile
+        from crossjit.project import sources
+        from crossjit.project.profile import load_profile
 
         p = load_profile(profile)
         fetched = sources.fetch_all(p, progress) if fetch else {}
@@ -388,7 +388,7 @@ def sysroot_build(
 ) -> None:
     """Build a sysroot image and export it into the cache."""
     with _guard():
-        from crossjit import sysroot
+        from crossjit.targets import sysroot
 
         recipe, packages = _sysroot_request(name, package or [], profile)
         print(sysroot.build(recipe, packages, progress=progress, force=force))
@@ -398,7 +398,7 @@ def _sysroot_request(name: str | None, packages: list[str], profile: Path | None
     str, list[str]
 ]:
     if profile is not None:
-        from crossjit.profile import load_profile
+        from crossjit.project.profile import load_profile
 
         s = load_profile(profile).sysroot
         if s is None or s.recipe is None:
@@ -413,7 +413,8 @@ def _sysroot_request(name: str | None, packages: list[str], profile: Path | None
 def sysroot_list() -> None:
     """Built sysroots, and the recipes available."""
     with _guard():
-        from crossjit import recipes, sysroot
+        from crossjit.project import recipes
+        from crossjit.targets import sysroot
 
         built = {m.recipe: m for m in sysroot.list_built()}
         for recipe in sorted(set(recipes.sysroot_recipes()) | set(built)):
@@ -433,7 +434,7 @@ def sysroot_path(
 ) -> None:
     """Print the folder of a built sysroot (for --sysroot)."""
     with _guard():
-        from crossjit import sysroot
+        from crossjit.targets import sysroot
 
         m = sysroot.Manifest.read(sysroot.path_of(name))
         print(sysroot.require(name, m.packages if m else ()))
@@ -445,7 +446,7 @@ def sysroot_rm(
 ) -> None:
     """Delete a built sysroot from the cache."""
     with _guard():
-        from crossjit import sysroot
+        from crossjit.targets import sysroot
 
         if not sysroot.remove(name):
             raise UsageError(f"sysroot {name} is not built", hint="see `crossjit sysroot list`")
@@ -464,8 +465,9 @@ def executor_up(
 ) -> None:
     """Build the executor image and start a hardened container; ready = handshake done."""
     with _guard():
-        from crossjit import executors, sources
-        from crossjit.profile import load_profile
+        from crossjit.project import sources
+        from crossjit.project.profile import load_profile
+        from crossjit.targets import executors
 
         p = load_profile(profile) if profile else None
         mounts = sources.resolve(p, {}).mounts if p else ()
@@ -475,11 +477,11 @@ def executor_up(
 
 
 def _container_name(name: str | None, profile: Path | None) -> str | None:
-    from crossjit import executors
-    from crossjit.plan import container_name
+    from crossjit.project.plan import container_name
+    from crossjit.targets import executors
 
     if profile is not None:
-        from crossjit.profile import load_profile
+        from crossjit.project.profile import load_profile
 
         return container_name(load_profile(profile).name)
     if name in executors.VARIANTS:
@@ -497,7 +499,7 @@ def executor_down(
 ) -> None:
     """Stop and remove executor containers."""
     with _guard():
-        from crossjit import executors
+        from crossjit.targets import executors
 
         target = _container_name(name, profile)
         removed = executors.down(target)
@@ -515,7 +517,7 @@ def executor_status(
     with _guard():
         import json
 
-        from crossjit import executors
+        from crossjit.targets import executors
 
         rows = executors.status()
         if as_json:
@@ -534,7 +536,7 @@ def executor_logs(
 ) -> None:
     """The container's own output (sessions' program output goes to `crossjit run`)."""
     with _guard():
-        from crossjit import executors
+        from crossjit.targets import executors
 
         target = _container_name(name, None)
         assert target is not None
@@ -546,7 +548,7 @@ def executor_logs(
 def doctor() -> None:
     """Report the Docker engine, clang, llvmlite, executors, binfmt and sysroots."""
     with _guard():
-        from crossjit import doctor as checks
+        from crossjit.cli import doctor as checks
 
         for c in checks.run():
             print(f"{'ok' if c.ok else '--':2}  {c.name:22} {c.detail}")
@@ -562,7 +564,7 @@ def clean(
 ) -> None:
     """Remove crossjit's caches and every leftover crossjit container."""
     with _guard():
-        from crossjit import housekeeping
+        from crossjit.cli import housekeeping
 
         report = housekeeping.clean(images=images, progress=progress)
         print(report)

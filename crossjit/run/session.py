@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crossjit import build as _build
-from crossjit import loader
+from crossjit.compile import build as _build
 from crossjit.errors import ExecutorDisconnected, Progress, UsageError, quiet, signal_name
+from crossjit.link.arch import arch_name
 from crossjit.orc.client import OrcClient
-from crossjit.plan import ExecutorChoice, RunPlan, docker_container, local_executor_for
+from crossjit.project.plan import ExecutorChoice, RunPlan, docker_container, local_executor_for
+from crossjit.run import loader
 
 if TYPE_CHECKING:
-    from crossjit.profile import Profile
+    from crossjit.project.profile import Profile
 
 
 # Outcome kinds returned by runtime/crt.c's __crossjit_start as (kind << 8) | status.
@@ -56,7 +57,7 @@ class Outcome:
 
 
 def check_target(triple: str, executor_triple: str) -> None:
-    want, have = loader.triple_arch(triple), loader.triple_arch(executor_triple)
+    want, have = arch_name(triple), arch_name(executor_triple)
     if want != have:
         raise UsageError(
             f"target {triple} does not match the executor ({executor_triple})",
@@ -84,7 +85,7 @@ def open_executor(spec: str | None, progress: Progress | None = None) -> Iterato
     """Any executor spec, including docker:VARIANT (the container `executor up` started)."""
     container = docker_container(spec)
     if container is not None:
-        from crossjit import executors
+        from crossjit.targets import executors
 
         with executors.session(container) as client:
             if progress:
@@ -99,7 +100,7 @@ def open_executor(spec: str | None, progress: Progress | None = None) -> Iterato
 def open_profile_container(profile: Profile, mounts: Sequence[tuple[Path, str]],
                            progress: Progress | None, keep: bool) -> Iterator[OrcClient]:
     """The profile's container; started (and afterwards removed) if it is not running."""
-    from crossjit import executors
+    from crossjit.targets import executors
 
     cfg = executors.config(profile=profile, mounts=mounts)
     with (executors.running(cfg, progress=progress or quiet, keep=keep),
@@ -153,7 +154,7 @@ def describe_crash(outcome: Outcome, program: loader.LoadedProgram) -> str:
         hit = program.image.symbol_at(outcome.fault_pc)
         where = f" in {hit[0]}" if hit else f" at pc {outcome.fault_pc:#x}"
         if hit:  # with -g: the source line from the object's DWARF line table
-            from crossjit.dwarf import source_line
+            from crossjit.run.dwarf import source_line
 
             line = source_line(program.image.debug_sections().get(hit[1], {}), outcome.fault_pc)
             where += f" ({line.short})" if line else ""
@@ -252,7 +253,7 @@ class ProfileRun:
 def ensure_sysroot(recipe: str, packages: Sequence[str], say: Progress) -> None:
     """Build a recipe sysroot that is missing or stale, so a first `crossjit run` works
     on a fresh machine (a *path* sysroot is the user's and still fails with its hint)."""
-    from crossjit import sysroot
+    from crossjit.targets import sysroot
 
     why = sysroot.staleness(recipe, packages)
     if why is None:
@@ -268,10 +269,10 @@ def prepare_profile(path: Path, args: tuple[str, ...] | None, executor: str | No
 
     ``build_sysroot``: build a missing recipe sysroot (reporting there) instead of failing.
     """
-    from crossjit import soname, sysroot
-    from crossjit.plan import plan_profile
-    from crossjit.profile import load_profile
-    from crossjit.sources import fetch_all, resolve
+    from crossjit.project.plan import plan_profile
+    from crossjit.project.profile import load_profile
+    from crossjit.project.sources import fetch_all, resolve
+    from crossjit.targets import soname, sysroot
 
     profile = load_profile(path)
     fetched = fetch_all(profile, progress)

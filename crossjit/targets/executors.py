@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crossjit import containers, plan, recipes, soname, sysroot
 from crossjit.errors import (
     ContainerError,
     ExecutorError,
@@ -34,10 +33,12 @@ from crossjit.errors import (
     UsageError,
     quiet,
 )
+from crossjit.project import plan, recipes
+from crossjit.targets import containers, procfs, soname, sysroot
 
 if TYPE_CHECKING:
     from crossjit.orc.client import ExecutorInfo, OrcClient
-    from crossjit.profile import Profile
+    from crossjit.project.profile import Profile
 
 VARIANTS = ("musl", "debian", "alpine")
 CONTAINER_RUN = "/run/crossjit"
@@ -376,8 +377,9 @@ def session(
     keeps the terminal's Ctrl-C (the debugger's) away from the ``docker exec`` client,
     which would otherwise die and take the program's output with it.
 
-    ``sid``: the session id (default: random); ``session_pids`` finds its processes, so
-    ``run --watch`` can kill a session on demand without waiting for ``run_as_main``.
+    ``sid``: the session id (default: random), which names its socket.
+    ``session_processes`` gives its host pids, so ``run --watch`` can kill a session on
+    demand without waiting for ``run_as_main``.
     """
     from crossjit.orc.client import OrcClient
     from crossjit.orc.transport import connect_unix
@@ -426,9 +428,46 @@ def session(
             host_sock.unlink()
 
 
-def session_pids(engine: containers.Engine, name: str, sid: str) -> set[int]:
-    """Host pids of session ``sid``'s processes in container ``name``: the executor,
-    found by its socket id, and (socat for debian) its whole subtree."""
+def session_processes(client: OrcClient, container: str) -> tuple[int, ...]:
+    """Host pids of a connected container session: the process that listened on its
+    unix socket and its children.
+
+    SO_PEERCRED gives the pid of the process that listened, translated by the kernel
+    into *our* pid namespace. That process is crossjit-executor itself (musl, alpine),
+    or socat (debian), which hands the accepted connection to LLVM's executor, its only
+    child.
+    """
+    from crossjit.orc.transport import SocketTransport
+
+    transport = client.transport
+    pid = transport.peer_pid() if isinstance(transport, SocketTransport) else None
+    if pid is None:
+        raise ExecutorError(f"no unix socket to the executor in {container}")
+    if pid <= 0 or procfs.stat(pid) is None:
+        raise ExecutorError(
+            f"cannot see the executor process of {container} from here",
+            why="its pid is not visible in this pid namespace",
+            hint="run crossjit on the Docker host itself, not inside a container",
+        )
+    return (pid, *procfs.children(pid))
+
+
+def session_executor_pid(client: OrcClient, container: str) -> int:
+    """The host pid of the executor itself (not socat) serving a container session."""
+    pids = session_processes(client, container)
+    st = procfs.stat(pids[0])
+    if st is None or st.comm != "socat":
+        return pids[0]
+    if len(pids) != 2:
+        raise ExecutorError(f"cannot tell the executor of {container} apart",
+                            why=f"socat (pid {pids[0]}) has {len(pids) - 1} children, not 1")
+    return pids[1]
+
+
+def _session_pids(engine: containers.Engine, name: str, sid: str) -> set[int]:
+    """Host pids of session ``sid``'s processes in container ``name``, asked of the engine
+    (its socket id in their arguments, and their subtree). Only for cleanup: the session
+    may have to be killed before it ever connected, when no socket peer is known yet."""
     procs = engine.processes(name)
     found = {pid for pid, _ppid, args in procs if sid in args}
     while True:
@@ -446,7 +485,7 @@ def _finish(proc: subprocess.Popen[bytes], engine: containers.Engine, name: str,
     # `docker exec` does not forward signals and its client may be gone (Ctrl-C reaches
     # it too) while the exec'd executor runs on: find that by its socket id and kill it.
     with contextlib.suppress(ContainerError):
-        for pid in session_pids(engine, name, sid):
+        for pid in _session_pids(engine, name, sid):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
     if proc.poll() is None:

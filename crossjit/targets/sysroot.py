@@ -22,8 +22,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from crossjit import cache, recipes
+from crossjit.compile import cache
 from crossjit.errors import ContainerError, ProfileError, Progress, quiet
+from crossjit.project import recipes
 
 EXPORTED = ("usr", "lib", "lib64", "lib32", "libx32")
 MANIFEST = "manifest.json"
@@ -164,7 +165,7 @@ def build(
     force: bool = False,
 ) -> Path:
     """Build the image if needed and export it into the cache; returns the sysroot folder."""
-    from crossjit import containers
+    from crossjit.targets import containers
 
     say = progress or quiet
     packages = tuple(sorted(set(packages)))

@@ -98,7 +98,7 @@ def main() -> None:
     argv = sys.argv[1:]
     status = _via_daemon(argv)
     if status is None:
-        from crossjit.cli import main as cli_main
+        from crossjit.cli.app import main as cli_main
 
         cli_main()
         return

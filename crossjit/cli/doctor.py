@@ -6,9 +6,10 @@ import importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
 
-from crossjit import recipes, sysroot
 from crossjit.errors import ContainerError, ToolchainError
-from crossjit.plan import executor_builds
+from crossjit.project import recipes
+from crossjit.project.plan import executor_builds
+from crossjit.targets import sysroot
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ def run() -> list[Check]:
 
 
 def _engine() -> Check:
-    from crossjit import containers
+    from crossjit.targets import containers
 
     try:
         engine = containers.connect(timeout=5)
@@ -37,7 +38,7 @@ def _engine() -> Check:
 
 def _clang() -> Check:
     """The compiler crossjit itself would pick (toolchain.find_compiler)."""
-    from crossjit.toolchain import find_compiler
+    from crossjit.compile.toolchain import find_compiler
 
     try:
         cc = find_compiler()

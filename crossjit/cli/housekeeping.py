@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import shutil
 
-from crossjit import cache, executors
+from crossjit.compile import cache
 from crossjit.errors import ContainerError, Progress, quiet
+from crossjit.targets import executors
 
 
 def clean(*, images: bool = False, progress: Progress | None = None) -> str:
     """Remove leftovers; a one-paragraph report. Works without an engine (cache only)."""
     say = progress or quiet
     lines = []
-    from crossjit import containers
+    from crossjit.targets import containers
 
     try:
         engine = containers.connect(timeout=5)

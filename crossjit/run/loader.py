@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from crossjit.build import ObjectFile
+from crossjit.compile.build import ObjectFile
 from crossjit.errors import ExecutorError, LinkError, Progress
 from crossjit.link import LinkedImage, Linker, Prot
 from crossjit.orc.client import OrcClient
@@ -32,11 +32,6 @@ class LoadedProgram:
             return self.image.symbols[name]
         except KeyError:
             raise LinkError(f"the linked program defines no symbol {name!r}") from None
-
-
-def triple_arch(triple: str) -> str:
-    arch = triple.split("-", 1)[0]
-    return {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
 
 
 def implicit_libraries(triple: str, has_cxx: bool) -> list[str]:
@@ -91,8 +86,7 @@ def resolve_externals(client: OrcClient, handles: Sequence[tuple[str, int]],
 def load(client: OrcClient, objects: Sequence[ObjectFile], *, dlopen: Sequence[str] = (),
          implicit: Sequence[str] = (), progress: Progress | None = None,
          warn: Progress | None = None, debug: bool = False) -> LoadedProgram:
-    arch = triple_arch(client.info.triple)
-    linker = Linker(arch=arch, page_size=client.info.page_size)
+    linker = Linker(arch=client.info.triple, page_size=client.info.page_size)
     for obj in objects:
         linker.add_object(obj.name, obj.data)
     plan = linker.plan()
@@ -124,7 +118,7 @@ def register_debug_objects(client: OrcClient, program: LoadedProgram,
     """Load a debug object per input with DWARF (read-only, own allocation) and register
     it with the GDB JIT interface. After the code's finalize, so a debugger that plants
     breakpoints when notified plants them in code that is already in place."""
-    from crossjit import debugobj
+    from crossjit.link import debugobj
 
     image = program.image
     debug = image.debug_sections()

@@ -35,9 +35,9 @@ from pydantic import (
     ValidationError,
 )
 
-from crossjit import recipes, yamldoc
 from crossjit.errors import ProfileError
-from crossjit.yamldoc import KeyPath, dotted
+from crossjit.project import recipes, yamldoc
+from crossjit.project.yamldoc import KeyPath, dotted
 
 DOCS_HINT = "every key is described in docs/profiles.md"
 

@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
-from crossjit import cache
+from crossjit.compile import cache
 from crossjit.errors import CrossjitError, Progress, quiet
-from crossjit.profile import ArchiveSource, FetchSpec, GitSource, PypiSource
+from crossjit.project.profile import ArchiveSource, FetchSpec, GitSource, PypiSource
 
 PYPI_INDEX = "https://pypi.org/simple/"
 TIMEOUT = 60.0

@@ -135,7 +135,7 @@ def build_debug_object(
 
 def debug_only_object(debug_sections: Mapping[str, bytes], machine: int = 62) -> bytes:
     """A minimal ELF64 relocatable holding only ``debug_sections`` (already relocated),
-    so DWARF readers that want a file can read them (see ``crossjit.dwarf``)."""
+    so DWARF readers that want a file can read them (see ``crossjit.debug.dwarf``)."""
     names = ["", *debug_sections, ".shstrtab"]
     strtab = bytearray(b"\0")
     name_off = [0]

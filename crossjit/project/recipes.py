@@ -10,7 +10,7 @@ from pathlib import Path
 def images_root() -> Path:
     """``$CROSSJIT_IMAGES`` or the source tree's ``images/`` folder."""
     override = os.environ.get("CROSSJIT_IMAGES")
-    return Path(override) if override else Path(__file__).resolve().parent.parent / "images"
+    return Path(override) if override else Path(__file__).resolve().parents[2] / "images"
 
 
 def sysroot_dir(recipe: str) -> Path:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import select
 import signal
 import subprocess
@@ -30,8 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crossjit import build as _build
-from crossjit import loader, session
+from crossjit.compile import build as _build
 from crossjit.errors import (
     CrossjitError,
     ExecutorDisconnected,
@@ -42,10 +40,12 @@ from crossjit.errors import (
 )
 from crossjit.orc.client import ExecutorSpec, OrcClient
 from crossjit.orc.transport import SpawnedTransport
-from crossjit.plan import RunPlan, docker_container, local_executor_for
+from crossjit.project.plan import RunPlan, docker_container, local_executor_for
+from crossjit.run import loader, session
+from crossjit.targets import procfs
 
 if TYPE_CHECKING:
-    from crossjit.executors import ExecutorConfig
+    from crossjit.targets.executors import ExecutorConfig
 
 POLL_S = 0.02  # mtime polling: ≤20 ms to notice a save, ~0.1 ms of stat()s per poll
 STOP_DEADLINE_S = 10.0  # for a killed executor to be gone
@@ -105,15 +105,6 @@ def inputs_of(profile: Path, plan_inputs: Sequence[Path], built: _build.BuildRes
 # --- executor sessions --------------------------------------------------------------------
 
 
-def _gone(pid: int) -> bool:
-    """Without pidfds: dead (zombie or reaped) by /proc."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
-
-
 @dataclass(eq=False)
 class Slot:
     """One executor session: the client, the executor processes behind it, and (once
@@ -162,7 +153,7 @@ class Slot:
         for pid in self.pids:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-        while not all(_gone(pid) for pid in self.pids):
+        while not all(procfs.gone(pid) for pid in self.pids):
             if time.monotonic() > end:
                 return False
             time.sleep(0.001)
@@ -193,15 +184,14 @@ def open_in_container(name: str) -> Slot:
     """A fresh executor session in container ``name``. Its stdin is /dev/null: the
     terminal cannot be shared by the running program and the spare session's
     ``docker exec``; stdout/stderr reach the terminal as with `crossjit run`."""
-    from crossjit import containers, executors
+    from crossjit.targets import containers, executors
 
     engine = containers.connect()  # one per session: docker-py is not shared across threads
-    sid = secrets.token_hex(4)
     stack = contextlib.ExitStack()
     try:
         client = stack.enter_context(
-            executors.session(name, engine=engine, sid=sid, stdin=subprocess.DEVNULL))
-        pids = executors.session_pids(engine, name, sid)
+            executors.session(name, engine=engine, stdin=subprocess.DEVNULL))
+        pids = executors.session_processes(client, name)
     except BaseException:
         stack.close()
         raise
@@ -227,7 +217,7 @@ class Place:
 def place_of(run: session.ProfileRun, say: Progress | None) -> Place:
     plan = run.plan
     if plan.executor.profile_container:
-        from crossjit import executors
+        from crossjit.targets import executors
 
         cfg = executors.config(profile=run.profile, mounts=run.mounts)
         return Place(container=cfg.name, cfg=cfg)
@@ -464,7 +454,7 @@ class Watcher:
         is not running, or if this run started it and its settings changed."""
         if place == self.place:
             return
-        from crossjit import executors
+        from crossjit.targets import executors
 
         old, self.place = self.place, place
         self._stop_current()
@@ -511,7 +501,7 @@ class Watcher:
         self._join_workers()
         self.pool.shutdown(wait=True, cancel_futures=False)
         if self.started_container and not self.keep:
-            from crossjit import executors
+            from crossjit.targets import executors
 
             executors.down(self.started_container)
 

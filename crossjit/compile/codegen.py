@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from crossjit import cache as cachedir
+from crossjit.compile import cache as cachedir
 from crossjit.errors import CodegenError
 
 _LOCK = threading.Lock()  # llvmlite's target registry init is not thread-safe

@@ -41,15 +41,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crossjit.errors import CrossjitError, ExecutorError, Progress, UsageError, quiet
+from crossjit.errors import CrossjitError, Progress, UsageError, quiet
 from crossjit.orc.client import ExecutorSpec, OrcClient
-from crossjit.orc.transport import SocketTransport, SpawnedTransport
+from crossjit.orc.transport import SpawnedTransport
 from crossjit.orc.transport import spawn_executor as spawn_transport
-from crossjit.plan import docker_container
-from crossjit.session import JitRequest, run_jit
+from crossjit.project.plan import docker_container
+from crossjit.run.session import JitRequest, run_jit
+from crossjit.targets import procfs
 
 if TYPE_CHECKING:
-    from crossjit.executors import ExecutorConfig
+    from crossjit.targets.executors import ExecutorConfig
 
 
 DEBUGGERS = ("gdb", "lldb")
@@ -198,16 +199,8 @@ def spawn_executor(spec: ExecutorSpec, *, interactive: bool) -> OrcClient:
 
 def _threads_stopped(pid: int) -> bool | None:
     """Whether any thread of ``pid`` is in a (tracing) stop; None when it is gone."""
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-        states = []
-        for t in tasks:
-            with contextlib.suppress(FileNotFoundError):
-                stat = Path(f"/proc/{pid}/task/{t}/stat").read_text()
-                states.append(stat.rsplit(")", 1)[1].split()[0])
-    except FileNotFoundError:
-        return None
-    return any(s in ("t", "T") for s in states)
+    states = procfs.thread_states(pid)
+    return None if states is None else any(s in ("t", "T") for s in states)
 
 
 def _traced(pid: int) -> bool:
@@ -260,9 +253,9 @@ def _profile_runner(req: DebugRequest, progress: Progress | None, warn: Progress
                     ) -> tuple[str | None, ExecutorConfig | None, Runner]:
     """Where a profile's program runs — an executor spec, or its own container's config —
     and the run function; always built with -g."""
-    from crossjit import executors
-    from crossjit.plan import local_executor_for
-    from crossjit.session import execute, prepare_profile
+    from crossjit.project.plan import local_executor_for
+    from crossjit.run.session import execute, prepare_profile
+    from crossjit.targets import executors
 
     assert req.profile is not None
     args = req.jit.program_args or None
@@ -279,58 +272,9 @@ def _profile_runner(req: DebugRequest, progress: Progress | None, warn: Progress
     return spec, None, runner
 
 
-def _proc_stat(pid: int) -> tuple[str, int] | None:
-    """(comm, ppid) of a process; None when it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    head, rest = stat.rsplit(")", 1)
-    return head.split("(", 1)[1], int(rest.split()[1])
-
-
-def _children(pid: int) -> list[int]:
-    kids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            st = _proc_stat(int(entry))
-            if st is not None and st[1] == pid:
-                kids.append(int(entry))
-    return kids
-
-
-def container_executor_pid(client: OrcClient, container: str) -> int:
-    """The host pid of the executor serving a container session.
-
-    The session's unix socket knows its peer: SO_PEERCRED gives the pid of the process
-    that listened, translated by the kernel into *our* pid namespace (docker top would
-    give the same, at the price of an engine call and a match on the socket id). That
-    process is crossjit-executor itself (musl, alpine), or socat (debian), which hands
-    the accepted connection to LLVM's executor, its only child.
-    """
-    transport = client.transport
-    pid = transport.peer_pid() if isinstance(transport, SocketTransport) else None
-    if pid is None:
-        raise ExecutorError(f"no unix socket to the executor in {container}")
-    st = _proc_stat(pid) if pid > 0 else None
-    if st is None:
-        raise DebuggerError(
-            f"cannot see the executor process of {container} from here",
-            why="its pid is not visible in this pid namespace",
-            hint="run crossjit debug on the Docker host itself, not inside a container",
-        )
-    if st[0] == "socat":
-        kids = _children(pid)
-        if len(kids) != 1:
-            raise DebuggerError(f"cannot tell the executor of {container} apart",
-                                why=f"socat (pid {pid}) has {len(kids)} children, not 1")
-        pid = kids[0]
-    return pid
-
-
 @contextlib.contextmanager
 def _container_session(name: str, interactive: bool) -> Iterator[tuple[OrcClient, Target]]:
-    from crossjit import executors
+    from crossjit.targets import executors
 
     # The program's stdout/stderr are ours (docker exec -i), its stdin is /dev/null when
     # the terminal is the debugger's; the docker client gets a session of its own so the
@@ -338,14 +282,14 @@ def _container_session(name: str, interactive: bool) -> Iterator[tuple[OrcClient
     with executors.session(name, stdin=subprocess.DEVNULL if interactive else None,
                            new_session=True) as client:
         client.timeout = DEBUG_CALL_TIMEOUT
-        yield client, Target(container_executor_pid(client, name), container=name)
+        yield client, Target(executors.session_executor_pid(client, name), container=name)
 
 
 @contextlib.contextmanager
 def _executor(spec_text: str | None, cfg: ExecutorConfig | None, interactive: bool,
               progress: Progress | None) -> Iterator[tuple[OrcClient, Target]]:
     """A connected executor (handshake done, no code yet) and the process to attach to."""
-    from crossjit import executors
+    from crossjit.targets import executors
 
     if cfg is not None:  # a profile's own container: started if needed, removed if we did
         with (executors.running(cfg, progress=progress or quiet),

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from crossjit import codegen, toolchain
+from crossjit.compile import codegen, toolchain
 from crossjit.errors import CompileError, Progress, UsageError
 
 IR_SUFFIXES = frozenset({".ll", ".bc"})
@@ -24,24 +24,12 @@ OBJECT_SUFFIXES = frozenset({".o"})
 
 
 @dataclass(frozen=True)
-class BuildOptions:
-    target: str
-    opt_level: int = 0
-    debug: bool = False
-    include_dirs: tuple[Path, ...] = ()
-    defines: tuple[str, ...] = ()
-    sysroot: Path | None = None
-    extra_cflags: tuple[str, ...] = ()
+class BuildOptions(toolchain.CompileOptions):
+    """What clang needs (the inherited fields), plus code generation and parallelism."""
+
     cpu: str = ""
     features: str = ""
     jobs: int = field(default_factory=lambda: os.cpu_count() or 2)
-
-    def compile_options(self) -> toolchain.CompileOptions:
-        return toolchain.CompileOptions(
-            target=self.target, opt_level=self.opt_level, debug=self.debug,
-            include_dirs=self.include_dirs, defines=self.defines, sysroot=self.sysroot,
-            extra_cflags=self.extra_cflags,
-        )
 
     def codegen_options(self) -> codegen.CodegenOptions:
         return codegen.CodegenOptions(self.target, self.opt_level, self.cpu, self.features)
@@ -106,7 +94,7 @@ def _one(path: Path, opts: BuildOptions, compiler: toolchain.Compiler | None) ->
     t0 = time.perf_counter()
     if kind == "source":
         assert compiler is not None
-        res = toolchain.compile_to_bitcode(path, opts.compile_options(), compiler)
+        res = toolchain.compile_to_bitcode(path, opts, compiler)
         ir, compiled, headers = res.bitcode, not res.cached, res.headers
     t1 = time.perf_counter()
     with _CODEGEN_LOCK:

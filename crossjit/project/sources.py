@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crossjit.errors import ProfileError, Progress
-from crossjit.profile import Profile, fetch_ref
+from crossjit.project.profile import Profile, fetch_ref
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class ResolvedPaths:
 
 def fetch_all(profile: Profile, progress: Progress | None = None) -> dict[str, Path]:
     """Fetch (or find in the cache) every fetched source the profile declares."""
-    from crossjit.fetch import fetch
+    from crossjit.project.fetch import fetch
 
     return {name: fetch(name, spec, progress) for name, spec in profile.fetch.items()}
 
