@@ -155,7 +155,8 @@ def jit(
 @app.command(
     context_settings={"allow_interspersed_args": True},
     short_help="Run inputs or a profile with gdb or lldb attached.",
-    epilog="Example: crossjit debug argc_sub1.c --break sub1 --batch cmds.gdb",
+    epilog="Example: crossjit debug seed.c --batch seed.gdb   (seed.gdb: break sub1, "
+    "continue, print x, set var x = 42, continue)",
 )
 def debug(
     inputs: Annotated[
@@ -176,9 +177,10 @@ def debug(
     ] = "gdb",
     batch: Annotated[
         Path | None,
-        typer.Option("--batch", help="Run these debugger commands unattended at the first "
-                     "stop (a breakpoint, or the program's end), print the debugger's "
-                     "output and exit with the program's status."),
+        typer.Option("--batch", help="Run this debugger command file unattended, as gdb -x "
+                     "/ lldb -s would: its breakpoints are pending until the code is "
+                     "loaded, its first run/continue lets the program go. Exits with the "
+                     "program's status."),
     ] = None,
     executor: Annotated[
         str | None,
