@@ -267,6 +267,9 @@ def run(
     _exit(status)
 
 
+_NEXT_TO_PROFILE = "\0next-to-the-profile"  # a bare --compile-commands (no PATH can hold NUL)
+
+
 @app.command(short_help="Compile a profile's sources into the cache (only what changed).")
 def build(
     profile: Annotated[Path, typer.Argument(help="The project profile (YAML).",
@@ -274,14 +277,27 @@ def build(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print what was compiled as JSON on stdout.")
     ] = False,
+    compile_commands: Annotated[
+        str | None,
+        typer.Option("--compile-commands", show_default=False,
+                     metavar="[PATH]",
+                     help="Also write compile_commands.json (for clangd) with the exact "
+                     "clang commands for the profile's target: into PATH (a directory, or "
+                     "a .json file), by default next to the profile. Put it after PROFILE."),
+    ] = None,
 ) -> None:
     """Compile PROFILE's sources into the cache (in parallel; only what changed)."""
     with _guard():
         import json
 
+        from crossjit.compile.commands import destination
         from crossjit.run.session import build_profile
 
-        result = build_profile(profile, progress=progress)
+        cc = None
+        if compile_commands is not None:
+            given = None if compile_commands == _NEXT_TO_PROFILE else Path(compile_commands)
+            cc = destination(given, profile.parent).absolute()
+        result = build_profile(profile, progress=progress, compile_commands=cc)
         compiled = [str(p) for p in result.compiled]
         generated = [str(s.input) for s in result.steps if s.generated]
         if json_out:
@@ -575,7 +591,22 @@ def clean(
 @functools.cache
 def command() -> click.Command:
     """The click command typer builds from the app (~20 ms; the daemon builds it once)."""
-    return typer.main.get_command(app)
+    cmd = typer.main.get_command(app)
+    _optional_value(cmd, "build", "compile_commands", _NEXT_TO_PROFILE)
+    return cmd
+
+
+def _optional_value(group: click.Command, sub: str, name: str, bare: str) -> None:
+    """Let an option's value be left out (``--opt`` alone means ``bare``): click can,
+    typer cannot declare it, so its click option is replaced by an equivalent one."""
+    assert isinstance(group, click.Group)
+    cmd = group.commands[sub]
+    for i, p in enumerate(cmd.params):
+        if p.name == name and isinstance(p, click.Option):
+            cmd.params[i] = click.Option(p.opts, is_flag=False, flag_value=bare, default=None,
+                                         help=p.help, metavar=p.metavar, show_default=False)
+            return
+    raise AssertionError(f"no option {name} in {sub}")
 
 
 def main(argv: list[str] | None = None) -> None:
