@@ -267,6 +267,30 @@ def run(
     _exit(status)
 
 
+@app.command(short_help="Write a commented starter profile for the sources in DIR.",
+             epilog="Example: crossjit init && crossjit run crossjit.yaml")
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="The project's folder.", metavar="[DIR]")
+    ] = Path("."),
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing crossjit.yaml.")
+    ] = False,
+    name: Annotated[
+        str | None, typer.Option("--name", help="The profile's name (default: DIR's name).")
+    ] = None,
+) -> None:
+    """Write DIR/crossjit.yaml listing DIR's C/C++ sources (hidden and build folders
+    skipped): this host's target and the local executor; the musl container is a
+    commented alternative. Refuses to overwrite the file without --force."""
+    with _guard():
+        from crossjit.project.starter import write_starter
+
+        dest, sources = write_starter(directory, force=force, name=name)
+        progress(f"wrote {dest} ({len(sources)} source{'s' if len(sources) != 1 else ''}); "
+                 f"next: crossjit run {dest}")
+
+
 _NEXT_TO_PROFILE = "\0next-to-the-profile"  # a bare --compile-commands (no PATH can hold NUL)
 
 
