@@ -155,7 +155,8 @@ def jit(
 @app.command(
     context_settings={"allow_interspersed_args": True},
     short_help="Run inputs or a profile with gdb or lldb attached.",
-    epilog="Example: crossjit debug argc_sub1.c --break sub1 --batch cmds.gdb",
+    epilog="Example: crossjit debug seed.c --batch seed.gdb   (seed.gdb: break sub1, "
+    "continue, print x, set var x = 42, continue)",
 )
 def debug(
     inputs: Annotated[
@@ -176,9 +177,10 @@ def debug(
     ] = "gdb",
     batch: Annotated[
         Path | None,
-        typer.Option("--batch", help="Run these debugger commands unattended at the first "
-                     "stop (a breakpoint, or the program's end), print the debugger's "
-                     "output and exit with the program's status."),
+        typer.Option("--batch", help="Run this debugger command file unattended, as gdb -x "
+                     "/ lldb -s would: its breakpoints are pending until the code is "
+                     "loaded, its first run/continue lets the program go. Exits with the "
+                     "program's status."),
     ] = None,
     executor: Annotated[
         str | None,
@@ -265,6 +267,33 @@ def run(
     _exit(status)
 
 
+@app.command(short_help="Write a commented starter profile for the sources in DIR.",
+             epilog="Example: crossjit init && crossjit run crossjit.yaml")
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="The project's folder.", metavar="[DIR]")
+    ] = Path("."),
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing crossjit.yaml.")
+    ] = False,
+    name: Annotated[
+        str | None, typer.Option("--name", help="The profile's name (default: DIR's name).")
+    ] = None,
+) -> None:
+    """Write DIR/crossjit.yaml listing DIR's C/C++ sources (hidden and build folders
+    skipped): this host's target and the local executor; the musl container is a
+    commented alternative. Refuses to overwrite the file without --force."""
+    with _guard():
+        from crossjit.project.starter import write_starter
+
+        dest, sources = write_starter(directory, force=force, name=name)
+        progress(f"wrote {dest} ({len(sources)} source{'s' if len(sources) != 1 else ''}); "
+                 f"next: crossjit run {dest}")
+
+
+_NEXT_TO_PROFILE = "\0next-to-the-profile"  # a bare --compile-commands (no PATH can hold NUL)
+
+
 @app.command(short_help="Compile a profile's sources into the cache (only what changed).")
 def build(
     profile: Annotated[Path, typer.Argument(help="The project profile (YAML).",
@@ -272,14 +301,27 @@ def build(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print what was compiled as JSON on stdout.")
     ] = False,
+    compile_commands: Annotated[
+        str | None,
+        typer.Option("--compile-commands", show_default=False,
+                     metavar="[PATH]",
+                     help="Also write compile_commands.json (for clangd) with the exact "
+                     "clang commands for the profile's target: into PATH (a directory, or "
+                     "a .json file), by default next to the profile. Put it after PROFILE."),
+    ] = None,
 ) -> None:
     """Compile PROFILE's sources into the cache (in parallel; only what changed)."""
     with _guard():
         import json
 
+        from crossjit.compile.commands import destination
         from crossjit.run.session import build_profile
 
-        result = build_profile(profile, progress=progress)
+        cc = None
+        if compile_commands is not None:
+            given = None if compile_commands == _NEXT_TO_PROFILE else Path(compile_commands)
+            cc = destination(given, profile.parent).absolute()
+        result = build_profile(profile, progress=progress, compile_commands=cc)
         compiled = [str(p) for p in result.compiled]
         generated = [str(s.input) for s in result.steps if s.generated]
         if json_out:
@@ -573,7 +615,22 @@ def clean(
 @functools.cache
 def command() -> click.Command:
     """The click command typer builds from the app (~20 ms; the daemon builds it once)."""
-    return typer.main.get_command(app)
+    cmd = typer.main.get_command(app)
+    _optional_value(cmd, "build", "compile_commands", _NEXT_TO_PROFILE)
+    return cmd
+
+
+def _optional_value(group: click.Command, sub: str, name: str, bare: str) -> None:
+    """Let an option's value be left out (``--opt`` alone means ``bare``): click can,
+    typer cannot declare it, so its click option is replaced by an equivalent one."""
+    assert isinstance(group, click.Group)
+    cmd = group.commands[sub]
+    for i, p in enumerate(cmd.params):
+        if p.name == name and isinstance(p, click.Option):
+            cmd.params[i] = click.Option(p.opts, is_flag=False, flag_value=bare, default=None,
+                                         help=p.help, metavar=p.metavar, show_default=False)
+            return
+    raise AssertionError(f"no option {name} in {sub}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,12 +5,14 @@ The only module that runs a debugger. The order matters:
 1. spawn the executor (its own session, so the terminal's Ctrl-C reaches the debugger
    and not the executor) and finish the ORC handshake;
 2. start the debugger attached to the executor's pid with a generated command file:
-   settings, pending breakpoints (``--break``), a *ready* marker, ``continue``;
+   settings, pending breakpoints (``--break``), a *ready* marker, ``continue`` — or,
+   with ``--batch``, the user's file from its first line with the marker before its
+   first ``run``/``continue`` (``batch.py``: the file behaves as ``gdb -x``);
 3. wait until the marker exists and the executor runs again (traced, no thread stopped),
    so the breakpoints are in place before any JIT'd code exists;
 4. build, load (the debug objects register with the GDB JIT interface, the debugger
    resolves the pending breakpoints) and run the program in this process while the
-   debugger process owns the terminal (interactive) or runs the ``--batch`` file;
+   debugger process owns the terminal (interactive) or runs the rest of the batch file;
 5. tear down: deregister, hang up (the executor exits, the debugger sees it), then
    wait for the debugger to finish.
 
@@ -41,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crossjit.debug import batch
 from crossjit.errors import CrossjitError, Progress, UsageError, quiet
 from crossjit.orc.client import ExecutorSpec, OrcClient
 from crossjit.orc.transport import SpawnedTransport
@@ -70,7 +73,7 @@ class DebugRequest:
     jit: JitRequest
     debugger: str = "gdb"  # gdb | lldb
     breakpoints: tuple[str, ...] = ()
-    batch: Path | None = None  # commands to run unattended after the first stop
+    batch: Path | None = None  # commands to run unattended, as gdb -x / lldb -s would
     debugger_path: str | None = None  # default: gdb / the newest lldb on PATH
     source_map: tuple[tuple[str, str], ...] = ()  # (from, to) prefixes for source paths
     profile: Path | None = None  # debug a profile's program (jit.inputs unused)
@@ -119,23 +122,27 @@ def _quote_gdb(text: str) -> str:
 
 def command_file(kind: str, breakpoints: Sequence[str], ready: Path,
                  source_map: Sequence[tuple[str, str]] = (),
-                 batch_commands: str = "", *, container: bool = False) -> str:
-    """The debugger's commands: settings, pending breakpoints, the ready marker, continue,
-    then (batch) the user's commands, which run at the first stop.
+                 batch_commands: str | None = None, *, container: bool = False,
+                 batch_name: str = "the batch file") -> str:
+    """The debugger's commands: settings, pending breakpoints (``--break``), then either
+    the ready marker and ``continue`` (interactive) or the user's batch file, run from
+    its first line as ``gdb -x`` / ``lldb -s`` would, with the marker before its first
+    ``run``/``continue`` (``batch.prepare``).
 
     ``container``: the executor is in another pid namespace (see ``_LLDB_FOREIGN_NS``)."""
     marker = shlex.quote(str(ready))
     if kind == "gdb":
+        touch = f"shell touch {marker}"
         lines = [
             "set pagination off",
             "set confirm off",
             "set breakpoint pending on",  # resolves when the JIT'd code registers
             *(f'set substitute-path "{_quote_gdb(a)}" "{_quote_gdb(b)}"' for a, b in source_map),
             *(f"break {b}" for b in breakpoints),
-            f"shell touch {marker}",
-            "continue",
         ]
+        resume = "continue"
     else:
+        touch = f"platform shell touch {marker}"
         lines = [
             # Off by default on some builds; LLVM's JIT objects need it.
             "settings set plugin.jit-loader.gdb.enable on",
@@ -143,13 +150,12 @@ def command_file(kind: str, breakpoints: Sequence[str], ready: Path,
             *(_LLDB_FOREIGN_NS if container else ()),
             *(f'settings append target.source-map "{a}" "{b}"' for a, b in source_map),
             *(f"breakpoint set --name {shlex.quote(b)}" for b in breakpoints),
-            f"platform shell touch {marker}",
-            "process continue",
         ]
-    text = "\n".join(lines) + "\n"
-    if batch_commands:
-        text += batch_commands if batch_commands.endswith("\n") else batch_commands + "\n"
-    return text
+        resume = "process continue"
+    head = "\n".join(lines) + "\n"
+    if batch_commands is None:
+        return head + f"{touch}\n{resume}\n"
+    return head + batch.prepare(kind, batch_commands, touch, batch_name)
 
 
 # lldb-server recognises the SIGSTOPs it sends to halt the other threads (at every
@@ -214,17 +220,22 @@ def _traced(pid: int) -> bool:
 
 
 def wait_attached(pid: int, ready: Path, debugger: subprocess.Popen[bytes],
-                  timeout: float = ATTACH_TIMEOUT) -> None:
+                  timeout: float = ATTACH_TIMEOUT, *, batch: bool = False) -> None:
     """Until the debugger has attached, set its breakpoints and resumed the executor."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if debugger.poll() is not None:
+            hint = ("attaching needs ptrace rights: run as root, or set "
+                    "/proc/sys/kernel/yama/ptrace_scope to 0")
+            if batch:
+                hint += ("; a batch file runs from its first line, as with gdb -x / "
+                         "lldb -s, before the program is loaded: commands that need a "
+                         "stopped program go after its `continue` (or `run`)")
             raise DebuggerError(
                 f"the debugger exited (status {debugger.returncode}) before the program ran",
                 why="it could not attach to the executor, or its commands failed "
                 "(its messages are above)",
-                hint="attaching needs ptrace rights: run as root, or set "
-                "/proc/sys/kernel/yama/ptrace_scope to 0",
+                hint=hint,
             )
         if ready.exists() and _traced(pid) and _threads_stopped(pid) is False:
             return
@@ -331,13 +342,14 @@ def run_debug(req: DebugRequest, progress: Progress | None = None,
             return run_jit(jit, progress, warn, client=client)
 
     exe = find_debugger(req.debugger, req.debugger_path)
-    batch_commands = ""
+    batch_commands: str | None = None
     if req.batch is not None:
         try:
             batch_commands = req.batch.read_text()
         except OSError as e:
             raise UsageError(f"cannot read the batch file {req.batch}",
                              why=e.strerror or str(e)) from None
+        batch.prepare(req.debugger, batch_commands, "", str(req.batch))  # refuse it early
     interactive = req.batch is None
     with _executor(spec_text, cfg, interactive, progress) as (client, target):
         status, rc = _debug(req, exe, client, target, runner, batch_commands, progress)
@@ -347,7 +359,8 @@ def run_debug(req: DebugRequest, progress: Progress | None = None,
 
 
 def _debug(req: DebugRequest, exe: str, client: OrcClient, target: Target, runner: Runner,
-           batch_commands: str, progress: Progress | None) -> tuple[int, int | None]:
+           batch_commands: str | None, progress: Progress | None
+           ) -> tuple[int, int | None]:
     """Attach, wait until the breakpoints are set, run; (program status, debugger status)."""
     interactive = req.batch is None
     pid = target.pid
@@ -355,7 +368,8 @@ def _debug(req: DebugRequest, exe: str, client: OrcClient, target: Target, runne
         ready = Path(tmp) / "ready"
         script = Path(tmp) / f"commands.{req.debugger}"
         script.write_text(command_file(req.debugger, req.breakpoints, ready, req.source_map,
-                                       batch_commands, container=target.container is not None))
+                                       batch_commands, container=target.container is not None,
+                                       batch_name=str(req.batch)))
         argv = debugger_argv(req.debugger, exe, pid, script, batch=not interactive,
                              target=target)
         if progress:
@@ -369,7 +383,7 @@ def _debug(req: DebugRequest, exe: str, client: OrcClient, target: Target, runne
                 client.close()
                 raise DebuggerError(f"cannot start {exe}", why=e.strerror or str(e)) from None
             try:
-                wait_attached(pid, ready, debugger)
+                wait_attached(pid, ready, debugger, batch=not interactive)
                 status = runner(client)
             except BaseException:
                 client.close()

@@ -54,6 +54,25 @@ def docker_container(spec: str | None) -> str | None:
     return container_name(variant)
 
 
+_ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64"}
+
+
+def host_triple() -> str:
+    """This machine's triple, spelled as profiles do (``x86_64-linux-gnu``): what a
+    profile without ``target:`` builds for. glibc unless this host's libc is musl."""
+    import platform
+
+    machine = platform.machine().lower()
+    arch = _ARCH_ALIASES.get(machine, machine)
+    if platform.libc_ver()[0] == "glibc":
+        env = "gnu"
+    else:  # musl identifies itself only by its loader
+        import glob
+
+        env = "musl" if glob.glob("/lib/ld-musl-*.so.1") else "gnu"
+    return f"{arch}-linux-{env}"
+
+
 def libc_of(triple: str) -> str:
     env = triple.split("-")[-1]
     return "musl" if env.startswith("musl") else "glibc"

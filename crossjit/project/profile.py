@@ -294,7 +294,8 @@ class Profile(_Model):
     """A validated project profile. Paths are kept as written; see ``sources.py``."""
 
     name: Name
-    target: Target
+    # No `target:` key: this host's triple (the code runs in a local executor as is).
+    target: Target = Field(default_factory=lambda: Target(triple=_host_triple()))
     sysroot: Annotated[Sysroot, BeforeValidator(_sysroot_shorthand)] | None = None
     # None: the local executor, when the target can run on this host (with a warning).
     executor: Annotated[Executor, BeforeValidator(_executor_shorthand)] | None = None
@@ -319,6 +320,11 @@ class Profile(_Model):
         return self._file
 
     @property
+    def host_target(self) -> bool:
+        """The profile has no ``target:`` key: code is generated for this host."""
+        return "target" not in self.model_fields_set
+
+    @property
     def base_dir(self) -> Path:
         """Relative paths in the profile are relative to the profile's own directory."""
         return self._file.parent
@@ -326,6 +332,12 @@ class Profile(_Model):
     def where(self, *path: str | int) -> str:
         """``file:line`` of a key path, for messages about the profile's contents."""
         return f"{self._file}:{yamldoc.Document(self._file, None, self._lines).line_of(path)}"
+
+
+def _host_triple() -> str:
+    from crossjit.project.plan import host_triple
+
+    return host_triple()
 
 
 # --- loading -----------------------------------------------------------------------------

@@ -104,6 +104,7 @@ def summary(profile: Profile, paths: ResolvedPaths, fetched: Mapping[str, Path])
     t, ex, sr = profile.target, profile.executor, profile.sysroot
     lines = [f"profile {profile.name} ({profile.file}): ok"]
     target = t.triple + (f", cpu {t.cpu}" if t.cpu else "")
+    target += " (this host's: no target key)" if profile.host_target else ""
     lines.append(f"  target    {target}{', ' + ' '.join(t.features) if t.features else ''}")
     if sr is None:
         lines.append("  sysroot   none (the compiler's default headers)")

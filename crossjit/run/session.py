@@ -292,8 +292,19 @@ def prepare_profile(path: Path, args: tuple[str, ...] | None, executor: str | No
     return ProfileRun(plan, profile, paths.mounts)
 
 
-def build_profile(path: Path, progress: Progress | None = None) -> _build.BuildResult:
+def build_profile(path: Path, progress: Progress | None = None,
+                  compile_commands: Path | None = None) -> _build.BuildResult:
+    """Compile a profile's sources into the cache; with ``compile_commands`` (a file or a
+    directory) first write their compile_commands.json there — before building, so an
+    editor gets it even while a source does not compile yet."""
     run = prepare_profile(path, None, None, progress, build_sysroot=progress)
+    if compile_commands is not None:
+        from crossjit.compile import commands
+
+        items = commands.entries(run.plan.inputs, run.plan.build, run.profile.base_dir)
+        dest = commands.write(compile_commands, items)
+        if progress:
+            progress(f"wrote {dest} ({len(items)} entr{'ies' if len(items) != 1 else 'y'})")
     return _build.build(run.plan.inputs, run.plan.build, progress)
 
 

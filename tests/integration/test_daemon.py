@@ -103,7 +103,7 @@ def test_debug_runs_in_process_even_with_a_daemon(daemon_env: dict[str, str],
     src.write_text("int sub1(int x) { return x - 1; } "
                    "int main(int argc, char **argv) { return sub1(argc); }\n")
     cmds = tmp_path / "cmds"
-    cmds.write_text("print x\ncontinue\n")
+    cmds.write_text("continue\nprint x\ncontinue\n")  # runs from its first line, as gdb -x
     done = crossjit(daemon_env, "debug", str(src), "--break", "sub1", "--batch", str(cmds),
                     "-e", f"spawn:{llvm_executor(16)}", timeout=240)
     assert done.returncode == 0, done.stderr

@@ -42,14 +42,22 @@ def debugger(name: str) -> str:
     return str(require_file("/usr/bin/lldb-16", "lldb-16 (apt-get install lldb-16)"))
 
 
-def commands(tmp: Path, dbg: str, container: str) -> str:
-    """The seed's batch file, plus the engine's view of the container at the breakpoint."""
+def commands(tmp: Path, dbg: str, container: str, *, script: bool = False) -> str:
+    """The seed's batch file, plus the engine's view of the container at the breakpoint.
+
+    For `--break sub1` (the file first lets the program go), or with ``script`` the
+    seed's own script as written: `break sub1`/`b sub1`, `continue`/`c`, `print x`/`p x`,
+    `set var x = 42`/`expr x = 42`, `continue`/`c`."""
     probe = tmp / "probe.sh"  # a script: lldb's `platform shell` runs no shell syntax
     probe.write_text(f"echo @@hostconfig@@; docker inspect --format '{INSPECT}' {container}\n"
                      f"echo @@top@@; docker top {container} -eo pid,args; echo @@end@@\n")
+    if script:
+        if dbg == "gdb":
+            return f"break sub1\ncontinue\nprint x\nset var x = 42\nshell sh {probe}\ncontinue\n"
+        return f"b sub1\nc\np x\nexpr x = 42\nplatform shell sh {probe}\nc\n"
     if dbg == "gdb":
-        return f"print x\nset var x = 42\nprint x\nshell sh {probe}\ncontinue\n"
-    return (f"frame variable x\nexpression x = 42\nframe variable x\n"
+        return f"continue\nprint x\nset var x = 42\nprint x\nshell sh {probe}\ncontinue\n"
+    return (f"continue\nframe variable x\nexpression x = 42\nframe variable x\n"
             f"platform shell sh {probe}\ncontinue\n")
 
 
@@ -143,6 +151,41 @@ def test_profile_in_its_own_container(tmp_path: Path, dbg: str) -> None:
         assert env.engine().get(container) is None, "the container crossjit debug started"
     finally:
         executors.down(container)  # only ours, and only if the test failed midway
+
+
+@pytest.mark.parametrize("dbg", ["gdb", "lldb"])
+def test_seed_script_in_a_profile_container(tmp_path: Path, dbg: str) -> None:
+    """The seed's script as written (no --break) on the musl container of a profile: its
+    breakpoint is pending until the JIT'd code registers; `c` lets the program go."""
+    debugger(dbg)
+    env.require_musl_executor_binary()
+    env.musl_sysroot()
+    name = f"dbgscript-{dbg}-{os.getpid()}"
+    container = f"crossjit-{name}"
+    (tmp_path / "seed.c").write_text(SEED)
+    (tmp_path / "seed.yaml").write_text(
+        f"name: {name}\ntarget:\n  triple: x86_64-linux-musl\nsysroot: debian-musl\n"
+        "executor: musl\nsources: seed.c\n"
+    )
+    (tmp_path / "cmds").write_text(commands(tmp_path, dbg, container, script=True))
+    try:
+        p = crossjit_debug(tmp_path, "seed.yaml", "--batch", "cmds", "--debugger", dbg)
+        out = p.stdout + p.stderr
+        src = tmp_path / "seed.c"
+        if dbg == "gdb":
+            assert "Breakpoint 1 (sub1) pending." in out, out
+            assert f"Breakpoint 1, sub1 (x=1) at {src}:1" in out, out
+            assert f"1\t{SEED_LINE}" in out and "$1 = 1" in out, out
+        else:
+            assert "Breakpoint 1: no locations (pending)." in out, out
+            assert f"sub1(x=1) at {src.name}:1" in out, out
+            assert f"-> 1   \t{SEED_LINE}" in out, out
+            assert "(int) $0 = 1" in out and "(int) $1 = 42" in out, out
+        assert p.returncode == 41, out
+        assert_hardened_while_attached(out, attached_pid(out, container))
+        assert env.engine().get(container) is None, "the container crossjit debug started"
+    finally:
+        executors.down(container)
 
 
 def test_container_not_running(tmp_path: Path) -> None:

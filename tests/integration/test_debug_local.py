@@ -2,8 +2,10 @@
 
 The seed scenario: a breakpoint on sub1 set before any code exists hits with x == 1,
 the source line is shown from the .c file, x = 42 is set from the debugger, and the
-program exits 41 — with gdb and lldb, on LLVM 16's executor and crossjit-executor.
-Plus backtraces through JIT'd callers, gdb on every LLVM executor dialect, and errors.
+program exits 41 — with gdb and lldb, on LLVM 16's executor and crossjit-executor, both
+from the seed's own scripts run as `gdb -x` / `lldb -s` would (`break sub1`, `continue`,
+`print x`, ...) and with `--break sub1`. Plus backtraces through JIT'd callers, gdb on
+every LLVM executor dialect, and errors.
 """
 
 from __future__ import annotations
@@ -39,8 +41,12 @@ int main(void) {
 }
 """
 
-GDB_SEED = "print x\nset var x = 42\nprint x\ncontinue\n"
-LLDB_SEED = "frame variable x\nexpression x = 42\nframe variable x\ncontinue\n"
+# With --break sub1: the file runs from its first line, so it first lets the program go.
+GDB_SEED = "continue\nprint x\nset var x = 42\nprint x\ncontinue\n"
+LLDB_SEED = "continue\nframe variable x\nexpression x = 42\nframe variable x\ncontinue\n"
+# The seed's scripts exactly as a gdb / lldb user writes them (`run` or `continue`).
+GDB_SCRIPT = "break sub1\n{go}\nprint x\nset var x = 42\ncontinue\n"
+LLDB_SCRIPT = "b sub1\n{go}\np x\nexpr x = 42\nc\n"
 
 
 def executor(name: str) -> Path:
@@ -86,10 +92,69 @@ def test_seed_scenario(tmp_path: Path, dbg: str, exe: str) -> None:
     assert p.returncode == 41, out
 
 
+@pytest.mark.parametrize("exe", ["llvm-16", "crossjit-glibc"])
+@pytest.mark.parametrize("dbg", ["gdb", "lldb"])
+def test_seed_script_as_written(tmp_path: Path, dbg: str, exe: str) -> None:
+    """No --break: the breakpoint comes from the file, pending until the code registers."""
+    debugger(dbg)
+    go = "continue" if dbg == "gdb" else "c"
+    script = (GDB_SCRIPT if dbg == "gdb" else LLDB_SCRIPT).format(go=go)
+    p = crossjit_debug(tmp_path, SEED, "seed.c", script, "--debugger", dbg,
+                       "-e", f"spawn:{executor(exe)}")
+    out = p.stdout + p.stderr
+    assert_seed_script(out, dbg, tmp_path / "seed.c")
+    assert p.returncode == 41, out
+
+
+def assert_seed_script(out: str, dbg: str, src: Path) -> None:
+    if dbg == "gdb":
+        assert 'Breakpoint 1 (sub1) pending.' in out, out  # set before the code existed
+        assert f"Breakpoint 1, sub1 (x=1) at {src}:1" in out, out
+        assert f"1\t{SEED_LINE}" in out, out
+        assert "$1 = 1" in out, out
+    else:
+        assert "Breakpoint 1: no locations (pending)." in out, out
+        assert "sub1(x=1) at seed.c:1" in out, out
+        assert f"-> 1   \t{SEED_LINE}" in out, out
+        assert "(lldb) p x\n(int) $0 = 1" in out, out
+        assert "(lldb) expr x = 42\n(int) $1 = 42" in out, out
+
+
+@pytest.mark.parametrize("dbg", ["gdb", "lldb"])
+def test_seed_script_with_run(tmp_path: Path, dbg: str) -> None:
+    """`run`: the program is already running when the debugger attaches, so it continues."""
+    debugger(dbg)
+    script = (GDB_SCRIPT if dbg == "gdb" else LLDB_SCRIPT).format(go="run")
+    p = crossjit_debug(tmp_path, SEED, "seed.c", script, "--debugger", dbg)
+    out = p.stdout + p.stderr
+    assert_seed_script(out, dbg, tmp_path / "seed.c")
+    assert "Start it from the beginning" not in out and "kill it and restart" not in out, out
+    assert p.returncode == 41, out
+
+
+@pytest.mark.parametrize("dbg", ["gdb", "lldb"])
+def test_commands_for_a_stop_before_continue_fail_clearly(tmp_path: Path, dbg: str) -> None:
+    """As with gdb -x, `print x` before the program runs is an error that ends the file."""
+    debugger(dbg)
+    cmds = "print x\ncontinue\n" if dbg == "gdb" else "frame variable x\ncontinue\n"
+    p = crossjit_debug(tmp_path, SEED, "seed.c", cmds, "--debugger", dbg, "--break", "sub1")
+    assert p.returncode == 125, p.stdout + p.stderr
+    assert "before the program ran" in p.stderr and "runs from its first line" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_run_with_arguments_in_the_file_is_refused(tmp_path: Path) -> None:
+    debugger("gdb")
+    p = crossjit_debug(tmp_path, SEED, "seed.c", "break sub1\nrun a b\n")
+    assert p.returncode == 125, p.stdout + p.stderr
+    assert "cmds, line 2: `run a b` passes arguments to the program" in p.stderr, p.stderr
+    assert "after `--`" in p.stderr
+
+
 @pytest.mark.parametrize("dbg", ["gdb", "lldb"])
 def test_backtrace_names_jit_callers(tmp_path: Path, dbg: str) -> None:
     debugger(dbg)
-    cmds = "bt\ncontinue\n" if dbg == "gdb" else "thread backtrace\ncontinue\n"
+    cmds = "continue\nbt\ncontinue\n" if dbg == "gdb" else "c\nthread backtrace\nc\n"
     p = crossjit_debug(tmp_path, BT, "bt.c", cmds, "--debugger", dbg, "--break", "leaf")
     out = p.stdout + p.stderr
     if dbg == "gdb":
@@ -109,7 +174,8 @@ def test_gdb_sees_jit_code_on_every_llvm(tmp_path: Path, version: int) -> None:
     """The dialects register differently (14-16 wrapper, 17-19 + bool, 22 alloc action)."""
     debugger("gdb")
     exe = llvm_executor(version)
-    p = crossjit_debug(tmp_path, SEED, "seed.c", "info functions ^sub1$\n" + GDB_SEED,
+    p = crossjit_debug(tmp_path, SEED, "seed.c", "continue\ninfo functions ^sub1$\n" +
+                       GDB_SEED.removeprefix("continue\n"),
                        "--break", "sub1", "-e", f"spawn:{exe}")
     out = p.stdout + p.stderr
     assert f"File {tmp_path / 'seed.c'}:" in out and "int sub1(int);" in out, out
