@@ -54,16 +54,14 @@ def docker_container(spec: str | None) -> str | None:
     return container_name(variant)
 
 
-_ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64"}
-
-
 def host_triple() -> str:
     """This machine's triple, spelled as profiles do (``x86_64-linux-gnu``): what a
     profile without ``target:`` builds for. glibc unless this host's libc is musl."""
     import platform
 
-    machine = platform.machine().lower()
-    arch = _ARCH_ALIASES.get(machine, machine)
+    from crossjit.link.arch import arch_name  # lazily: it loads the linker
+
+    arch = arch_name(platform.machine())
     if platform.libc_ver()[0] == "glibc":
         env = "gnu"
     else:  # musl identifies itself only by its loader

@@ -321,7 +321,7 @@ def run_profile(path: Path, args: tuple[str, ...] | None, *, executor: str | Non
     spec = plan.executor.spec
     if spec is None:
         spec = local_executor_for(plan.build.target)
-        if warn:
+        if warn and run.profile.executor is None:  # `executor: local` asked for this
             warn(f"profile {plan.name} has no container executor: running it on this host "
                  f"({spec or 'the default LLVM executor'})")
     with open_executor(spec, progress) as client:
