@@ -3,7 +3,7 @@
 tests/corpus/tls/: per-thread values with threads running at once (C: general and local
 dynamic, hidden, extern across TUs, .tdata + .tbss, _Alignas(64), a .tdata pointer to a
 string literal), many short-lived threads (fresh values, blocks freed), C++ thread_local
-with destructors, refusals (initial-exec, TLS defined outside the program), and JIT'd code
+with destructors and across TUs, refusals (initial-exec, TLS defined outside the program), and JIT'd code
 on many threads at once: its own pthreads and a library's worker threads calling back.
 
 Executors: crossjit-executor (glibc; musl for C) and Debian's LLVM 16 and 22 over spawn,
@@ -35,7 +35,8 @@ pytestmark = pytest.mark.integration
 THREADS = Case("tls_threads", ("tls/threads.c", "tls/other.c"))
 MANY = Case("tls_many", ("tls/many.c",))
 CXX = Case("tls_cxx", ("tls/cxx.cpp",), cxx=True)
-RUNS = (THREADS, MANY, CXX)
+CXX_TUS = Case("tls_cxx_tus", ("tls/cxx_use.cpp", "tls/cxx_def.cpp"), cxx=True)
+RUNS = (THREADS, MANY, CXX, CXX_TUS)
 REFUSALS = (
     Case("tls_initial_exec", ("tls/initial_exec.c",), native=False,
          expect_stderr=("initial_exec.c:(.text+", "R_X86_64_GOTTPOFF against 'counter'",
