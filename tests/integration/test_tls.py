@@ -3,8 +3,9 @@
 tests/corpus/tls/: per-thread values with threads running at once (C: general and local
 dynamic, hidden, extern across TUs, .tdata + .tbss, _Alignas(64), a .tdata pointer to a
 string literal), many short-lived threads (fresh values, blocks freed), C++ thread_local
-with destructors and across TUs, refusals (initial-exec, TLS defined outside the program), and JIT'd code
-on many threads at once: its own pthreads and a library's worker threads calling back.
+with destructors and across TUs, refusals (initial-exec, TLS defined outside the
+program), JIT'd code on many threads at once (its own pthreads and a library's worker
+threads calling back), and gdb listing every JIT'd thread.
 
 Executors: crossjit-executor (glibc; musl for C) and Debian's LLVM 16 and 22 over spawn,
 -O0/-O2, with and without -g; LLVM 14/15/19 at -O2 only (same code path, cheaper).
@@ -12,13 +13,17 @@ Executors: crossjit-executor (glibc; musl for C) and Debian's LLVM 16 and 22 ove
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.integration.corpus import (
     CORPUS,
+    REPO,
     Case,
     Run,
     check,
@@ -116,3 +121,23 @@ def test_threads_and_library_callbacks(exe: str, opt: int, spawnlib: Path) -> No
     assert got.stdout == expected.stdout
     assert got.status == 0
     assert b"total callbacks 5760000" in got.stdout  # 16 x 200000 + 128 x 20000
+
+
+# --- the debugger sees every JIT'd thread -------------------------------------------------
+
+@pytest.mark.parametrize("exe", ["glibc", "llvm16"])
+def test_gdb_sees_all_jit_threads(exe: str, tmp_path: Path) -> None:
+    require_tool("gdb", "gdb (apt-get install gdb)")
+    src = CORPUS / "tls" / "debug_threads.c"
+    (tmp_path / "cmds").write_text("thread apply all bt\ncontinue\n")
+    cmd = [sys.executable, "-m", "crossjit", "debug", str(src), "--batch", "cmds",
+           "--debugger", "gdb", "--break", "stop_here", "-e", exe_spec(exe)]
+    p = subprocess.run(cmd, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                       capture_output=True, text=True, timeout=240, check=False)
+    out = p.stdout + p.stderr
+    assert "hit Breakpoint 1, stop_here (id=0)" in out, out
+    for i in range(4):  # every worker, each in its own thread, with its JIT'd frame
+        assert re.search(rf"in worker \(arg=0x{i}\) at .*debug_threads\.c:1[23]", out), out
+    # main may still be returning from the last pthread_create (line 20) or joining (21).
+    assert re.search(r"in main \(\) at .*debug_threads\.c:2[01]", out), out
+    assert "done" in out and p.returncode == 0, out
