@@ -136,8 +136,12 @@ def test_gdb_sees_all_jit_threads(exe: str, tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=240, check=False)
     out = p.stdout + p.stderr
     assert "hit Breakpoint 1, stop_here (id=0)" in out, out
-    for i in range(4):  # every worker, each in its own thread, with its JIT'd frame
-        assert re.search(rf"in worker \(arg=0x{i}\) at .*debug_threads\.c:1[23]", out), out
+    # Every worker, each in its own thread, with its JIT'd frame (a thread just released
+    # from the first barrier may not have left it yet: line 11).
+    stacks = out.split("\nThread ")[1:]  # one per thread of `thread apply all bt`
+    for i in range(4):
+        frame = re.compile(rf"in worker \(arg=0x{i}\) at .*debug_threads\.c:1[1-3]")
+        assert sum(1 for st in stacks if frame.search(st)) == 1, out
     # main may still be returning from the last pthread_create (line 20) or joining (21).
     assert re.search(r"in main \(\) at .*debug_threads\.c:2[01]", out), out
     assert "done" in out and p.returncode == 0, out
