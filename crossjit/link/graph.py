@@ -55,6 +55,7 @@ class SymKind(enum.IntEnum):
     EXTERNAL = 2  # resolved by the executor (or weak undefined -> 0)
     DISCARDED = 3  # in a discarded COMDAT member or a section that is not loaded
     DEBUG = 4  # in a .debug_* section: DWARF wants section-relative offsets (address 0)
+    TLS = 5  # thread-local: ``offset`` is its offset in the image's TLS module (link/tls.py)
 
 
 class Block:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from crossjit.errors import LinkError, NotSupportedError, UnresolvedSymbolsError
-from crossjit.link import ehframe
+from crossjit.link import ehframe, tls
 from crossjit.link.arch import Arch, RangeError, get_arch
 from crossjit.link.diagnostics import block_location, location
 from crossjit.link.fixup import apply_segments, raise_range_errors
@@ -64,6 +64,8 @@ class Role(enum.Enum):
     INIT_ARRAY = "init_array"
     FINI_ARRAY = "fini_array"
     DEBUG = "debug"
+    TLS_DATA = "tdata"  # SHF_TLS with content: part of the TLS module's init image
+    TLS_ZERO = "tbss"  # SHF_TLS zero-fill
 
 
 _NOT_LOADED_TYPES = frozenset(
@@ -81,11 +83,13 @@ def _role(arch: Arch, obj: ObjectFile, sec: Section) -> Role | None:
     if name.startswith(".note"):
         return None
     if sec.flags & SHF_TLS:
-        raise NotSupportedError(
-            f"{obj.name}: section {name} holds thread-local storage, which the JIT linker "
-            "does not support yet",
-            hint="avoid __thread/thread_local variables in JIT'd code for now",
-        )
+        if arch.tls is None:
+            raise NotSupportedError(
+                f"{obj.name}: section {name} holds thread-local storage, which the JIT "
+                f"linker does not support on {arch.name} yet",
+                hint="avoid __thread/thread_local variables in JIT'd code for this target",
+            )
+        return Role.TLS_ZERO if sec.type == SHT_NOBITS else Role.TLS_DATA
     if sec.type in arch.eh_frame_section_types or name == ".eh_frame":
         return Role.EH_FRAME
     # .ctors/.dtors: what LLVM emits when UseInitArray is off, as in llvmlite's target
@@ -161,6 +165,12 @@ class Linker:
         self.page_size = page_size
         self._objects: list[ObjectFile] = []
         self._roles: list[list[Role | None]] = []
+        tls_rules = self.arch.tls
+        # Relocation types that need the TLS pass (link/tls.py); seen in any object?
+        self._tls_types = frozenset(
+            r for r, k in self.arch.edge_kind.items()
+            if tls_rules is not None and k in tls_rules.transform)
+        self._tls_relocs = False
 
     def add_object(self, name: str, data: bytes) -> None:
         """Parse and validate one object now: wrong architecture, TLS, unknown relocations."""
@@ -177,9 +187,12 @@ class Linker:
         for target, table in obj.relocs.items():
             if target >= len(roles) or roles[target] is None:
                 continue  # relocations of sections we do not load (e.g. .llvm_addrsig)
-            bad = table.types() - arch.edge_kind.keys() - arch.none_relocs
+            types = table.types()
+            bad = types - arch.edge_kind.keys() - arch.none_relocs
             if bad:
                 self._reject(obj, table.target, table.entries(), bad)
+            if not self._tls_relocs and types & self._tls_types:
+                self._tls_relocs = True
         self._objects.append(obj)
         self._roles.append(roles)
 
@@ -192,9 +205,21 @@ class Linker:
         where = location(obj.name, obj.sections[target].name, off)
         what = f"{where}: relocation {arch.reloc_name(rtype)} against '{sym}'"
         if rtype in arch.tls_relocs:
+            if arch.tls is None:
+                raise NotSupportedError(
+                    f"{what}: thread-local storage is not supported by the JIT linker on "
+                    f"{arch.name} yet",
+                    hint="avoid __thread/thread_local variables in JIT'd code for this target",
+                )
             raise NotSupportedError(
-                f"{what}: thread-local storage is not supported by the JIT linker yet",
-                hint="avoid __thread/thread_local variables in JIT'd code for now",
+                f"{what}: this thread-local access model (initial-exec, local-exec or TLS "
+                "descriptors) is not supported by the JIT linker",
+                why="JIT'd thread-local variables live in per-thread blocks crossjit's "
+                "runtime allocates, not in the executor's static TLS, so no fixed offset "
+                "from the thread pointer exists for them",
+                hint="use the default (general-dynamic) model: drop -ftls-model=initial-exec/"
+                "local-exec, __attribute__((tls_model(...))) and -mtls-dialect=gnu2, and "
+                "compile with -fPIC (crossjit's own compiles do)",
             )
         if rtype in arch.unsupported_relocs:
             raise NotSupportedError(f"{what} is not supported by the JIT linker yet")
@@ -207,14 +232,16 @@ class Linker:
 
     def plan(self) -> LinkPlan:
         """Resolve symbols among the objects, build GOT/stubs and lay everything out."""
-        return LinkPlan(self.arch, self.page_size, self._objects, self._roles)
+        return LinkPlan(self.arch, self.page_size, self._objects, self._roles,
+                        self._tls_relocs)
 
 
 class LinkPlan:
     """Everything but the addresses. ``finish`` may be called more than once."""
 
     def __init__(
-        self, arch: Arch, page_size: int, objects: list[ObjectFile], roles: list[list[Role | None]]
+        self, arch: Arch, page_size: int, objects: list[ObjectFile],
+        roles: list[list[Role | None]], tls_relocs: bool = False,
     ) -> None:
         self.arch = arch
         self.page_size = page_size
@@ -228,12 +255,15 @@ class LinkPlan:
         eh_inputs: list[Block] = []
         init_inputs: list[tuple[int, int, Block]] = []
         fini_inputs: list[tuple[int, int, Block]] = []
+        tls_inputs: list[Block] = []
         by_class = {
             Role.TEXT: text,
             Role.RODATA: rodata,
             Role.DATA: data,
             Role.ZEROFILL: zerofill,
             Role.EH_FRAME: eh_inputs,
+            Role.TLS_DATA: tls_inputs,
+            Role.TLS_ZERO: tls_inputs,
         }
         section_blocks: list[dict[int, Block]] = []
         self._debug: list[tuple[int, ObjectFile, list[Section]]] = []  # (object index, ...)
@@ -250,7 +280,9 @@ class LinkPlan:
                 seg = (
                     SegClass.DATA
                     if role in (Role.INIT_ARRAY, Role.FINI_ARRAY)
-                    else (SegClass.RODATA if role is Role.EH_FRAME else SegClass(role.value))
+                    else (SegClass.RODATA if role in (Role.EH_FRAME, Role.TLS_DATA)
+                          else SegClass.ZEROFILL if role is Role.TLS_ZERO
+                          else SegClass(role.value))
                 )
                 blk = Block(
                     obj.name,
@@ -258,7 +290,7 @@ class LinkPlan:
                     seg,
                     sec.align,
                     sec.size,
-                    None if role is Role.ZEROFILL else sec.data,
+                    None if role in (Role.ZEROFILL, Role.TLS_ZERO) else sec.data,
                 )
                 blocks[sec.index] = blk
                 if role is Role.INIT_ARRAY:
@@ -293,12 +325,16 @@ class LinkPlan:
             return None
 
         roles_of = {id(o): r for o, r in zip(objects, roles, strict=True)}
+        tls_rules = arch.tls
+        aliases = ({tls_rules.get_addr: tls.RUNTIME_GET_ADDR}
+                   if tls_inputs and tls_rules is not None and tls_rules.get_addr else None)
         res = resolve(
             objects,
             section_blocks,
             discarded,
             lambda o, i: 0 < i < len(o.sections) and roles_of[id(o)][i] is Role.DEBUG,
             provide,
+            aliases,
         )
         self._resolution = res
 
@@ -341,6 +377,13 @@ class LinkPlan:
                         )
                     edges.append(Edge(off, kind, t, addend, rtype))
 
+        # The TLS module: its blocks' symbols get module offsets instead of addresses.
+        module = tls.TlsModule(tls_inputs, LINKER_OBJ) if tls_inputs else None
+        if module is not None:
+            for syms in res.object_symbols:
+                module.bind(syms)
+        self._tls = module
+
         # Merge .eh_frame, .init_array*, .fini_array* into one block each.
         moved: dict[Block, tuple[Block, int]] = {}
         eh = ehframe.merge(eh_inputs, max((b.align for b in eh_inputs), default=8), dead_refs)
@@ -378,10 +421,21 @@ class LinkPlan:
                         s.block, s.offset = nb, s.offset + delta
                     all_symbols.append(s)
 
-        # GOT and stubs, then layout.
+        # TLS edges -> index entries / module offsets, then GOT and stubs, then layout.
         loaded = [*text, *rodata, *data, self._init, self._fini]
         if eh is not None:
             loaded.append(eh)
+        if module is not None:
+            loaded.append(module.image)
+            rodata += [module.image, module.index]
+            data.append(module.descriptor)
+        if tls_rules is not None and (module is not None or tls_relocs):
+            tls.rewrite_edges(loaded, module, tls_rules, arch.reloc_name)
+        if module is not None:
+            module.finish()
+            for s in module.symbols():
+                seen.add(id(s))
+                all_symbols.append(s)
         tables.run(loaded)
         self._tables = tables
         for s in (
@@ -439,7 +493,7 @@ class LinkPlan:
             if k is SymKind.DEFINED:
                 assert s.block is not None
                 addrs[s.id] = base + s.block.offset + s.offset
-            elif k is SymKind.ABSOLUTE or k is SymKind.DEBUG:
+            elif k is SymKind.ABSOLUTE or k is SymKind.DEBUG or k is SymKind.TLS:
                 addrs[s.id] = s.offset
             elif k is SymKind.EXTERNAL:
                 addrs[s.id] = resolved.get(s.name) or 0
@@ -590,6 +644,8 @@ class LinkedImage:
                 continue
             if t.kind is SymKind.DISCARDED:
                 t, addend = absolute_zero, tombstone
+            kind = tls.debug_kind(arch.tls, kind, t, location(obj.name, sec.name, off),
+                                  arch.reloc_name(rtype))
             edges.append(Edge(off, kind, t, addend, rtype))
         errs: list[RangeError] = []
         arch.apply_fixups(buf, 0, 0, edges, self._addrs, 0, errs)

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from crossjit.errors import LinkError
@@ -66,10 +66,13 @@ def resolve(
     discarded: list[set[int]],
     is_debug_section: Callable[[ObjectFile, int], bool],
     linker_defined: Callable[[str], Symbol | None],
+    aliases: Mapping[str, str] | None = None,
 ) -> Resolution:
     """Resolve symbols. ``section_blocks[i]`` maps object i's loaded sections to blocks;
     ``linker_defined(name)`` supplies ``__init_array_start`` & co. when no object defines
-    them (PROVIDE semantics)."""
+    them (PROVIDE semantics); an undefined reference to a name in ``aliases`` refers to
+    the name it maps to (``__tls_get_addr`` -> the runtime's, as ORC renames it)."""
+    aliases = aliases or {}
     definitions: dict[str, Symbol] = {}
     strength: dict[str, int] = {}  # 0 weak, 1 common, 2 strong
     commons: dict[str, tuple[int, int]] = {}  # name -> (size, align)
@@ -100,6 +103,8 @@ def resolve(
                 )
                 continue
             name = rs.name
+            if shndx == SHN_UNDEF:
+                name = aliases.get(name, name)
             globals_here.append((rs.index, name))
             weak = rs.bind == STB_WEAK
             if shndx == SHN_UNDEF or shndx in dropped:

@@ -111,6 +111,7 @@ def load(client: OrcClient, objects: Sequence[ObjectFile], *, dlopen: Sequence[s
 
 
 DEBUG_UNREGISTER_SYMBOL = "__crossjit_jit_debug_unregister"  # runtime/jitdebug.c
+TLS_TEARDOWN_SYMBOL = "__crossjit_tls_teardown"  # runtime/tls.c
 
 
 def register_debug_objects(client: OrcClient, program: LoadedProgram,
@@ -157,4 +158,8 @@ def unload(client: OrcClient, program: LoadedProgram) -> None:
             client.deallocate([program.debug_handle])
         # Without the helper the object stays mapped until the executor exits.
         program.debug_handle = None
+    teardown = program.image.symbols.get(TLS_TEARDOWN_SYMBOL)
+    if teardown is not None:
+        # Deletes the TLS keys first: a thread exiting later must not call released code.
+        client.run_as_main(teardown, ["teardown"], timeout=30)
     client.deallocate([program.handle])

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from crossjit.compile import build as _build
 from crossjit.errors import ExecutorDisconnected, Progress, UsageError, quiet, signal_name
 from crossjit.link.arch import arch_name
+from crossjit.link.tls import has_tls_sections
 from crossjit.orc.client import OrcClient
 from crossjit.project.plan import ExecutorChoice, RunPlan, docker_container, local_executor_for
 from crossjit.run import loader
@@ -166,6 +167,8 @@ def program_objects(plan: RunPlan, built: _build.BuildResult) -> list[_build.Obj
     """The built objects plus crossjit's runtime; with -g also runtime/jitdebug.c, which
     deregisters the debug objects at teardown."""
     objects = [*built.objects, _build.runtime_object(plan.build)]
+    if any(has_tls_sections(o.data) for o in built.objects):  # only then: runtime/tls.c
+        objects.append(_build.runtime_object(plan.build, "tls.c", "<crossjit tls>"))
     if plan.build.debug:
         objects.append(_build.runtime_object(plan.build, "jitdebug.c", "<crossjit jitdebug>"))
     return objects

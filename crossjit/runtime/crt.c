@@ -155,9 +155,14 @@ static void run_inits_and_main(void *p) {
 
 static long fini_left;
 
+/* Set by runtime/tls.c when linked: runs the C++ thread_local destructors of this thread
+ * (the one that ran main), which exit() runs before atexit handlers. */
+void (*__crossjit_thread_exit)(void) __attribute__((visibility("hidden")));
+
 /* Counters move before each call, so re-entering after exit() resumes, never repeats. */
 static void run_exit_handlers(void *unused) {
     (void)unused;
+    if (__crossjit_thread_exit) __crossjit_thread_exit();
     while (nhandlers > 0) {
         nhandlers--;
         handlers[nhandlers].fn(handlers[nhandlers].arg);

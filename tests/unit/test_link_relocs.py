@@ -134,25 +134,6 @@ def test_pc32_data_reference_to_far_external_is_an_error(tmp_path: Path) -> None
     assert image.symbols["get"] + 6 + i32(image, image.symbols["get"] + 2) == BASE + 0x10_0000
 
 
-@pytest.mark.parametrize(
-    ("flags", "reloc"), [(("-fPIC",), "R_X86_64_TLSGD"), (("-fno-pic",), "R_X86_64_GOTTPOFF")]
-)
-def test_tls_relocations_not_supported(tmp_path: Path, flags: tuple[str, ...], reloc: str) -> None:
-    obj = cc(
-        tmp_path, "extern __thread int tv; int get(void) { return tv; }", "tls.c", (*flags, "-O2")
-    )
-    with pytest.raises(NotSupportedError) as err:
-        Linker().add_object("tls.o", obj)
-    msg = str(err.value)
-    assert reloc in msg and "tls.o:(.text+" in msg and "'tv'" in msg and "thread-local" in msg
-
-
-def test_tls_section_not_supported(tmp_path: Path) -> None:
-    obj = cc(tmp_path, "__thread int tv = 1;", "tdata.c")
-    with pytest.raises(NotSupportedError, match=r"tdata.o: section \.tdata .*thread-local"):
-        Linker().add_object("tdata.o", obj)
-
-
 def test_wrong_architecture(tmp_path: Path) -> None:
     arm = cc(tmp_path, "int f(void) { return 1; }", "arm.c", ("--target=aarch64-linux-gnu",))
     with pytest.raises(LinkError) as err:

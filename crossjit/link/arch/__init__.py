@@ -6,8 +6,9 @@ by name, target-triple architecture or ELF ``e_machine``.
 
 from __future__ import annotations
 
+import enum
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from crossjit.errors import NotSupportedError
@@ -17,6 +18,22 @@ RangeError = tuple[Edge, int, int, int]  # edge, computed value, lo, hi
 FixupFn = Callable[
     [bytearray, int, int, Sequence[Edge], Sequence[int], int, list[RangeError]], None
 ]
+
+
+class TlsRef(enum.Enum):
+    """What a thread-local edge refers to once link/tls.py rewrites it."""
+
+    INDEX = "index"  # the target's 16-byte {&module, offset} entry (x86-64 TLSGD)
+    MODULE = "module"  # the module's {&module, 0} entry (x86-64 TLSLD)
+    OFFSET = "offset"  # the target's offset in the TLS module itself (DTPOFF32/64)
+
+
+@dataclass(frozen=True, slots=True)
+class TlsRules:
+    """How an architecture reaches thread-local variables through crossjit's runtime."""
+
+    transform: Mapping[int, tuple[TlsRef, int]]  # TLS edge kind -> (refers to, plain kind)
+    get_addr: str | None  # the psABI's __tls_get_addr, bound to __crossjit_tls_get_addr
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +64,7 @@ class Arch:
     stub_got_kind: int
     eh_frame_section_types: frozenset[int]
     apply_fixups: FixupFn
+    tls: TlsRules | None = None  # None: SHF_TLS sections are refused (NotSupportedError)
 
 
 # Other spellings of an architecture (triples, ELF machine names) -> its canonical name.

@@ -10,7 +10,7 @@ import enum
 import struct
 from collections.abc import Sequence
 
-from crossjit.link.arch import Arch, RangeError
+from crossjit.link.arch import Arch, RangeError, TlsRef, TlsRules
 from crossjit.link.graph import FIRST_ARCH_KIND, Edge, EdgeKind
 from crossjit.link.objfile import SHT_X86_64_UNWIND
 
@@ -35,7 +35,9 @@ RELOC_NAMES: dict[int, str] = {
 
 R_X86_64_NONE = 0
 R_X86_64_PC32 = 2
-TLS_RELOCS = frozenset({16, 17, 18, 19, 20, 21, 22, 23, 34, 35, 36, 44, 45, 47, 48, 50, 51})
+# The thread-local types link/tls.py does not handle (DTPMOD64, TPOFF64 are dynamic; the
+# rest are initial-exec, local-exec and TLS descriptors) -> NotSupportedError.
+TLS_RELOCS = frozenset({16, 18, 22, 23, 34, 35, 36, 44, 45, 47, 48, 50, 51})
 # Only valid in linked images (dynamic relocations), never in a relocatable object.
 DYNAMIC_RELOCS = frozenset({5, 6, 7, 8, 37, 38})
 UNSUPPORTED_RELOCS = frozenset({30, 31, 39, 40})
@@ -53,6 +55,11 @@ class Kind(enum.IntEnum):
     RequestGOTAndTransformToDelta32FromGOT = FIRST_ARCH_KIND + 6
     Delta32ToGOTBase = FIRST_ARCH_KIND + 7  # GOT + A - P (GOTPC32)
     Delta64ToGOTBase = FIRST_ARCH_KIND + 8  # GOT + A - P (GOTPC64)
+    # Thread-local storage, rewritten by link/tls.py before fixups.
+    RequestTLSIndexAndTransformToDelta32 = FIRST_ARCH_KIND + 9  # TLSGD: index entry + A - P
+    RequestTLSModuleAndTransformToDelta32 = FIRST_ARCH_KIND + 10  # TLSLD: {&module, 0} + A - P
+    DTPOff32 = FIRST_ARCH_KIND + 11  # offset in the TLS module + A, must fit int32
+    DTPOff64 = FIRST_ARCH_KIND + 12  # offset in the TLS module + A
 
 
 # ELF relocation type -> edge kind (types absent here are rejected when the object is added).
@@ -68,6 +75,10 @@ EDGE_KIND: dict[int, int] = {
     13: EdgeKind.Delta16,
     14: EdgeKind.Pointer8,
     15: EdgeKind.Delta8,
+    17: Kind.DTPOff64,
+    19: Kind.RequestTLSIndexAndTransformToDelta32,
+    20: Kind.RequestTLSModuleAndTransformToDelta32,
+    21: Kind.DTPOff32,
     24: EdgeKind.Delta64,
     25: EdgeKind.Delta64FromGOT,
     26: Kind.Delta32ToGOTBase,
@@ -98,6 +109,18 @@ GOT_BASE_TRANSFORM: dict[int, int] = {
     Kind.Delta64ToGOTBase: EdgeKind.Delta64,
 }
 BRANCH_KINDS = frozenset({Kind.BranchPCRel32})
+
+# General- and local-dynamic TLS through crossjit's runtime (docs/internals.md, "TLS"):
+# the call to __tls_get_addr stays an ordinary call (PLT32), to __crossjit_tls_get_addr.
+TLS = TlsRules(
+    transform={
+        Kind.RequestTLSIndexAndTransformToDelta32: (TlsRef.INDEX, EdgeKind.Delta32),
+        Kind.RequestTLSModuleAndTransformToDelta32: (TlsRef.MODULE, EdgeKind.Delta32),
+        Kind.DTPOff32: (TlsRef.OFFSET, EdgeKind.Pointer32Signed),
+        Kind.DTPOff64: (TlsRef.OFFSET, EdgeKind.Pointer64),
+    },
+    get_addr="__tls_get_addr",
+)
 
 GOT_ENTRY_SIZE = 8
 # jmp *GOT(%rip) = ff 25 <rel32>; padded with int3 to 8 bytes so stubs stay aligned.
@@ -263,4 +286,5 @@ ARCH = Arch(
     stub_got_kind=EdgeKind.Delta32,
     eh_frame_section_types=frozenset({SHT_X86_64_UNWIND}),
     apply_fixups=apply_fixups,
+    tls=TLS,
 )
