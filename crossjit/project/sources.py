@@ -123,6 +123,8 @@ def summary(profile: Profile, paths: ResolvedPaths, fetched: Mapping[str, Path])
             lines.append(f"            ports {ports} (host network)")
         for host, path in paths.mounts:
             lines.append(f"            mount {host} -> {path} (read-only)")
+        if ex.tls:
+            lines.append(f"            tls {ex.tls} (self-signed cert.pem + key.pem, read-only)")
     for name, spec in profile.fetch.items():
         where = f" -> {fetched[name]}" if name in fetched else " (not fetched; --fetch)"
         lines.append(f"  fetch     {name}: {type(spec).__name__} pinned {spec.pin[:16]}{where}")
