@@ -32,6 +32,7 @@ from tests.prereq import missing
 
 START_DEADLINE = 30.0
 COMMAND_DEADLINE = 30.0
+VIEWPORT = (1024, 768)
 
 # Headless, as root (no sandbox), and quiet on a closed network: without the background
 # flags Chromium keeps trying to reach Google's services.
@@ -255,6 +256,10 @@ class Browser:
         page = Page(self, session["sessionId"])
         page.send("Page.enable")
         page.send("Runtime.enable")
+        # A fixed viewport: the window's size minus whatever the headless shell reserves
+        # would vary between Chromium versions.
+        page.send("Emulation.setDeviceMetricsOverride", width=VIEWPORT[0], height=VIEWPORT[1],
+                  deviceScaleFactor=1, mobile=False)
         return page
 
     def close(self) -> None:
