@@ -18,8 +18,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from crossjit.compile import cache
 from crossjit.errors import ContainerError, Progress, quiet
+from crossjit.project import plan
 
 CERT, KEY = "cert.pem", "key.pem"
 DAYS = 365
@@ -29,7 +29,7 @@ _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----",
 
 
 def folder(container: str) -> Path:
-    return cache.root() / "tls" / container
+    return plan.tls_folder(container)
 
 
 def der(pem: bytes) -> bytes:
