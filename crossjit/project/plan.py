@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crossjit.compile import cache
 from crossjit.compile.build import BuildOptions
 from crossjit.errors import UsageError
 
@@ -41,6 +42,12 @@ class RunPlan:
 def container_name(variant_or_profile: str) -> str:
     """The executor container of a variant (`executor up musl`) or of a profile's name."""
     return f"crossjit-{variant_or_profile}"
+
+
+def tls_folder(container: str) -> Path:
+    """Where the executor.tls certificate of ``container`` is kept (in the cache, never in
+    a source tree); targets/tlscert.py makes it."""
+    return cache.root() / "tls" / container
 
 
 def docker_container(spec: str | None) -> str | None:

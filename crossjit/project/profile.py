@@ -196,6 +196,9 @@ class Executor(_Model):
     )
     workdir: AbsPath | None = None
     mounts: tuple[Annotated[Mount, BeforeValidator(_mount_shorthand)], ...] = ()
+    # Container folder where a self-signed cert.pem + key.pem (made at the first start,
+    # kept in the cache) are mounted read-only, for programs that serve HTTPS.
+    tls: AbsPath | None = None
 
     @property
     def channel(self) -> str:
@@ -397,8 +400,8 @@ def _semantics(profile: Profile) -> list[tuple[KeyPath, str]]:
                 f"the {ex.variant} executor supports {allowed}, not {ex.transport}",
             )
         )
-    if ex is not None and ex.variant == "local" and (ex.ports or ex.mounts):
-        out.append((("executor",), "ports and mounts only apply to container executors"))
+    if ex is not None and ex.variant == "local" and (ex.ports or ex.mounts or ex.tls):
+        out.append((("executor",), "ports, mounts and tls only apply to container executors"))
     refs = [("sources", i, s) for i, s in enumerate(profile.sources)]
     refs += [("include", i, s) for i, s in enumerate(profile.include)]
     for key, i, text in refs:

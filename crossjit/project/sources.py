@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crossjit.errors import ProfileError, Progress
+from crossjit.project.plan import container_name, tls_folder
 from crossjit.project.profile import Profile, fetch_ref
 
 
@@ -124,6 +125,10 @@ def summary(profile: Profile, paths: ResolvedPaths, fetched: Mapping[str, Path])
             lines.append(f"            ports {ports} (host network)")
         for host, path in paths.mounts:
             lines.append(f"            mount {host} -> {path} (read-only)")
+        if ex.tls:
+            made = tls_folder(container_name(profile.name))
+            lines.append(f"            tls {made} -> {ex.tls} (self-signed cert.pem + key.pem, "
+                         "made at the first start; read-only)")
     for name, spec in profile.fetch.items():
         where = f" -> {fetched[name]}" if name in fetched else " (not fetched; --fetch)"
         lines.append(f"  fetch     {name}: {type(spec).__name__} pinned {spec.pin[:16]}{where}")

@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ from crossjit.errors import (
     quiet,
 )
 from crossjit.project import plan, recipes
-from crossjit.targets import containers, procfs, soname, sysroot
+from crossjit.targets import containers, procfs, soname, sysroot, tlscert
 
 if TYPE_CHECKING:
     from crossjit.orc.client import ExecutorInfo, OrcClient
@@ -70,6 +70,7 @@ class ExecutorConfig:
     env: tuple[tuple[str, str], ...] = ()
     workdir: str | None = None
     mounts: tuple[tuple[Path, str], ...] = ()
+    tls: str | None = None  # container folder for the self-signed cert.pem + key.pem
     pids_limit: int = 128
     mem_limit: str = "1g"
     extra: dict[str, str] = field(default_factory=dict)
@@ -114,6 +115,7 @@ def config(
         env=tuple(sorted(ex.env.items())) if ex is not None else (),
         workdir=ex.workdir if ex is not None else None,
         mounts=tuple(mounts),
+        tls=ex.tls if ex is not None else None,
     )
 
 
@@ -239,6 +241,10 @@ def up(
     uid, gid = _container_user()
     if os.getuid() == 0:
         os.chown(rundir, uid, gid)
+    if cfg.tls is not None:
+        owner = (uid, gid) if os.getuid() == 0 else None
+        made = tlscert.ensure(cfg.name, owner, progress)
+        cfg = replace(cfg, mounts=(*cfg.mounts, (made, cfg.tls)))
     progress(f"starting {cfg.name} ({image})")
     engine.run(run_spec(cfg, image, rundir))
     try:

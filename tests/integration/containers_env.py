@@ -21,7 +21,9 @@ from crossjit.targets import containers, executors
 from tests.prereq import in_ci, missing, require_file
 
 REPO = Path(__file__).resolve().parents[2]
-ZLIB = ("zlib1g-dev",)
+# One debian-musl sysroot for every test: zlib (zlib-musl.yaml) and mbedtls
+# (mongoose-tls.yaml) rebuilt against musl, so no test finds it stale for another.
+MUSL_PACKAGES = ("libmbedtls-dev", "zlib1g-dev")
 
 
 def engine() -> containers.Engine:
@@ -69,9 +71,10 @@ def ok(*args: str, env: dict[str, str] | None = None) -> str:
 
 @functools.cache
 def musl_sysroot() -> Path:
-    """debian-musl with zlib rebuilt against musl (what the zlib profile needs)."""
+    """debian-musl with zlib and mbedtls rebuilt against musl (what the profiles need)."""
     require_debian_base()
-    return Path(ok("sysroot", "build", "debian-musl", "--package", ZLIB[0]).strip())
+    packages = [arg for p in MUSL_PACKAGES for arg in ("--package", p)]
+    return Path(ok("sysroot", "build", "debian-musl", *packages).strip())
 
 
 @functools.cache

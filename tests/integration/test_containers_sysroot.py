@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,7 @@ def test_debian_musl_sysroot() -> None:
     assert links_outside(root) == []
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["recipe"] == "debian-musl"
-    assert manifest["packages"] == ["zlib1g-dev"]
+    assert manifest["packages"] == sorted(env.MUSL_PACKAGES)
     assert manifest["image_id"].startswith("sha256:")
     assert env.engine().image_id(manifest["image"]) == manifest["image_id"]
 
@@ -55,6 +56,26 @@ def test_dlopen_name_resolves_by_soname() -> None:
     assert [x.soname for x in soname.closure(root, ["libz.so"])] == ["libz.so.1"]
     with pytest.raises(soname.LibraryNotFound, match=r"no library 'libnope\.so'"):
         soname.resolve(root, "libnope.so")
+
+
+def test_mbedtls_rebuilt_against_musl_with_debian_config() -> None:
+    root = env.musl_sysroot()
+    config = (root / "usr/include/mbedtls/config.h").read_text()
+    assert "\n#define MBEDTLS_THREADING_C\n" in config  # Debian's config.h, not upstream's
+    libs = soname.closure(root, ["libmbedtls.so"])
+    assert sorted(x.soname for x in libs) == [
+        "libmbedcrypto.so.7", "libmbedtls.so.14", "libmbedx509.so.1"]
+    by_name = {x.soname: x for x in libs}
+    assert by_name["libmbedtls.so.14"].needed == (
+        "libmbedx509.so.1", "libmbedcrypto.so.7", "libc.so")
+    assert by_name["libmbedcrypto.so.7"].needed == ("libc.so",)  # musl's libc
+    # The library was built with the headers' configuration: what only Debian's config.h
+    # enables (threading, CMAC, MD4) is there, so structs have the layout the headers say.
+    crypto = str(by_name["libmbedcrypto.so.7"].path)
+    symbols = subprocess.run(["nm", "-D", "--defined-only", crypto],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+    for sym in ("mbedtls_mutex_init", "mbedtls_cipher_cmac_starts", "mbedtls_md4"):
+        assert f" {sym}\n" in symbols, sym
 
 
 def test_debian_glibc_sysroot() -> None:
@@ -76,15 +97,15 @@ def test_debian_glibc_sysroot() -> None:
 def test_manifest_detects_a_changed_package_list() -> None:
     env.musl_sysroot()
     assert sysroot.staleness("debian-musl", ["zlib1g-dev"]) is None
-    why = sysroot.staleness("debian-musl", ["zlib1g-dev", "libmbedtls-dev"])
-    assert why == "it was built with zlib1g-dev; libmbedtls-dev missing"
+    why = sysroot.staleness("debian-musl", ["zlib1g-dev", "libsqlite3-dev"])
+    assert why == "it was built with libmbedtls-dev, zlib1g-dev; libsqlite3-dev missing"
     # More packages than wanted serve; the rebuild command keeps what is there.
     assert sysroot.require("debian-musl", []) == sysroot.path_of("debian-musl")
     with pytest.raises(sysroot.SysrootMissing) as info:
-        sysroot.require("debian-musl", ["libmbedtls-dev"])
+        sysroot.require("debian-musl", ["libsqlite3-dev"])
     assert info.value.hint == (
         "build it: crossjit sysroot build debian-musl --package libmbedtls-dev "
-        "--package zlib1g-dev"
+        "--package libsqlite3-dev --package zlib1g-dev"
     )
     listing = env.ok("sysroot", "list")
     assert "debian-musl      ready" in listing

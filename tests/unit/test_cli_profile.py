@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -52,3 +53,17 @@ def test_missing_source(tmp_path: Path) -> None:
         f"error: profile {bad} names 1 missing path",
         f"{bad}:4: sources[0]: 'gone.c' does not exist",
     ]
+
+
+def test_tls_profile_summary_says_where_the_certificate_lives(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "crossjit", "profile", "check",
+         str(REPO / "profiles" / "mongoose-tls.yaml")],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert (f"            tls {tmp_path}/crossjit/tls/crossjit-mongoose-tls -> /srv/tls "
+            "(self-signed cert.pem + key.pem, made at the first start; read-only)"
+            ) in done.stdout.splitlines()
+    assert "            dlopen libmbedcrypto.so, libmbedx509.so, libmbedtls.so" in done.stdout

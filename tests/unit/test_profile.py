@@ -291,3 +291,14 @@ def test_missing_sources_name_their_line(tmp_path: Path) -> None:
 def test_shipped_profiles_are_valid(name: str) -> None:
     p = load_profile(REPO / "profiles" / name)
     resolve(p, {})
+
+
+def test_executor_tls(tmp_path: Path) -> None:
+    p = load_profile(write(tmp_path, MINIMAL + "executor: {variant: musl, tls: /srv/tls}\n"))
+    assert p.executor is not None and p.executor.tls == "/srv/tls"
+    local = write(tmp_path, MINIMAL + "executor: {variant: local, tls: /srv/tls}\n", "l.yaml")
+    assert problems(local) == [
+        f"{local}:4: executor: ports, mounts and tls only apply to container executors"]
+    relative = write(tmp_path, MINIMAL + "executor: {tls: srv/tls}\n", "r.yaml")
+    [line] = problems(relative)
+    assert line.startswith(f"{relative}:4: executor.tls: ")

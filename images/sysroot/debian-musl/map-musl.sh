@@ -42,6 +42,9 @@ for pkg in "$@"; do
         ln -sf libz.so.1.2.13 "$root/usr/lib/libz.so.1"
         ln -sf libz.so.1 "$root/usr/lib/libz.so" ;;
     mbedtls)
+        # Debian's config.h (threading, CMAC, DTLS-SRTP... on) is the one the sysroot's
+        # headers carry; the upstream default would give structs of another layout.
+        cp /usr/include/mbedtls/config.h include/mbedtls/config.h
         make -s -C library -j"$(nproc)" CC=musl-gcc SHARED=1 CFLAGS=-O2 \
             libmbedcrypto.so libmbedx509.so libmbedtls.so >/dev/null
         for lib in library/libmbed*.so.*; do install -m 755 "$lib" "$root/usr/lib/"; done
