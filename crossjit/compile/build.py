@@ -98,7 +98,7 @@ def _one(path: Path, opts: BuildOptions, compiler: toolchain.Compiler | None) ->
         ir, compiled, headers = res.bitcode, not res.cached, res.headers
     t1 = time.perf_counter()
     with _CODEGEN_LOCK:
-        data, hit = codegen.object_for(ir, opts.codegen_options())
+        data, hit = codegen.object_for(ir, opts.codegen_options(), str(path))
     step = BuildStep(path, compiled, not hit, t1 - t0, time.perf_counter() - t1, headers)
     return ObjectFile(str(path), data), step
 
