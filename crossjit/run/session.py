@@ -147,6 +147,31 @@ def run_loaded(client: OrcClient, program: loader.LoadedProgram, argv: Sequence[
     return Outcome(128 + status, kind, status, addr, pc)
 
 
+def ended_executor(exc: ExecutorDisconnected, warn: Progress | None) -> int:
+    """The executor process ended while the program ran: the program ended it (the C
+    library's exit() from a library, _exit(), a signal it did not survive) or something
+    killed it. Its status is what the native program's would have been."""
+    if exc.signal is not None:
+        if warn:
+            warn(f"program killed by {signal_name(exc.signal)} (with the executor process "
+                 "running it)")
+        return 128 + exc.signal
+    if exc.exit_status is not None:
+        status = exc.exit_status
+        if exc.signal_as_status and 128 < status < 128 + 65 and warn:
+            warn(f"the executor process ended with status {status}, as one killed by "
+                 f"{signal_name(status - 128)} does")
+        return status
+    raise ExecutorDisconnected(
+        "the executor process ended while the program ran, and this connection cannot "
+        "tell its exit status",
+        why=f"{exc.what}{': ' + exc.why if exc.why else ''}; the program probably ended "
+        "the process itself (exit() from a library, _exit(), a signal)",
+        hint="run it with a spawned executor (--executor spawn:PATH) or in a container "
+        "(docker:VARIANT) to get the program's own exit status",
+    ) from exc
+
+
 def describe_crash(outcome: Outcome, program: loader.LoadedProgram) -> str:
     assert outcome.signal is not None
     where = ""
@@ -175,10 +200,12 @@ def load_plan(client: OrcClient, plan: RunPlan, built: _build.BuildResult,
               objects: Sequence[_build.ObjectFile], progress: Progress | None,
               warn: Progress | None) -> loader.LoadedProgram:
     """Link and load a built plan (the plan's libraries, debug objects with -g)."""
+    resident = loader.resident(
+        client, _build.runtime_object(plan.build, "resident.c", "<crossjit resident>"))
     return loader.load(
         client, objects, dlopen=plan.dlopen,
         implicit=loader.implicit_libraries(plan.build.target, built.has_cxx),
-        progress=progress, warn=warn, debug=plan.build.debug,
+        progress=progress, warn=warn, debug=plan.build.debug, preloaded=resident,
     )
 
 
@@ -203,12 +230,7 @@ def execute(client: OrcClient, plan: RunPlan, progress: Progress | None,
     try:
         outcome = run_loaded(client, program, [plan.name, *plan.args])
     except ExecutorDisconnected as exc:
-        if exc.signal is not None:
-            if warn:
-                warn(f"the executor was killed by {signal_name(exc.signal)} "
-                     "while running the program")
-            return 128 + exc.signal
-        raise
+        return ended_executor(exc, warn)
     if outcome.signal is not None and warn:
         warn(describe_crash(outcome, program))
     loader.unload(client, program)
