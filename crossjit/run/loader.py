@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from crossjit.compile.build import ObjectFile
 from crossjit.errors import ExecutorError, LinkError, Progress
 from crossjit.link import LinkedImage, Linker, Prot
+from crossjit.link.archive import is_archive
 from crossjit.orc.client import OrcClient
 from crossjit.orc.messages import SegmentRequest
 
@@ -114,7 +115,10 @@ def load(client: OrcClient, objects: Sequence[ObjectFile], *, dlopen: Sequence[s
     over the executor's lookups."""
     linker = Linker(arch=client.info.triple, page_size=client.info.page_size)
     for obj in objects:
-        linker.add_object(obj.name, obj.data)
+        if is_archive(obj.data):
+            linker.add_archive(obj.name, obj.data)
+        else:
+            linker.add_object(obj.name, obj.data)
     plan = linker.plan()
     handles = open_libraries(client, dlopen, implicit, warn)
     pre = preloaded or {}
@@ -134,7 +138,7 @@ def load(client: OrcClient, objects: Sequence[ObjectFile], *, dlopen: Sequence[s
     handle = client.finalize(segments, actions)
     program = LoadedProgram(image, handle, [n for n, _ in handles[1:]])
     if debug:
-        register_debug_objects(client, program, {o.name: o.data for o in objects}, progress)
+        register_debug_objects(client, program, linker.inputs, progress)
     return program
 
 
