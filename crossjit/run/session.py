@@ -7,6 +7,7 @@ to exit(), or 128+N when signal N ended it (named on stderr).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -23,6 +24,7 @@ from crossjit.run import loader
 
 if TYPE_CHECKING:
     from crossjit.project.profile import Profile
+    from crossjit.targets.libraries import Libraries
 
 
 # Outcome kinds returned by runtime/crt.c's __crossjit_start as (kind << 8) | status.
@@ -44,6 +46,8 @@ class JitRequest:
     dlopen: tuple[str, ...] = ()
     sysroot: Path | None = None
     program_name: str | None = None
+    libs: tuple[str, ...] = ()  # -l NAME
+    lib_dirs: tuple[Path, ...] = ()  # -L DIR
 
 
 @dataclass(frozen=True)
@@ -237,6 +241,16 @@ def execute(client: OrcClient, plan: RunPlan, progress: Progress | None,
     return outcome.status
 
 
+def _libraries(req: JitRequest) -> Libraries:
+    """-l/-L: archives to link, shared libraries to dlopen (targets/libraries.py)."""
+    from crossjit.targets import libraries
+
+    if not req.libs:
+        return libraries.Libraries()
+    local = req.executor is None or req.executor.startswith("spawn")
+    return libraries.resolve(req.libs, req.lib_dirs, sysroot=req.sysroot, local=local)
+
+
 def run_jit(req: JitRequest, progress: Progress | None = None,
             warn: Progress | None = None, client: OrcClient | None = None) -> int:
     """``client``: an executor already connected (crossjit debug attaches a debugger to
@@ -247,16 +261,17 @@ def run_jit(req: JitRequest, progress: Progress | None = None,
     ctx = (contextlib.closing(client) if client is not None
            else open_executor(req.executor, progress))
     with ctx as client:
+        libs = _libraries(req)
         plan = RunPlan(
             name=req.program_name or (req.inputs[0].stem if req.inputs else "a.out"),
-            inputs=req.inputs,
+            inputs=(*req.inputs, *libs.archives),
             build=_build.BuildOptions(
                 target=req.target or client.info.triple, opt_level=req.opt_level,
                 debug=req.debug, include_dirs=req.include_dirs, defines=req.defines,
                 sysroot=req.sysroot,
             ),
             executor=ExecutorChoice(spec=req.executor),
-            dlopen=req.dlopen,
+            dlopen=(*req.dlopen, *libs.dlopen),
             args=req.program_args,
         )
         return execute(client, plan, progress, warn)
@@ -311,6 +326,16 @@ def prepare_profile(path: Path, args: tuple[str, ...] | None, executor: str | No
                    for lib in wanted)
     plan = plan_profile(profile, sources=paths.sources, include_dirs=paths.include_dirs,
                         sysroot=root, dlopen=dlopen, args=args, executor_override=executor)
+    if profile.libs:
+        from crossjit.targets import libraries
+
+        spec = plan.executor.spec
+        local = not plan.executor.profile_container and (spec is None or
+                                                         spec.startswith("spawn"))
+        libs = libraries.resolve(profile.libs, profile.lib_dir_paths, sysroot=root,
+                                 local=local)
+        plan = dataclasses.replace(plan, inputs=(*plan.inputs, *libs.archives),
+                                   dlopen=(*plan.dlopen, *libs.dlopen))
     return ProfileRun(plan, profile, paths.mounts)
 
 

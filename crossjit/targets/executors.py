@@ -107,6 +107,13 @@ def config(
             root = sysroot.path_of(DEFAULT_MUSL_SYSROOT)
         else:
             root = sysroot.require(DEFAULT_MUSL_SYSROOT, ())
+    if profile is not None and profile.libs:
+        # The shared ones among the profile's libs: the image must carry them too.
+        from crossjit.targets import libraries
+
+        found = libraries.resolve(profile.libs, profile.lib_dir_paths, sysroot=root,
+                                  local=False)
+        dlopen = (*dlopen, *(d for d in found.dlopen if d not in dlopen))
     name = plan.container_name(profile.name if profile is not None else chosen)
     return ExecutorConfig(
         variant=chosen,

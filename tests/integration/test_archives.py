@@ -71,3 +71,68 @@ def test_a_needed_member_that_cannot_link_is_an_error(tmp_path: Path) -> None:
     err = got.stderr.decode(errors="replace")
     assert got.status == 125, err
     assert "symbol_nobody_defines" in err and "libstuff.a(unused.o)" in err, err
+
+
+# --- -l NAME / -L DIR, on the command line and in profiles ---------------------------------
+
+
+def test_l_and_L_on_the_command_line(tmp_path: Path) -> None:
+    """-lstuff finds libstuff.a in -L (linked in), -lm this host's libm (dlopened by
+    SONAME through its linker script), like `cc main.c -L. -lstuff -lm`."""
+    lib = make_archive(tmp_path, True)
+    prog = tmp_path / "with_libm.c"
+    prog.write_text('#include <math.h>\n#include <stdio.h>\nint used_function(int);\n'
+                    'int main(void) { printf("%d %.3f\\n", used_function(3), sqrt(2.0));'
+                    ' return 0; }\n')
+    exe = tmp_path / "with_libm"
+    subprocess.run([require_tool("clang-16"), "-o", str(exe), str(prog), "-L", str(tmp_path),
+                    "-lstuff", "-lm"], check=True, timeout=120)
+    expected = subprocess.run([str(exe)], capture_output=True, timeout=60, check=True)
+    got = crossjit_run([sys.executable, "-m", "crossjit", "jit", "--executor",
+                        f"spawn:{llvm_executor(16)}", str(prog), f"-L{lib.parent}", "-lstuff",
+                        "-l", "m"])
+    assert (got.status, got.stdout) == (0, expected.stdout), got.stderr.decode()
+
+
+def test_missing_library_is_a_clear_error(tmp_path: Path) -> None:
+    got = crossjit_run([sys.executable, "-m", "crossjit", "jit", "--executor",
+                        f"spawn:{llvm_executor(16)}", str(SRC / "main.c"), "-L", str(tmp_path),
+                        "-lnot_a_library"])
+    err = got.stderr.decode()
+    assert got.status == 125, err
+    assert err.startswith("error: cannot find -lnot_a_library\n"), err
+    assert str(tmp_path) in err and "Traceback" not in err
+
+
+def test_profile_libs_and_lib_dirs(tmp_path: Path) -> None:
+    """libs:/lib_dirs: in a profile (local executor): the archive is linked like -l."""
+    lib = make_archive(tmp_path, True)
+    expected = native(tmp_path, lib)
+    prof = tmp_path / "libs-local.yaml"
+    prof.write_text(f"name: libs-local\ntarget:\n  triple: x86_64-linux-gnu\nexecutor: local\n"
+                    f"sources: [{SRC / 'main.c'}]\nlibs: [stuff]\nlib_dirs: [.]\n")
+    got = crossjit_run([sys.executable, "-m", "crossjit", "run", str(prof)])
+    assert (got.status, got.stdout) == (expected.status, expected.stdout), got.stderr.decode()
+
+
+def test_profile_libs_shared_from_the_sysroot_in_a_container(tmp_path: Path) -> None:
+    """libs: [z] with the musl sysroot: libz.so resolves to its SONAME, the musl image
+    carries it and the executor dlopens it, as `dlopen: [libz.so]` does."""
+    from tests.integration import containers_env as env
+
+    env.require_musl_executor_binary()
+    env.musl_sysroot()
+    src = REPO / "examples" / "zlib" / "crc.c"
+    exe = tmp_path / "crc"
+    subprocess.run([require_tool("clang-16"), str(src), "-o", str(exe), "-lz"], check=True,
+                   timeout=120)
+    out = subprocess.run([str(exe), "crossjit"], capture_output=True, text=True, timeout=60)
+    prof = tmp_path / "libs-zlib.yaml"
+    prof.write_text("name: libs-zlib\ntarget:\n  triple: x86_64-linux-musl\n"
+                    "sysroot:\n  recipe: debian-musl\n  packages: [zlib1g-dev]\n"
+                    f"executor: musl\nsources: [{src}]\nlibs: [z]\n")
+    done = env.cli("run", str(prof), "--", "crossjit")
+    assert done.returncode == out.returncode, done.stderr
+    # Same CRC; the zlib version may differ between the host and the musl rebuild.
+    assert done.stdout.split(": ")[1] == out.stdout.split(": ")[1], (done.stdout, out.stdout)
+    assert env.engine().get("crossjit-libs-zlib") is None  # removed after the run
