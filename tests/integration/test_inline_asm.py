@@ -35,15 +35,25 @@ def test_inline_asm_matches_native(case: Case, where: str, opt: int, native_dir:
     check(case, crossjit_run(cmd), expected)
 
 
+FATAL = [
+    # an error diagnostic without a handler: LLVM calls exit(1)
+    ("bad_register.ll", "LLVM ended the process with status 1", "not_a_register"),
+    # report_fatal_error: LLVM aborts
+    ("cannot_select.ll", "LLVM was killed by SIGABRT", "Cannot select"),
+]
+
+
 @pytest.mark.parametrize("where", ["llvm16", "glibc"])
-def test_llvm_fatal_error_is_crossjits_message(where: str) -> None:
-    """LLVM exit(1)s on this IR (an error diagnostic without a handler): crossjit names
-    the input, quotes LLVM and exits 125, and no program runs."""
+@pytest.mark.parametrize(("ir", "fate", "quote"), FATAL, ids=[f[0] for f in FATAL])
+def test_llvm_fatal_error_is_crossjits_message(ir: str, fate: str, quote: str,
+                                               where: str) -> None:
+    """LLVM ends its process on this IR: crossjit names the input and how LLVM ended,
+    quotes LLVM and exits 125, and no program runs."""
     got = crossjit_run([sys.executable, "-m", "crossjit", "jit", "--executor", spec(where),
-                        str(CORPUS / "bad_register.ll")])
+                        str(CORPUS / ir)])
     err = got.stderr.decode(errors="replace")
     assert got.status == 125, err
-    assert err.startswith("error: code generation failed for "), err
-    assert "bad_register.ll" in err.splitlines()[0]
-    assert "not_a_register" in err and "Traceback" not in err
+    first = err.splitlines()[0]
+    assert first.startswith("error: code generation failed for ") and ir in first, err
+    assert fate in first and quote in err and "Traceback" not in err, err
     assert got.stdout == b""
