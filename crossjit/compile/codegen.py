@@ -206,8 +206,10 @@ def isolated(data: bytes, name: str, opts: CodegenOptions) -> bytes:
                 os.close(rfd)
                 os.dup2(err.fileno(), 2)
                 import faulthandler  # its traceback of LLVM's abort would only be noise
+                import signal
 
                 faulthandler.disable()
+                signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: just die
                 _child(data, name, opts, wfd)
             except BaseException:  # e.g. the parent is gone
                 status = 1
@@ -216,6 +218,10 @@ def isolated(data: bytes, name: str, opts: CodegenOptions) -> bytes:
         os.close(wfd)
         try:
             payload = _read_all(rfd, time.monotonic() + TIMEOUT_S, name, pid)
+        except BaseException:  # Ctrl-C, deadline: the child must not outlive us
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+            raise
         finally:
             os.close(rfd)
             _, wstatus = os.waitpid(pid, 0)
