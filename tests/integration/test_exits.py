@@ -1,7 +1,8 @@
 """Exits from anywhere (issue 14, item 3): whatever ends the process — exit() inside libc
 (errx) or a shared library, exit() on another thread, _exit(), abort(), a signal raised
 through libc — `crossjit jit` gives what the natively built program gives: the same
-status, the same stdout (atexit handlers run, or buffered output lost, as natively) and
+status, the same stdout (atexit handlers and C++ static destructors run, or buffered
+output lost, as natively) and
 stderr; for a signal, crossjit names it on stderr.
 
 Executors: LLVM 16's and crossjit-executor (glibc, musl) spawned, LLVM 14/15/19/22 for the
@@ -37,10 +38,11 @@ class ExitCase:
     name: str
     signal: str | None = None  # the signal crossjit must name on stderr
     library: bool = False  # calls into libquit.so (--dlopen)
+    cxx: bool = False  # glibc only: Debian has no musl libstdc++
 
     @property
     def source(self) -> Path:
-        return EXITS / f"{self.name}.c"
+        return EXITS / f"{self.name}.{'cpp' if self.cxx else 'c'}"
 
     def __str__(self) -> str:
         return self.name
@@ -53,6 +55,7 @@ CASES = (
     ExitCase("underscore_exit"),
     ExitCase("abort_jit", signal="SIGABRT"),
     ExitCase("raise_term", signal="SIGTERM"),
+    ExitCase("cxx_errx", cxx=True),
 )
 BY_NAME = {c.name: c for c in CASES}
 
@@ -64,9 +67,10 @@ def _build_dir(libc: str, root: Path) -> Path:
     return d
 
 
-def _cc(libc: str) -> str:
-    return require_tool("clang-16") if libc == "glibc" else require_tool(
-        "musl-gcc", "musl-gcc (apt-get install musl-tools)")
+def _cc(libc: str, cxx: bool = False) -> str:
+    if libc == "glibc":
+        return require_tool("clang++-16" if cxx else "clang-16")
+    return require_tool("musl-gcc", "musl-gcc (apt-get install musl-tools)")
 
 
 def library(libc: str, root: Path) -> Path:
@@ -86,7 +90,8 @@ def native(case: ExitCase, libc: str, root: Path) -> Run:
         extra = (["-L", str(d), "-lquit", f"-Wl,-rpath,{d}"] if case.library else [])
         if case.library:
             library(libc, root)
-        subprocess.run([_cc(libc), "-pthread", "-o", str(exe), str(case.source), *extra],
+        subprocess.run([_cc(libc, case.cxx), "-pthread", "-o", str(exe), str(case.source),
+                        *extra],
                        check=True, capture_output=True, timeout=120)
     p = subprocess.run([str(exe)], capture_output=True, timeout=60, check=False)
     return Run(status_of(p.returncode), p.stdout, p.stderr)
@@ -120,7 +125,8 @@ def llvm16() -> str:
 
 
 SPAWNED = [pytest.param(c, v, id=f"{c}-{v}") for c in CASES
-           for v in ("llvm16", "crossjit-glibc", "crossjit-musl")]
+           for v in ("llvm16", "crossjit-glibc", "crossjit-musl")
+           if not (c.cxx and v.endswith("musl"))]
 
 
 @pytest.mark.parametrize(("case", "where"), SPAWNED)
@@ -218,7 +224,7 @@ def exit_debian(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env.cli("executor", "down", "crossjit-exit-debian")
 
 
-IN_CONTAINER = [c for c in CASES if not c.library]
+IN_CONTAINER = [c for c in CASES if not c.library and not c.cxx]
 
 
 @pytest.mark.parametrize("case", IN_CONTAINER, ids=str)
