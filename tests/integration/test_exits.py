@@ -2,8 +2,7 @@
 (errx) or a shared library, exit() on another thread, _exit(), abort(), a signal raised
 through libc — `crossjit jit` gives what the natively built program gives: the same
 status, the same stdout (atexit handlers and C++ static destructors run, or buffered
-output lost, as natively) and
-stderr; for a signal, crossjit names it on stderr.
+output lost, as natively) and stderr; for a signal, crossjit names it on stderr.
 
 Executors: LLVM 16's and crossjit-executor (glibc, musl) spawned, LLVM 14/15/19/22 for the
 library exits, the musl and debian container sessions; over tcp the status cannot be
