@@ -201,6 +201,8 @@ def debug(
     include: IncludeDirs = None,
     define: Defines = None,
     dlopen: Dlopen = None,
+    lib: Libs = None,
+    lib_dir: LibDirs = None,
     sysroot: SysrootDir = None,
     verbose: Verbose = False,
 ) -> None:
@@ -218,6 +220,7 @@ def debug(
                 inputs=tuple(inputs), program_args=tuple(program_args), executor=executor,
                 opt_level=opt, debug=True, include_dirs=tuple(include or ()),
                 defines=tuple(define or ()), dlopen=tuple(dlopen or ()), sysroot=sysroot,
+                libs=tuple(lib or ()), lib_dirs=tuple(lib_dir or ()),
             ),
             debugger=debugger,
             breakpoints=tuple(breakpoints or ()),
