@@ -15,9 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import pickle
-import select
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -159,6 +156,7 @@ def _explain(stderr: str, opts: CodegenOptions) -> str | None:
 
 def _child(data: bytes, name: str, opts: CodegenOptions, out: int) -> None:
     """In the forked child: the object or the CodegenError, pickled, to ``out``."""
+    import pickle  # imported by the parent before the fork (isolated): a dict lookup
     try:
         result: tuple[str, Any] = ("ok", ir_to_object(data, name, opts))
     except CodegenError as exc:
@@ -172,6 +170,8 @@ def _child(data: bytes, name: str, opts: CodegenOptions, out: int) -> None:
 
 
 def _read_all(fd: int, deadline: float, name: str, pid: int) -> bytes:
+    import select
+
     chunks: list[bytes] = []
     poller = select.poll()
     poller.register(fd, select.POLLIN)
@@ -196,6 +196,14 @@ def isolated(data: bytes, name: str, opts: CodegenOptions) -> bytes:
     messages (stderr) are passed through, or quoted in the error when it failed."""
     if not hasattr(os, "fork"):
         return ir_to_object(data, name, opts)
+    # Imported here, not at start-up (a cache hit needs none of them), and before the
+    # fork, so the child imports nothing.
+    import faulthandler
+    import pickle
+    import select  # noqa: F401 - for _read_all
+    import signal
+    import tempfile
+
     _init()  # before the fork: every child inherits the initialised targets
     rfd, wfd = os.pipe()
     with tempfile.TemporaryFile() as err:
@@ -205,10 +213,7 @@ def isolated(data: bytes, name: str, opts: CodegenOptions) -> bytes:
             try:
                 os.close(rfd)
                 os.dup2(err.fileno(), 2)
-                import faulthandler  # its traceback of LLVM's abort would only be noise
-                import signal
-
-                faulthandler.disable()
+                faulthandler.disable()  # its traceback of LLVM's abort would only be noise
                 signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: just die
                 _child(data, name, opts, wfd)
             except BaseException:  # e.g. the parent is gone
