@@ -104,7 +104,8 @@ class ExecutorTimeout(ExecutorError):
 
 
 class ExecutorDisconnected(ExecutorError):
-    """The executor closed the connection or died (``exit_status`` if known)."""
+    """The executor closed the connection or died (``exit_status`` or ``signal`` if
+    known; ``signal_as_status``: a signal N shows as status 128+N, as with docker exec)."""
 
     def __init__(
         self,
@@ -114,10 +115,12 @@ class ExecutorDisconnected(ExecutorError):
         hint: str | None = None,
         exit_status: int | None = None,
         signal: int | None = None,
+        signal_as_status: bool = False,
     ) -> None:
         super().__init__(what, why=why, hint=hint)
         self.exit_status = exit_status
         self.signal = signal
+        self.signal_as_status = signal_as_status
 
 
 class ProtocolError(ExecutorError):

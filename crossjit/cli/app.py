@@ -79,6 +79,12 @@ Dlopen = Annotated[
     list[str] | None,
     typer.Option("--dlopen", help="Load a shared library in the executor (repeatable)."),
 ]
+Libs = Annotated[
+    list[str] | None,
+    typer.Option("-l", help="Link library NAME: libNAME.a is linked in, libNAME.so "
+                 "dlopened (searched in -L dirs, then the sysroot or this host)."),
+]
+LibDirs = Annotated[list[Path] | None, typer.Option("-L", help="Add a library directory.")]
 SysrootDir = Annotated[
     Path | None, typer.Option("--sysroot", help="Compile against this target sysroot.")
 ]
@@ -105,7 +111,8 @@ def jit(
     inputs: Annotated[
         list[Path],
         typer.Argument(
-            help="Sources (.c .cpp .cc .cxx), LLVM IR (.ll .bc) or ELF objects (.o). "
+            help="Sources (.c .cpp .cc .cxx), LLVM IR (.ll .bc), ELF objects (.o) or "
+            "static archives (.a). "
             "Arguments after -- are passed to the program.",
             show_default=False,
         ),
@@ -128,6 +135,8 @@ def jit(
     include: IncludeDirs = None,
     define: Defines = None,
     dlopen: Dlopen = None,
+    lib: Libs = None,
+    lib_dir: LibDirs = None,
     sysroot: SysrootDir = None,
     verbose: Verbose = False,
 ) -> None:
@@ -147,6 +156,8 @@ def jit(
             defines=tuple(define or ()),
             dlopen=tuple(dlopen or ()),
             sysroot=sysroot,
+            libs=tuple(lib or ()),
+            lib_dirs=tuple(lib_dir or ()),
         )
         status = run_jit(request, progress=progress if verbose else None, warn=progress)
     _exit(status)
@@ -192,6 +203,8 @@ def debug(
     include: IncludeDirs = None,
     define: Defines = None,
     dlopen: Dlopen = None,
+    lib: Libs = None,
+    lib_dir: LibDirs = None,
     sysroot: SysrootDir = None,
     verbose: Verbose = False,
 ) -> None:
@@ -209,6 +222,7 @@ def debug(
                 inputs=tuple(inputs), program_args=tuple(program_args), executor=executor,
                 opt_level=opt, debug=True, include_dirs=tuple(include or ()),
                 defines=tuple(define or ()), dlopen=tuple(dlopen or ()), sysroot=sysroot,
+                libs=tuple(lib or ()), lib_dirs=tuple(lib_dir or ()),
             ),
             debugger=debugger,
             breakpoints=tuple(breakpoints or ()),

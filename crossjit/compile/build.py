@@ -20,6 +20,7 @@ from crossjit.errors import CompileError, Progress, UsageError
 
 IR_SUFFIXES = frozenset({".ll", ".bc"})
 OBJECT_SUFFIXES = frozenset({".o"})
+ARCHIVE_SUFFIXES = frozenset({".a"})  # static archives: the linker pulls members in
 
 
 
@@ -70,10 +71,13 @@ def classify(path: Path) -> str:
         return "ir"
     if suffix in OBJECT_SUFFIXES:
         return "object"
+    if suffix in ARCHIVE_SUFFIXES:
+        return "archive"
     raise UsageError(
         f"don't know what to do with {path}",
         why=f"unknown input suffix {suffix or '(none)'}",
-        hint="inputs are C/C++ sources (.c .cc .cpp .cxx), LLVM IR (.ll .bc) or ELF objects (.o)",
+        hint="inputs are C/C++ sources (.c .cc .cpp .cxx), LLVM IR (.ll .bc), ELF objects "
+        "(.o) or static archives (.a)",
     )
 
 
@@ -83,7 +87,7 @@ _CODEGEN_LOCK = threading.Lock()  # llvmlite uses one global LLVM context
 def _one(path: Path, opts: BuildOptions, compiler: toolchain.Compiler | None) -> tuple[
         ObjectFile, BuildStep]:
     kind = classify(path)
-    if kind == "object":
+    if kind in ("object", "archive"):
         try:
             return ObjectFile(str(path), path.read_bytes()), BuildStep(path, False, False)
         except OSError as exc:
@@ -98,7 +102,7 @@ def _one(path: Path, opts: BuildOptions, compiler: toolchain.Compiler | None) ->
         ir, compiled, headers = res.bitcode, not res.cached, res.headers
     t1 = time.perf_counter()
     with _CODEGEN_LOCK:
-        data, hit = codegen.object_for(ir, opts.codegen_options())
+        data, hit = codegen.object_for(ir, opts.codegen_options(), str(path))
     step = BuildStep(path, compiled, not hit, t1 - t0, time.perf_counter() - t1, headers)
     return ObjectFile(str(path), data), step
 
@@ -111,7 +115,7 @@ def build(inputs: Sequence[Path], opts: BuildOptions, progress: Progress | None 
         if not p.exists():
             raise UsageError(f"input {p} does not exist")
     compiler = toolchain.find_compiler() if "source" in kinds else None
-    sources = sum(1 for k in kinds if k != "object")
+    sources = sum(1 for k in kinds if k not in ("object", "archive"))
     if progress and sources:
         progress(f"building {sources} input{'s' if sources != 1 else ''} for {opts.target}")
     done = 0

@@ -1,22 +1,40 @@
 """The only module that imports llvmlite: IR → verified, optimised ELF relocatable object.
 
 One LLVM (the one bundled in llvmlite) generates code for every target triple, so the
-host compiler's backend does not matter. Objects are cached by content.
+host compiler's backend does not matter. Objects are cached by content and by everything
+that shapes them (``cache_key``).
+
+LLVM ends the process on some errors (``report_fatal_error`` aborts; an error diagnostic
+without a handler calls ``exit(1)``), and llvmlite offers no way to install a fatal-error
+handler. So a cache miss generates code in a forked child (``isolated``): the child's
+death becomes a ``CodegenError`` naming the input, with what LLVM wrote on stderr.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import threading
+import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from crossjit.compile import cache as cachedir
-from crossjit.errors import CodegenError
+from crossjit.errors import CodegenError, signal_name
 
 _LOCK = threading.Lock()  # llvmlite's target registry init is not thread-safe
+
+#: Target machine settings every object is generated with. PIC + small code model: the
+#: JIT linker routes external references through a GOT and keeps the image within ±2 GiB.
+TARGET_MACHINE: dict[str, str] = {"reloc": "pic", "codemodel": "small"}
+#: Bump when code generation changes in a way the settings above do not show (a new
+#: pass, another IR rewrite), so objects an older crossjit cached are not reused.
+CODEGEN_VERSION = 2
+#: How long one module's code generation may take (a huge TU at -O2 takes minutes).
+TIMEOUT_S = float(os.environ.get("CROSSJIT_CODEGEN_TIMEOUT", "1800"))
 
 
 @dataclass(frozen=True)
@@ -39,7 +57,10 @@ def _init() -> None:
     with _LOCK:
         llvm.initialize_all_targets()
         llvm.initialize_all_asmprinters()
-        llvm.initialize_all_asmparsers() if hasattr(llvm, "initialize_all_asmparsers") else None
+        # llvmlite 0.50 exposes (and links) only the host's asm parser: inline assembly
+        # works for the host architecture; for others LLVM reports a fatal error, which
+        # `isolated` turns into a CodegenError (see _explain).
+        llvm.initialize_native_asmparser()
 
 
 def warm_up() -> None:
@@ -49,6 +70,17 @@ def warm_up() -> None:
 
 def llvm_version() -> str:
     return ".".join(str(x) for x in _llvm().llvm_version_info)
+
+
+def cache_key(data: bytes, opts: CodegenOptions) -> str:
+    """Everything that shapes an object: the IR, the options, the target machine
+    settings, crossjit's codegen version and llvmlite's (which pins its LLVM). Reading
+    llvmlite's version does not load libLLVM, so a cache hit costs no llvmlite start-up."""
+    import llvmlite
+
+    parts = [data, repr(opts).encode(), repr(sorted(TARGET_MACHINE.items())).encode(),
+             str(CODEGEN_VERSION).encode(), llvmlite.__version__.encode()]
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()
 
 
 def _target_machine(opts: CodegenOptions) -> Any:
@@ -61,10 +93,8 @@ def _target_machine(opts: CodegenOptions) -> Any:
             f"llvmlite's LLVM {llvm_version()} cannot generate code for {opts.triple}",
             why=str(exc),
         ) from exc
-    # PIC + small code model: the JIT linker routes external references through a GOT.
     return target.create_target_machine(
-        cpu=opts.cpu, features=opts.features, opt=min(opts.opt_level, 3), reloc="pic",
-        codemodel="small",
+        cpu=opts.cpu, features=opts.features, opt=min(opts.opt_level, 3), **TARGET_MACHINE,
     )
 
 
@@ -99,7 +129,8 @@ def _optimise(mod: Any, tm: Any, level: int) -> None:
 
 
 def ir_to_object(data: bytes, name: str, opts: CodegenOptions) -> bytes:
-    """Parse, verify, optimise and emit one module (no cache)."""
+    """Parse, verify, optimise and emit one module, in this process (no cache). An LLVM
+    fatal error ends this process: use ``isolated`` unless that is what you want."""
     tm = _target_machine(opts)
     mod = _parse(data, name)
     mod.triple = opts.triple
@@ -112,23 +143,128 @@ def ir_to_object(data: bytes, name: str, opts: CodegenOptions) -> bytes:
     return obj
 
 
-def object_for(ir_path: Path, opts: CodegenOptions) -> tuple[bytes, bool]:
-    """The object for an IR file, from the cache when the same IR was compiled before."""
+# --- isolation: LLVM's fatal errors end a forked child, not crossjit -------------------------
+
+
+def _explain(stderr: str, opts: CodegenOptions) -> str | None:
+    if "don't have an asm parser for this target" in stderr:
+        return (f"llvmlite's LLVM has no assembler for {opts.triple}, so inline assembly "
+                "for this target is not supported yet: remove it (#ifdef) or pass an "
+                ".o built by a native compiler")
+    return "LLVM's message says what it rejected in this input; crossjit ran nothing"
+
+
+def _child(data: bytes, name: str, opts: CodegenOptions, out: int) -> None:
+    """In the forked child: the object or the CodegenError, pickled, to ``out``."""
+    import pickle  # imported by the parent before the fork (isolated): a dict lookup
+    try:
+        result: tuple[str, Any] = ("ok", ir_to_object(data, name, opts))
+    except CodegenError as exc:
+        result = ("error", (exc.what, exc.why, exc.hint))
+    except BaseException as exc:  # reported by the parent, never lost
+        result = ("error", (f"code generation failed for {name}", repr(exc), None))
+    payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(out, view):]
+
+
+def _read_all(fd: int, deadline: float, name: str, pid: int) -> bytes:
+    import select
+
+    chunks: list[bytes] = []
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+            raise CodegenError(f"code generation for {name} did not finish in {TIMEOUT_S:g} s",
+                               hint="raise CROSSJIT_CODEGEN_TIMEOUT for very large modules")
+        if not poller.poll(max(1, int(left * 1000))):
+            continue
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def isolated(data: bytes, name: str, opts: CodegenOptions) -> bytes:
+    """``ir_to_object`` in a forked child, so that an LLVM fatal error (abort, exit)
+    becomes a CodegenError naming the input instead of ending crossjit. LLVM's own
+    messages (stderr) are passed through, or quoted in the error when it failed."""
+    if not hasattr(os, "fork"):
+        return ir_to_object(data, name, opts)
+    # Imported here, not at start-up (a cache hit needs none of them), and before the
+    # fork, so the child imports nothing.
+    import faulthandler
+    import pickle
+    import select  # noqa: F401 - for _read_all
+    import signal
+    import tempfile
+
+    _init()  # before the fork: every child inherits the initialised targets
+    rfd, wfd = os.pipe()
+    with tempfile.TemporaryFile() as err:
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into the caller's code
+            status = 0
+            try:
+                os.close(rfd)
+                os.dup2(err.fileno(), 2)
+                faulthandler.disable()  # its traceback of LLVM's abort would only be noise
+                signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: just die
+                _child(data, name, opts, wfd)
+            except BaseException:  # e.g. the parent is gone
+                status = 1
+            finally:
+                os._exit(status)
+        os.close(wfd)
+        try:
+            payload = _read_all(rfd, time.monotonic() + TIMEOUT_S, name, pid)
+        except BaseException:  # Ctrl-C, deadline: the child must not outlive us
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+            raise
+        finally:
+            os.close(rfd)
+            _, wstatus = os.waitpid(pid, 0)
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
+    if payload and os.WIFEXITED(wstatus) and os.WEXITSTATUS(wstatus) == 0:
+        kind, value = pickle.loads(payload)
+        if stderr:
+            # LLVM's warnings (e.g. about inline asm), as it wrote them; like clang's.
+            os.write(2, stderr.encode())
+        if kind == "ok":
+            obj: bytes = value
+            return obj
+        what, why, hint = value
+        raise CodegenError(what, why=why, hint=hint)
+    if os.WIFSIGNALED(wstatus):
+        fate = f"LLVM was killed by {signal_name(os.WTERMSIG(wstatus))}"
+    else:
+        fate = f"LLVM ended the process with status {os.WEXITSTATUS(wstatus)}"
+    raise CodegenError(
+        f"code generation failed for {name}: {fate}",
+        why=stderr.strip() or "LLVM printed nothing",
+        hint=_explain(stderr, opts),
+    )
+
+
+def object_for(ir_path: Path, opts: CodegenOptions, name: str | None = None
+               ) -> tuple[bytes, bool]:
+    """The object for an IR file, from the cache when the same IR was compiled before.
+    ``name``: the input to name in errors (the source the IR came from)."""
     try:
         data = ir_path.read_bytes()
     except OSError as exc:
         raise CodegenError(f"cannot read {ir_path}", why=exc.strerror) from exc
-    # llvmlite's own version stands for its LLVM's; reading it does not load libLLVM,
-    # so a cache hit costs no llvmlite start-up.
-    import llvmlite
-
-    key = hashlib.sha256(
-        b"\0".join([data, repr(opts).encode(), llvmlite.__version__.encode()])
-    ).hexdigest()
     store = cachedir.subdir("objects")
-    hit = store / f"{key}.o"
+    hit = store / f"{cache_key(data, opts)}.o"
     if hit.exists():
         return hit.read_bytes(), True
-    obj = ir_to_object(data, str(ir_path), opts)
+    obj = isolated(data, name or str(ir_path), opts)
     cachedir.atomic_write(hit, obj)
     return obj, False

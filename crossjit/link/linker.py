@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from crossjit.errors import LinkError, NotSupportedError, UnresolvedSymbolsError
 from crossjit.link import ehframe, tls
 from crossjit.link.arch import Arch, RangeError, get_arch
+from crossjit.link.archive import Archive, read_archive
 from crossjit.link.diagnostics import block_location, location
 from crossjit.link.fixup import apply_segments, raise_range_errors
 from crossjit.link.graph import Block, Edge, Prot, SegClass, Symbol, SymKind
@@ -37,6 +38,8 @@ from crossjit.link.objfile import (
     SHT_STRTAB,
     SHT_SYMTAB,
     SHT_SYMTAB_SHNDX,
+    STB_GLOBAL,
+    STB_LOCAL,
     STT_GNU_IFUNC,
     ObjectFile,
     Section,
@@ -171,6 +174,8 @@ class Linker:
             r for r, k in self.arch.edge_kind.items()
             if tls_rules is not None and k in tls_rules.transform)
         self._tls_relocs = False
+        self._archives: list[Archive] = []
+        self._inputs: dict[str, bytes] = {}  # every object linked (archive members pulled too)
 
     def add_object(self, name: str, data: bytes) -> None:
         """Parse and validate one object now: wrong architecture, TLS, unknown relocations."""
@@ -195,6 +200,71 @@ class Linker:
                 self._tls_relocs = True
         self._objects.append(obj)
         self._roles.append(roles)
+        self._inputs[name] = data
+
+    def add_archive(self, name: str, data: bytes) -> None:
+        """A static archive: ``plan`` links the members that define a symbol still
+        undefined, repeating until none does (members never needed are never parsed)."""
+        self._archives.append(read_archive(name, data))
+
+    @property
+    def inputs(self) -> dict[str, bytes]:
+        """The objects linked, by name: the added ones and the archive members pulled in."""
+        return dict(self._inputs)
+
+    def _definitions(self, ar: Archive) -> dict[str, int]:
+        """Which member (header offset) defines each symbol: the archive's index, or,
+        without one, the members' own symbol tables (unreadable members define nothing)."""
+        if ar.index is not None:
+            return ar.index
+        found: dict[str, int] = {}
+        for m in ar.members:
+            try:
+                obj = parse_object(m.name, m.data, machine=self.arch.elf_machine,
+                                   machine_label=self.arch.name)
+            except (LinkError, NotSupportedError):
+                continue
+            for rs in obj.symbols:
+                if rs.bind != STB_LOCAL and rs.shndx != SHN_UNDEF:
+                    found.setdefault(rs.name, m.offset)
+        return found
+
+    def _pull_archive_members(self) -> None:
+        if not self._archives:
+            return
+        defined: set[str] = set()
+        undefined: set[str] = set()
+
+        def note(obj: ObjectFile) -> None:
+            for rs in obj.symbols:
+                if rs.bind == STB_LOCAL or not rs.name:
+                    continue
+                if rs.shndx != SHN_UNDEF:
+                    defined.add(rs.name)
+                elif rs.bind == STB_GLOBAL:  # weak references pull nothing in, as in ld
+                    undefined.add(rs.name)
+
+        for obj in self._objects:
+            note(obj)
+        tables = [self._definitions(ar) for ar in self._archives]
+        pulled: set[tuple[int, int]] = set()
+        changed = True
+        while changed:
+            changed = False
+            for i, (ar, table) in enumerate(zip(self._archives, tables, strict=True)):
+                for sym in sorted(undefined - defined):
+                    off = table.get(sym)
+                    if off is None or (i, off) in pulled or sym in defined:
+                        continue
+                    member = ar.member_at(off)
+                    if member is None:
+                        raise LinkError(f"{ar.name}: its symbol index names a member at "
+                                        f"offset {off} that does not exist",
+                                        hint="rebuild the index: ranlib " + ar.name)
+                    pulled.add((i, off))
+                    self.add_object(member.name, member.data)
+                    note(self._objects[-1])
+                    changed = True
 
     def _reject(
         self, obj: ObjectFile, target: int, entries: list[tuple[int, int, int, int]], bad: set[int]
@@ -232,6 +302,7 @@ class Linker:
 
     def plan(self) -> LinkPlan:
         """Resolve symbols among the objects, build GOT/stubs and lay everything out."""
+        self._pull_archive_members()
         return LinkPlan(self.arch, self.page_size, self._objects, self._roles,
                         self._tls_relocs)
 

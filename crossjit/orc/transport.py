@@ -37,13 +37,36 @@ RECV_CHUNK = 256 << 10
 REAP_TIMEOUT = 5.0
 
 
-class SocketTransport:
-    """A connected stream socket to an executor (socketpair end or TCP)."""
+Fate = Callable[[float], int | None]
 
-    def __init__(self, sock: socket.socket, *, description: str = "executor") -> None:
+
+def process_fate(proc: subprocess.Popen[bytes]) -> Fate:
+    """The exit status of a local child process, as a ``Fate``."""
+    def fate(timeout: float) -> int | None:
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    return fate
+
+
+class SocketTransport:
+    """A connected stream socket to an executor (socketpair end, unix socket or TCP).
+
+    ``fate(timeout)``: the executor process's exit status once it has ended (waiting
+    up to ``timeout``; None if it still runs), Popen-style (-N: killed by signal N), so a
+    disconnect can say how the executor ended; ``signal_as_status``: that status shows
+    a signal N as 128+N, as ``docker exec`` does.
+    """
+
+    def __init__(self, sock: socket.socket, *, description: str = "executor",
+                 fate: Fate | None = None, signal_as_status: bool = False) -> None:
         sock.setblocking(False)
         self.sock = sock
         self.description = description
+        self.fate = fate
+        self.signal_as_status = signal_as_status
         self._closed = False
 
     # ---- I/O -------------------------------------------------------------------------
@@ -97,9 +120,30 @@ class SocketTransport:
                 return
 
     # ---- ending ----------------------------------------------------------------------
+    def _reap(self, timeout: float) -> int | None:
+        return None if self.fate is None else self.fate(timeout)
+
     def disconnected(self, why: str) -> ExecutorDisconnected:
-        """The error to raise after EOF / reset (subclasses add the child's fate)."""
-        return ExecutorDisconnected(f"the {self.description} closed the connection", why=why)
+        """The error to raise after EOF / reset, with the executor's fate if known."""
+        if self.fate is None:
+            return ExecutorDisconnected(f"the {self.description} closed the connection",
+                                        why=why)
+        status = self._reap(REAP_TIMEOUT)
+        sig = -status if status is not None and status < 0 else None
+        if sig is not None:
+            fate = f"it was killed by {signal_name(sig)}"
+        elif status is not None:
+            fate = f"it exited with status {status}"
+        else:
+            fate = "it is still running"
+        return ExecutorDisconnected(
+            f"the {self.description} closed the connection: {fate}",
+            why=why,
+            hint="the executor's own messages (stderr) above may say why",
+            exit_status=status if status is not None and status >= 0 else None,
+            signal=sig,
+            signal_as_status=self.signal_as_status,
+        )
 
     def close(self, final: bytes = b"", timeout: float = REAP_TIMEOUT) -> int | None:
         """Send ``final`` (a Hangup), shut the socket down and close it."""
@@ -119,33 +163,13 @@ class SocketTransport:
 class SpawnedTransport(SocketTransport):
     """An executor child process connected by a socketpair."""
 
+    proc: subprocess.Popen[bytes]
+
     def __init__(self, sock: socket.socket, proc: subprocess.Popen[bytes], argv: Sequence[str]):
-        super().__init__(sock, description=f"executor {argv[0]} (pid {proc.pid})")
+        super().__init__(sock, description=f"executor {argv[0]} (pid {proc.pid})",
+                         fate=process_fate(proc))
         self.proc = proc
         self.argv = list(argv)
-
-    def _reap(self, timeout: float) -> int | None:
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def disconnected(self, why: str) -> ExecutorDisconnected:
-        status = self._reap(REAP_TIMEOUT)
-        sig = -status if status is not None and status < 0 else None
-        if sig is not None:
-            fate = f"it was killed by {signal_name(sig)}"
-        elif status is not None:
-            fate = f"it exited with status {status}"
-        else:
-            fate = "it is still running"
-        return ExecutorDisconnected(
-            f"the {self.description} closed the connection: {fate}",
-            why=why,
-            hint="the executor's own messages (stderr) above may say why",
-            exit_status=status if status is not None and status >= 0 else None,
-            signal=sig,
-        )
 
     def close(self, final: bytes = b"", timeout: float = REAP_TIMEOUT) -> int | None:
         """Hang up, then wait for the child (killing it after ``timeout``); its exit status."""
@@ -213,10 +237,13 @@ def connect_tcp(host: str, port: int, *, timeout: float = 10.0) -> SocketTranspo
 
 
 def connect_unix(path: str, *, deadline: float, description: str, hint: str | None = None,
-                 gone: Callable[[], CrossjitError | None] | None = None) -> SocketTransport:
+                 gone: Callable[[], CrossjitError | None] | None = None,
+                 fate: Fate | None = None, signal_as_status: bool = False
+                 ) -> SocketTransport:
     """Connect to an executor that is about to listen on unix socket ``path`` (by
     ``deadline``, a time.monotonic() value). ``gone`` says why the process that should
-    listen has died, raised at once instead of waiting out the deadline."""
+    listen has died, raised at once instead of waiting out the deadline. ``fate`` and
+    ``signal_as_status``: see ``SocketTransport``."""
     while True:
         if gone is not None and (err := gone()) is not None:
             raise err
@@ -224,7 +251,8 @@ def connect_unix(path: str, *, deadline: float, description: str, hint: str | No
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 sock.connect(path)
-                return SocketTransport(sock, description=description)
+                return SocketTransport(sock, description=description, fate=fate,
+                                       signal_as_status=signal_as_status)
             except OSError:
                 sock.close()  # bound but not yet listening
         if time.monotonic() > deadline:
@@ -234,9 +262,11 @@ def connect_unix(path: str, *, deadline: float, description: str, hint: str | No
 
 
 __all__ = [
+    "Fate",
     "SocketTransport",
     "SpawnedTransport",
     "connect_tcp",
     "connect_unix",
+    "process_fate",
     "spawn_executor",
 ]

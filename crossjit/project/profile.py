@@ -311,6 +311,8 @@ class Profile(_Model):
         tuple[Annotated[str, AfterValidator(_check_define)], ...], BeforeValidator(_defines)
     ] = ()
     cflags: Strings = ()
+    libs: Strings = ()  # -l NAME: static archives linked, shared libraries dlopened
+    lib_dirs: Strings = ()  # -L DIR, relative to the profile's directory
     opt: Annotated[int, Field(ge=0, le=3)] = 0
     debug: bool = False
     args: Annotated[tuple[Text, ...], BeforeValidator(_one_or_many)] = ()
@@ -331,6 +333,10 @@ class Profile(_Model):
     def base_dir(self) -> Path:
         """Relative paths in the profile are relative to the profile's own directory."""
         return self._file.parent
+
+    @property
+    def lib_dir_paths(self) -> tuple[Path, ...]:
+        return tuple(self.base_dir / Path(d).expanduser() for d in self.lib_dirs)
 
     def where(self, *path: str | int) -> str:
         """``file:line`` of a key path, for messages about the profile's contents."""

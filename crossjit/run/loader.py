@@ -7,12 +7,14 @@ finalize segments (registering .eh_frame so C++ exceptions unwind through JIT'd 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from crossjit.compile.build import ObjectFile
 from crossjit.errors import ExecutorError, LinkError, Progress
 from crossjit.link import LinkedImage, Linker, Prot
+from crossjit.link.archive import is_archive
 from crossjit.orc.client import OrcClient
 from crossjit.orc.messages import SegmentRequest
 
@@ -83,16 +85,46 @@ def resolve_externals(client: OrcClient, handles: Sequence[tuple[str, int]],
     return resolved
 
 
+# Per executor connection: the symbols of its resident image (runtime/resident.c).
+_RESIDENT: weakref.WeakKeyDictionary[OrcClient, dict[str, int]] = weakref.WeakKeyDictionary()
+
+
+def resident(client: OrcClient, obj: ObjectFile) -> dict[str, int]:
+    """Load ``obj`` into the executor once per connection and never release it: code
+    the C library may still call after a program's memory is gone (its exit hook).
+    Its externals resolve in the executor process only (the C library's own exit)."""
+    known = _RESIDENT.get(client)
+    if known is None:
+        linker = Linker(arch=client.info.triple, page_size=client.info.page_size)
+        linker.add_object(obj.name, obj.data)
+        plan = linker.plan()
+        handles = [("<executor process>", client.open_dylib(None))]
+        resolved = resolve_externals(client, handles, [e.name for e in plan.externals])
+        image = plan.finish(client.reserve(plan.reservation_size), resolved)
+        client.finalize([SegmentRequest(s.addr, s.size, int(s.prot), s.content)
+                         for s in image.segments], [])
+        known = _RESIDENT[client] = dict(image.symbols)
+    return known
+
+
 def load(client: OrcClient, objects: Sequence[ObjectFile], *, dlopen: Sequence[str] = (),
          implicit: Sequence[str] = (), progress: Progress | None = None,
-         warn: Progress | None = None, debug: bool = False) -> LoadedProgram:
+         warn: Progress | None = None, debug: bool = False,
+         preloaded: Mapping[str, int] | None = None) -> LoadedProgram:
+    """``preloaded``: symbols already in the executor (a resident image), which win
+    over the executor's lookups."""
     linker = Linker(arch=client.info.triple, page_size=client.info.page_size)
     for obj in objects:
-        linker.add_object(obj.name, obj.data)
+        if is_archive(obj.data):
+            linker.add_archive(obj.name, obj.data)
+        else:
+            linker.add_object(obj.name, obj.data)
     plan = linker.plan()
     handles = open_libraries(client, dlopen, implicit, warn)
-    names = [ext.name for ext in plan.externals]
+    pre = preloaded or {}
+    names = [ext.name for ext in plan.externals if ext.name not in pre]
     resolved = resolve_externals(client, handles, names)
+    resolved.update({ext.name: pre[ext.name] for ext in plan.externals if ext.name in pre})
     # A failed link leaves the reservation behind; the executor frees it at hangup.
     base = client.reserve(plan.reservation_size)
     image = plan.finish(base, resolved)
@@ -106,7 +138,7 @@ def load(client: OrcClient, objects: Sequence[ObjectFile], *, dlopen: Sequence[s
     handle = client.finalize(segments, actions)
     program = LoadedProgram(image, handle, [n for n, _ in handles[1:]])
     if debug:
-        register_debug_objects(client, program, {o.name: o.data for o in objects}, progress)
+        register_debug_objects(client, program, linker.inputs, progress)
     return program
 
 

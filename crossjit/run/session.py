@@ -7,6 +7,7 @@ to exit(), or 128+N when signal N ended it (named on stderr).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -24,6 +25,7 @@ from crossjit.run import loader
 
 if TYPE_CHECKING:
     from crossjit.project.profile import Profile
+    from crossjit.targets.libraries import Libraries
 
 
 # Outcome kinds returned by runtime/crt.c's __crossjit_start as (kind << 8) | status.
@@ -45,6 +47,8 @@ class JitRequest:
     dlopen: tuple[str, ...] = ()
     sysroot: Path | None = None
     program_name: str | None = None
+    libs: tuple[str, ...] = ()  # -l NAME
+    lib_dirs: tuple[Path, ...] = ()  # -L DIR
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,31 @@ def run_loaded(client: OrcClient, program: loader.LoadedProgram, argv: Sequence[
     return Outcome(128 + status, kind, status, addr, pc)
 
 
+def ended_executor(exc: ExecutorDisconnected, warn: Progress | None) -> int:
+    """The executor process ended while the program ran: the program ended it (the C
+    library's exit() from a library, _exit(), a signal it did not survive) or something
+    killed it. Its status is what the native program's would have been."""
+    if exc.signal is not None:
+        if warn:
+            warn(f"program killed by {signal_name(exc.signal)} (with the executor process "
+                 "running it)")
+        return 128 + exc.signal
+    if exc.exit_status is not None:
+        status = exc.exit_status
+        if exc.signal_as_status and 128 < status < 128 + 65 and warn:
+            warn(f"the executor process ended with status {status}, as one killed by "
+                 f"{signal_name(status - 128)} does")
+        return status
+    raise ExecutorDisconnected(
+        "the executor process ended while the program ran, and this connection cannot "
+        "tell its exit status",
+        why=f"{exc.what}{': ' + exc.why if exc.why else ''}; the program probably ended "
+        "the process itself (exit() from a library, _exit(), a signal)",
+        hint="run it with a spawned executor (--executor spawn:PATH) or in a container "
+        "(docker:VARIANT) to get the program's own exit status",
+    ) from exc
+
+
 def describe_crash(outcome: Outcome, program: loader.LoadedProgram) -> str:
     assert outcome.signal is not None
     where = ""
@@ -178,10 +207,12 @@ def load_plan(client: OrcClient, plan: RunPlan, built: _build.BuildResult,
               objects: Sequence[_build.ObjectFile], progress: Progress | None,
               warn: Progress | None) -> loader.LoadedProgram:
     """Link and load a built plan (the plan's libraries, debug objects with -g)."""
+    resident = loader.resident(
+        client, _build.runtime_object(plan.build, "resident.c", "<crossjit resident>"))
     return loader.load(
         client, objects, dlopen=plan.dlopen,
         implicit=loader.implicit_libraries(plan.build.target, built.has_cxx),
-        progress=progress, warn=warn, debug=plan.build.debug,
+        progress=progress, warn=warn, debug=plan.build.debug, preloaded=resident,
     )
 
 
@@ -206,16 +237,21 @@ def execute(client: OrcClient, plan: RunPlan, progress: Progress | None,
     try:
         outcome = run_loaded(client, program, [plan.name, *plan.args])
     except ExecutorDisconnected as exc:
-        if exc.signal is not None:
-            if warn:
-                warn(f"the executor was killed by {signal_name(exc.signal)} "
-                     "while running the program")
-            return 128 + exc.signal
-        raise
+        return ended_executor(exc, warn)
     if outcome.signal is not None and warn:
         warn(describe_crash(outcome, program))
     loader.unload(client, program)
     return outcome.status
+
+
+def _libraries(req: JitRequest) -> Libraries:
+    """-l/-L: archives to link, shared libraries to dlopen (targets/libraries.py)."""
+    from crossjit.targets import libraries
+
+    if not req.libs:
+        return libraries.Libraries()
+    local = req.executor is None or req.executor.startswith("spawn")
+    return libraries.resolve(req.libs, req.lib_dirs, sysroot=req.sysroot, local=local)
 
 
 def run_jit(req: JitRequest, progress: Progress | None = None,
@@ -228,16 +264,17 @@ def run_jit(req: JitRequest, progress: Progress | None = None,
     ctx = (contextlib.closing(client) if client is not None
            else open_executor(req.executor, progress))
     with ctx as client:
+        libs = _libraries(req)
         plan = RunPlan(
             name=req.program_name or (req.inputs[0].stem if req.inputs else "a.out"),
-            inputs=req.inputs,
+            inputs=(*req.inputs, *libs.archives),
             build=_build.BuildOptions(
                 target=req.target or client.info.triple, opt_level=req.opt_level,
                 debug=req.debug, include_dirs=req.include_dirs, defines=req.defines,
                 sysroot=req.sysroot,
             ),
             executor=ExecutorChoice(spec=req.executor),
-            dlopen=req.dlopen,
+            dlopen=(*req.dlopen, *libs.dlopen),
             args=req.program_args,
         )
         return execute(client, plan, progress, warn)
@@ -292,6 +329,16 @@ def prepare_profile(path: Path, args: tuple[str, ...] | None, executor: str | No
                    for lib in wanted)
     plan = plan_profile(profile, sources=paths.sources, include_dirs=paths.include_dirs,
                         sysroot=root, dlopen=dlopen, args=args, executor_override=executor)
+    if profile.libs:
+        from crossjit.targets import libraries
+
+        spec = plan.executor.spec
+        local = not plan.executor.profile_container and (spec is None or
+                                                         spec.startswith("spawn"))
+        libs = libraries.resolve(profile.libs, profile.lib_dir_paths, sysroot=root,
+                                 local=local)
+        plan = dataclasses.replace(plan, inputs=(*plan.inputs, *libs.archives),
+                                   dlopen=(*plan.dlopen, *libs.dlopen))
     return ProfileRun(plan, profile, paths.mounts)
 
 

@@ -416,7 +416,13 @@ class Watcher:
         try:
             outcome = session.run_loaded(slot.client, slot.program, argv)
         except ExecutorDisconnected as exc:
-            if not slot.stopping:
+            if slot.stopping:
+                pass
+            elif exc.signal is not None or exc.exit_status is not None:
+                # The program ended the executor process (exit() from a library...).
+                status = session.ended_executor(exc, self.note)
+                self.note(f"program exited with status {status}; waiting for changes")
+            else:
                 self.note(f"the executor ended while running the program ({exc.what});"
                          " waiting for changes")
         except CrossjitError as err:

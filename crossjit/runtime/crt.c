@@ -9,7 +9,13 @@
  *     over every transport (a TCP peer cannot see the executor's exit status);
  *   - a fault (SIGSEGV ...) is caught and reported the same way, with the fault address
  *     and pc for crash symbolization;
- *   - stdio is flushed so output without a trailing newline appears.
+ *   - stdio is flushed so output without a trailing newline appears (and discarded
+ *     after a fatal signal, as a natively killed process loses it);
+ *   - the C library's own exit(), called from anywhere (errx() in libc, a library,
+ *     another thread), ends the executor process as it would end the native one: the
+ *     program's handlers run first (through resident.c, which libc calls), and crossjit
+ *     reports the executor's exit status as the program's;
+ *   - the program's name (errx/err/warn print it) is argv[0], not the executor's.
  *
  * Freestanding on purpose: no headers, so it compiles for any target triple without a
  * sysroot. The few libc structures used (struct sigaction, stack_t) have the same
@@ -26,6 +32,17 @@ extern int fflush(void *);
 extern void _exit(int) __attribute__((noreturn));
 extern int sigaction(int, const void *, void *);
 extern int sigaltstack(const void *, void *);
+extern int raise(int);
+
+/* Weak: absent from some executors (a static one resolves a fixed table), or when the
+ * resident runtime was not loaded; each use checks. */
+extern int __crossjit_resident_arm(void (*)(void)) __attribute__((weak));
+extern void __crossjit_libc_exit(int) __attribute__((weak, noreturn));
+extern void __fpurge(void *) __attribute__((weak));
+extern void *stdout __attribute__((weak));
+extern char *__progname __attribute__((weak));      /* glibc and musl: errx() prints it */
+extern char *__progname_full __attribute__((weak)); /* = program_invocation_name */
+extern usize pthread_self(void) __attribute__((weak));
 
 /* Defined by crossjit's JIT linker, like a static linker does. */
 extern init_fn __init_array_start[] __attribute__((weak, visibility("hidden")));
@@ -43,6 +60,9 @@ static volatile int outcome_value;
 static volatile usize fault_addr;
 static volatile usize fault_pc;
 static void **volatile current_jb;
+static usize main_thread; /* the thread running __crossjit_start */
+
+static int on_main_thread(void) { return !pthread_self || pthread_self() == main_thread; }
 
 /* --- atexit / __cxa_atexit ------------------------------------------------------------ */
 
@@ -67,9 +87,12 @@ __attribute__((weak)) int atexit(void (*fn)(void)) {
 /* --- exit() ends the program, not the executor ----------------------------------------- */
 
 __attribute__((weak, noreturn)) void exit(int status) {
-    if (!current_jb) {
+    if (!current_jb || !on_main_thread()) {
+        /* Another thread, or after the program: end the process as libc's exit() would
+         * (which runs the program's handlers through the resident hook). */
+        if (__crossjit_libc_exit) __crossjit_libc_exit(status);
         fflush(0);
-        _exit(status); /* called outside main (e.g. another thread after main returned) */
+        _exit(status);
     }
     outcome_kind = OUT_EXITED;
     outcome_value = status;
@@ -173,20 +196,71 @@ static void run_exit_handlers(void *unused) {
     }
 }
 
+/* --- the program's name, for errx() & co ---------------------------------------------- */
+
+static char *saved_progname, *saved_progname_full;
+
+static void set_progname(char *argv0) {
+    if (!argv0) return;
+    char *base = argv0;
+    for (char *p = argv0; *p; p++)
+        if (*p == '/') base = p + 1;
+    if (&__progname) { saved_progname = __progname; __progname = base; }
+    if (&__progname_full) { saved_progname_full = __progname_full; __progname_full = argv0; }
+}
+
+static void restore_progname(void) {
+    if (&__progname && saved_progname) __progname = saved_progname;
+    if (&__progname_full && saved_progname_full) __progname_full = saved_progname_full;
+}
+
+/* After a fatal signal the native process would lose what stdout still buffers; so must
+ * the executor, which outlives the program and would flush it at its own exit. */
+static void discard_stdout(void) {
+    if (__fpurge && &stdout && stdout) __fpurge(stdout);
+}
+
+/* Called from the C library's exit() (through resident.c) while the program runs:
+ * exit() from a library or libc itself (errx), not crt.c's. The process ends when this
+ * returns, with libc's status; first the program's handlers run, as they would natively. */
+static void on_libc_exit(void) {
+    outcome_kind = OUT_RETURNED;
+    while (outcome_kind != OUT_SIGNALLED && guarded(run_exit_handlers, 0)) {
+    }
+    restore_fault_handlers();
+    restore_progname();
+    if (outcome_kind == OUT_SIGNALLED) { /* a handler crashed: die of it, as natively */
+        struct k_sigaction dfl = {0};
+        discard_stdout();
+        sigaction(outcome_value, &dfl, 0);
+        raise(outcome_value);
+    }
+    fflush(0);
+    if (outcome_kind == OUT_EXITED) _exit(outcome_value); /* exit() again in a handler */
+}
+
 /* Entry point crossjit calls with run_as_main. Returns (kind << 8) | (status & 0xff). */
 int __crossjit_start(int argc, char **argv) {
     struct main_args a = {argc, argv, 0};
     outcome_kind = OUT_RETURNED;
     outcome_value = 0;
     nhandlers = 0;
+    main_thread = pthread_self ? pthread_self() : 0;
+    set_progname(argc > 0 ? argv[0] : 0);
     install_fault_handlers();
+    if (__crossjit_resident_arm) __crossjit_resident_arm(on_libc_exit);
     fini_left = __fini_array_start ? __fini_array_end - __fini_array_start : 0;
     if (!guarded(run_inits_and_main, &a)) outcome_value = a.status;
     /* exit() inside a handler sets the status and the remaining handlers still run. */
     while (outcome_kind != OUT_SIGNALLED && guarded(run_exit_handlers, 0)) {
     }
-    fflush(0);
+    if (__crossjit_resident_arm) __crossjit_resident_arm(0);
+    if (outcome_kind == OUT_SIGNALLED)
+        discard_stdout();
+    else
+        fflush(0);
     restore_fault_handlers();
+    restore_progname();
     return (outcome_kind << 8) | (outcome_value & 0xff);
 }
 

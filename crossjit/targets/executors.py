@@ -38,6 +38,7 @@ from crossjit.targets import containers, procfs, soname, sysroot, tlscert
 
 if TYPE_CHECKING:
     from crossjit.orc.client import ExecutorInfo, OrcClient
+    from crossjit.orc.transport import Fate
     from crossjit.project.profile import Profile
 
 VARIANTS = ("musl", "debian", "alpine")
@@ -54,6 +55,9 @@ L_KIND, L_VARIANT, L_PROFILE, L_RUNDIR = (
     "crossjit.profile",
     "crossjit.rundir",
 )
+# Containers of images whose sessions report the executor's exit status (debian:
+# crossjit-status); one started from an older image runs sessions the old way.
+L_STATUS, STATUS_FILE = "crossjit.session-status", "file"
 
 
 
@@ -104,6 +108,13 @@ def config(
             root = sysroot.path_of(DEFAULT_MUSL_SYSROOT)
         else:
             root = sysroot.require(DEFAULT_MUSL_SYSROOT, ())
+    if profile is not None and profile.libs:
+        # The shared ones among the profile's libs: the image must carry them too.
+        from crossjit.targets import libraries
+
+        found = libraries.resolve(profile.libs, profile.lib_dir_paths, sysroot=root,
+                                  local=False)
+        dlopen = (*dlopen, *(d for d in found.dlopen if d not in dlopen))
     name = plan.container_name(profile.name if profile is not None else chosen)
     return ExecutorConfig(
         variant=chosen,
@@ -207,6 +218,7 @@ def run_spec(cfg: ExecutorConfig, image: str, rundir: Path) -> containers.RunSpe
             L_VARIANT: cfg.variant,
             L_PROFILE: cfg.profile or "",
             L_RUNDIR: str(rundir),
+            L_STATUS: STATUS_FILE,
         },
         user=f"{uid}:{gid}",
         # Ports need the host's network (these engines have no bridge, and bridge
@@ -350,12 +362,19 @@ def _not_running(name: str) -> ExecutorError:
 # --- sessions --------------------------------------------------------------------------------
 
 
-def _session_command(variant: str, sock: str) -> list[str]:
+def _session_command(variant: str, sock: str, status: str | None) -> list[str]:
+    if variant == "debian" and status is None:  # an image without crossjit-status
+        return ["socat", f"UNIX-LISTEN:{sock},unlink-early",
+                "EXEC:llvm-jitlink-executor filedescs=3\\,4,fdin=3,fdout=4"]
     if variant == "debian":
+        # socat reports neither the executor's exit status nor its signal, so the
+        # image's crossjit-status runs it and writes that to ``status`` (in the run
+        # dir), for ``_session_fate``.
         return [
             "socat",
             f"UNIX-LISTEN:{sock},unlink-early",
-            "EXEC:llvm-jitlink-executor filedescs=3\\,4,fdin=3,fdout=4",
+            f"EXEC:crossjit-status {status} llvm-jitlink-executor filedescs=3\\,4,"
+            "fdin=3,fdout=4",
         ]
     # quiet: the executor's stderr is the program's, so no "listening on" line there.
     return ["/usr/bin/crossjit-executor", f"unix={sock}", "quiet"]
@@ -398,7 +417,10 @@ def session(
     rundir = Path(info.labels.get(L_RUNDIR) or run_dir(name))
     sid = sid or secrets.token_hex(4)
     host_sock = rundir / f"{sid}.sock"
-    cmd = _session_command(variant, f"{CONTAINER_RUN}/{sid}.sock")
+    host_status = rundir / f"{sid}.status"
+    with_status = info.labels.get(L_STATUS) == STATUS_FILE
+    cmd = _session_command(variant, f"{CONTAINER_RUN}/{sid}.sock",
+                           f"{CONTAINER_RUN}/{sid}.status" if with_status else None)
     argv = ["docker", "exec", *(["-i"] if interactive else []), name, *cmd]
     quiet = subprocess.DEVNULL
     proc = subprocess.Popen(
@@ -422,7 +444,9 @@ def session(
 
         transport = connect_unix(str(host_sock), deadline=time.monotonic() + timeout,
                                  description=f"executor {name} ({variant})", hint=hint,
-                                 gone=gone)
+                                 gone=gone,
+                                 fate=_session_fate(proc, variant, host_status, with_status),
+                                 signal_as_status=True)
         client = OrcClient(transport, timeout=timeout)
         yield client
     finally:
@@ -430,8 +454,33 @@ def session(
             with contextlib.suppress(Exception):
                 client.close()
         _finish(proc, engine, name, sid)
-        with contextlib.suppress(OSError):
-            host_sock.unlink()
+        for leftover in (host_sock, host_status):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+
+def _session_fate(proc: subprocess.Popen[bytes], variant: str, status_file: Path,
+                  with_status: bool) -> Fate | None:
+    """The session's executor's exit status, as ``docker exec`` reports it (a signal N
+    as 128+N): that of the exec'd process, or, behind socat (debian), the one
+    crossjit-status wrote to ``status_file`` (see ``_session_command``); None where
+    it cannot be known (socat without crossjit-status)."""
+    from crossjit.orc.transport import process_fate
+
+    proc_fate = process_fate(proc)
+    if variant != "debian":
+        return proc_fate
+    if not with_status:
+        return None
+
+    def fate(timeout: float) -> int | None:
+        if proc_fate(timeout) is None:
+            return None
+        with contextlib.suppress(OSError, ValueError):
+            return int(status_file.read_text().strip())
+        return None
+
+    return fate
 
 
 def session_processes(client: OrcClient, container: str) -> tuple[int, ...]:
@@ -440,8 +489,8 @@ def session_processes(client: OrcClient, container: str) -> tuple[int, ...]:
 
     SO_PEERCRED gives the pid of the process that listened, translated by the kernel
     into *our* pid namespace. That process is crossjit-executor itself (musl, alpine),
-    or socat (debian), which hands the accepted connection to LLVM's executor, its only
-    child.
+    or socat (debian), which hands the accepted connection to crossjit-status, which
+    runs LLVM's executor (and records its exit status): the whole subtree is returned.
     """
     from crossjit.orc.transport import SocketTransport
 
@@ -455,19 +504,29 @@ def session_processes(client: OrcClient, container: str) -> tuple[int, ...]:
             why="its pid is not visible in this pid namespace",
             hint="run crossjit on the Docker host itself, not inside a container",
         )
-    return (pid, *procfs.children(pid))
+    found, todo = [pid], [pid]
+    while todo:
+        kids = procfs.children(todo.pop())
+        found += kids
+        todo += kids
+    return tuple(found)
+
+
+# What runs between the socket and LLVM's executor in the debian image.
+SESSION_WRAPPERS = frozenset({"socat", "crossjit-status", "perl"})
 
 
 def session_executor_pid(client: OrcClient, container: str) -> int:
-    """The host pid of the executor itself (not socat) serving a container session."""
-    pids = session_processes(client, container)
-    st = procfs.stat(pids[0])
-    if st is None or st.comm != "socat":
-        return pids[0]
-    if len(pids) != 2:
-        raise ExecutorError(f"cannot tell the executor of {container} apart",
-                            why=f"socat (pid {pids[0]}) has {len(pids) - 1} children, not 1")
-    return pids[1]
+    """The host pid of the executor itself (not socat or crossjit-status) serving a
+    container session."""
+    pid = session_processes(client, container)[0]
+    while (st := procfs.stat(pid)) is not None and st.comm in SESSION_WRAPPERS:
+        kids = procfs.children(pid)
+        if len(kids) != 1:
+            raise ExecutorError(f"cannot tell the executor of {container} apart",
+                                why=f"{st.comm} (pid {pid}) has {len(kids)} children, not 1")
+        pid = kids[0]
+    return pid
 
 
 def _session_pids(engine: containers.Engine, name: str, sid: str) -> set[int]:

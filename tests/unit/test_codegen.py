@@ -1,0 +1,108 @@
+"""codegen: the object cache key, and LLVM's fatal errors kept out of crossjit's process.
+
+Real llvmlite throughout (no mocks): objects are generated and compared.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crossjit.compile import codegen
+from crossjit.errors import CodegenError
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+X86 = "x86_64-pc-linux-gnu"
+
+# A global reached from code: PIC and non-PIC objects relocate it differently.
+IR = b"""
+target triple = "x86_64-pc-linux-gnu"
+@counter = external global i32
+define i32 @get() {
+  %v = load i32, ptr @counter
+  ret i32 %v
+}
+"""
+
+INLINE_ASM_IR = b"""
+define i32 @bump(i32 %x) {
+  %r = call i32 asm "add %w0, %w0, #1", "=r,0"(i32 %x)
+  ret i32 %r
+}
+"""
+
+
+@pytest.fixture()
+def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def test_same_input_hits_the_cache(cache_home: Path) -> None:
+    ir = cache_home / "m.ll"
+    ir.write_bytes(IR)
+    opts = codegen.CodegenOptions(X86)
+    first, hit1 = codegen.object_for(ir, opts)
+    again, hit2 = codegen.object_for(ir, opts)
+    assert (hit1, hit2) == (False, True)
+    assert first == again and first[:4] == b"\x7fELF"
+
+
+def test_a_changed_target_machine_setting_misses_the_cache(
+        cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ir = cache_home / "m.ll"
+    ir.write_bytes(IR)
+    opts = codegen.CodegenOptions(X86)
+    pic, _ = codegen.object_for(ir, opts)
+    monkeypatch.setitem(codegen.TARGET_MACHINE, "codemodel", "large")
+    large, hit = codegen.object_for(ir, opts)
+    assert not hit
+    assert large != pic  # really generated with the new setting, not a stale object
+    monkeypatch.setitem(codegen.TARGET_MACHINE, "codemodel", "small")
+    assert codegen.object_for(ir, opts) == (pic, True)
+
+
+def test_codegen_version_and_options_are_part_of_the_key(
+        cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ir = cache_home / "m.ll"
+    ir.write_bytes(IR)
+    base = codegen.CodegenOptions(X86)
+    codegen.object_for(ir, base)
+    for changed in (codegen.CodegenOptions(X86, opt_level=2),
+                    codegen.CodegenOptions(X86, cpu="haswell"),
+                    codegen.CodegenOptions(X86, features="+avx2")):
+        assert codegen.object_for(ir, changed)[1] is False, changed
+    monkeypatch.setattr(codegen, "CODEGEN_VERSION", codegen.CODEGEN_VERSION + 1)
+    assert codegen.object_for(ir, base)[1] is False
+
+
+def test_host_inline_asm_assembles() -> None:
+    ir = b'module asm ".globl f\\0Af:\\0A  movl $$7, %eax\\0A  ret"\n'
+    obj = codegen.isolated(ir, "asm.ll", codegen.CodegenOptions(X86))
+    assert obj[:4] == b"\x7fELF" and b"f\x00" in obj
+
+
+def test_an_llvm_exit_becomes_a_codegen_error() -> None:
+    with pytest.raises(CodegenError) as err:
+        codegen.isolated((CORPUS / "bad_register.ll").read_bytes(), "bad_register.ll",
+                         codegen.CodegenOptions(X86))
+    assert "bad_register.ll" in err.value.what
+    assert "status 1" in err.value.what
+    assert "not_a_register" in (err.value.why or "")
+
+
+def test_an_llvm_abort_becomes_a_codegen_error() -> None:
+    """llvmlite has no AArch64 asm parser: LLVM's report_fatal_error aborts the child."""
+    with pytest.raises(CodegenError) as err:
+        codegen.isolated(INLINE_ASM_IR, "bump.ll",
+                         codegen.CodegenOptions("aarch64-unknown-linux-gnu"))
+    assert "bump.ll" in err.value.what and "SIGABRT" in err.value.what
+    assert "asm parser" in (err.value.why or "")
+    assert "inline assembly" in (err.value.hint or "")
+
+
+def test_ordinary_errors_still_come_back_from_the_child() -> None:
+    with pytest.raises(CodegenError) as err:
+        codegen.isolated(b"define i32 @f( {", "broken.ll", codegen.CodegenOptions(X86))
+    assert err.value.what == "cannot read LLVM IR from broken.ll"
