@@ -129,7 +129,8 @@ def test_threads_and_library_callbacks(exe: str, opt: int, spawnlib: Path) -> No
 def test_gdb_sees_all_jit_threads(exe: str, tmp_path: Path) -> None:
     require_tool("gdb", "gdb (apt-get install gdb)")
     src = CORPUS / "tls" / "debug_threads.c"
-    (tmp_path / "cmds").write_text("thread apply all bt\ncontinue\n")
+    # As gdb -x runs it: go until --break stops the program, then look at every thread.
+    (tmp_path / "cmds").write_text("continue\nthread apply all bt\ncontinue\n")
     cmd = [sys.executable, "-m", "crossjit", "debug", str(src), "--batch", "cmds",
            "--debugger", "gdb", "--break", "stop_here", "-e", exe_spec(exe)]
     p = subprocess.run(cmd, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(REPO)),
