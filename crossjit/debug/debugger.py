@@ -301,6 +301,10 @@ def _executor(spec_text: str | None, cfg: ExecutorConfig | None, interactive: bo
         with _container_session(container, interactive) as pair:
             yield pair
         return
+    if spec_text is not None and spec_text.startswith("ssh:"):
+        from crossjit.targets.ssh import SshDevice
+
+        SshDevice.from_spec(spec_text).debug_server()  # not supported yet: says what is missing
     spec = ExecutorSpec.parse(spec_text) if spec_text else ExecutorSpec.default()
     if spec.kind != "spawn":
         raise UsageError(

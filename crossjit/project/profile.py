@@ -181,13 +181,21 @@ def _freeze_env(value: Mapping[str, str]) -> Mapping[str, str]:
 
 
 def _executor_shorthand(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("ssh:"):
+        return {"ssh": value.removeprefix("ssh:")}
     return {"variant": value} if isinstance(value, str) else value
+
+
+SshDestination = Annotated[str, _matching(
+    r"(?:[A-Za-z0-9._][A-Za-z0-9._-]*@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9._-]*)"
+    r"(?::[0-9]{1,5})?", "[USER@]HOST[:PORT] (HOST may be a Host alias of your ssh config)")]
 
 
 class Executor(_Model):
     """Where the program runs."""
 
     variant: Variant = "musl"
+    ssh: SshDestination | None = None  # a device reached with OpenSSH (docs/targets.md)
     transport: Transport = "auto"
     dlopen: Strings = ()
     ports: tuple[Annotated[Port, BeforeValidator(_port_shorthand)], ...] = ()
@@ -385,7 +393,12 @@ def _semantics(profile: Profile) -> list[tuple[KeyPath, str]]:
                 f"the {ex.variant} executor supports {allowed}, not {ex.transport}",
             )
         )
-    if ex is not None and ex.variant == "local" and (ex.ports or ex.mounts):
+    if ex is not None and ex.ssh is not None:
+        for key in ("variant", "transport", "ports", "mounts"):
+            if key in ex.model_fields_set:
+                out.append((("executor", key), f"{key} does not apply to an ssh executor "
+                            "(crossjit-executor runs on the device, over the SSH connection)"))
+    elif ex is not None and ex.variant == "local" and (ex.ports or ex.mounts):
         out.append((("executor",), "ports and mounts only apply to container executors"))
     refs = [("sources", i, s) for i, s in enumerate(profile.sources)]
     refs += [("include", i, s) for i, s in enumerate(profile.include)]

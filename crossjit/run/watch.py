@@ -34,6 +34,7 @@ from crossjit.errors import (
     CrossjitError,
     ExecutorDisconnected,
     ExecutorTimeout,
+    NotSupportedError,
     Progress,
     UsageError,
     quiet,
@@ -230,6 +231,12 @@ def place_of(run: session.ProfileRun, say: Progress | None) -> Place:
         if say:
             say(f"profile {plan.name} has no container executor: running it on this host "
                 f"({spec or 'the default LLVM executor'})")
+    if spec is not None and spec.startswith("ssh:"):
+        raise NotSupportedError(
+            f"--watch cannot use the SSH device {spec} yet",
+            why="what is missing: keeping a spare ssh session ready and swapping programs "
+            "between sessions on the device",
+            hint="run it without --watch: `crossjit run` works on SSH devices")
     parsed = ExecutorSpec.parse(spec) if spec else ExecutorSpec.default()
     if parsed.kind != "spawn":
         raise UsageError(

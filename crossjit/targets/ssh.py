@@ -1,0 +1,540 @@
+"""SSH devices as targets: ``ssh:[USER@]HOST[:PORT]`` (docs/targets.md).
+
+Everything goes through the user's own OpenSSH client and configuration (keys, agent,
+``~/.ssh/config``, known_hosts): crossjit never touches host-key checking. Per session:
+
+1. probe (one ``ssh HOST sh -c …``): architecture, libc, page size, the per-user cache
+   directory, and which of our executor builds it already holds (by sha256);
+2. upload the matching ``crossjit-executor`` build once, content-addressed, into
+   ``${XDG_CACHE_HOME:-~/.cache}/crossjit/executors/<sha256>`` on the device;
+3. ``ssh -R DEVICE.sock:LOCAL.sock HOST 'EXE connect=DEVICE.sock'``: the executor
+   *connects* to the socket sshd listens on for the forward, which ssh carries back to a
+   unix socket crossjit listens on in a private (0700) directory. The executor listens
+   on nothing; no TCP port is ever opened on the device. The program's stdin, stdout and
+   stderr are the SSH session's own channels (stdout and stderr stay separate).
+
+The executor exits when its protocol connection ends, and that connection is sshd's: a
+lost SSH connection (killed client, killed sshd, Ctrl-C) ends the executor with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import secrets
+import shlex
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from crossjit import elf
+from crossjit.errors import (
+    ExecutorDisconnected,
+    ExecutorError,
+    NotSupportedError,
+    Progress,
+    UsageError,
+    signal_name,
+)
+from crossjit.orc.transport import SocketTransport
+from crossjit.project import plan
+from crossjit.targets.base import TargetInfo, record
+
+if TYPE_CHECKING:
+    from crossjit.orc.client import OrcClient
+
+PREFIX = "ssh:"
+PROBE_TIMEOUT = 30.0  # connecting and one short shell script
+UPLOAD_TIMEOUT = 300.0
+CONNECT_TIMEOUT = 30.0  # from starting the session's ssh to the executor's Setup
+REAP_TIMEOUT = 5.0
+MAX_LIBRARY_BYTES = 64 << 20
+# Defaults that the user's CROSSJIT_SSH_OPTIONS (given first, so they win) may override.
+DEFAULT_OPTIONS = (
+    "-o", "BatchMode=yes",  # never wait for a password or host-key prompt: fail instead
+    "-o", "ConnectTimeout=10",
+    "-o", "ServerAliveInterval=5",  # a silently dropped network is noticed in ~15 s
+    "-o", "ServerAliveCountMax=3",
+)
+# What CROSSJIT_SSH_OPTIONS must never be used for.
+_UNSAFE = re.compile(r"stricthostkeychecking\s*[= ]\s*(no|off)\b"
+                     r"|(userknownhostsfile|globalknownhostsfile)\s*[= ]\s*/dev/null", re.I)
+
+# (arch, libc) -> the crossjit-executor build in executor/build/ and the triple it reports.
+BUILDS: Mapping[tuple[str, str], tuple[str, str]] = {
+    ("x86_64", "glibc"): ("crossjit-executor-glibc", "x86_64-pc-linux-gnu"),
+    ("x86_64", "musl"): ("crossjit-executor-musl", "x86_64-pc-linux-musl"),
+    ("x86_64", "none"): ("crossjit-executor-musl-static", "x86_64-pc-linux-musl"),
+    ("aarch64", "musl"): ("crossjit-executor-aarch64-musl", "aarch64-unknown-linux-musl"),
+    ("aarch64", "none"): ("crossjit-executor-aarch64-musl-static", "aarch64-unknown-linux-musl"),
+}
+ARCH_NAMES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+
+
+def is_ssh(spec: str | None) -> bool:
+    return spec is not None and spec.startswith(PREFIX)
+
+
+@dataclass(frozen=True)
+class Address:
+    """``[USER@]HOST[:PORT]``; whatever is left out comes from the user's ssh config."""
+
+    host: str
+    user: str | None = None
+    port: int | None = None
+
+    FORM = "ssh:[USER@]HOST[:PORT] (HOST may be a Host alias of your ssh config; [v6]:PORT)"
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        rest = text.removeprefix(PREFIX)
+        user, at, hostport = rest.rpartition("@")
+        host, port_s = hostport, ""
+        if hostport.startswith("["):
+            host, _, tail = hostport[1:].partition("]")
+            port_s = tail.removeprefix(":")
+            if tail and not tail.startswith(":"):
+                raise cls._bad(text, "expected [ADDRESS]:PORT")
+        elif hostport.count(":") == 1:
+            host, _, port_s = hostport.partition(":")
+        if not host or host.startswith("-") or re.search(r"[\s/'\"`$;&|<>]", host):
+            raise cls._bad(text, f"{host!r} is not a host name")
+        if at and (not user or not re.fullmatch(r"[A-Za-z0-9._][A-Za-z0-9._-]*", user)):
+            raise cls._bad(text, f"{user!r} is not a user name")
+        port = None
+        if port_s:
+            if not port_s.isdigit() or not 0 < int(port_s) < 65536:
+                raise cls._bad(text, f"port {port_s!r} is not a number in 1..65535")
+            port = int(port_s)
+        return cls(host, user or None, port)
+
+    @classmethod
+    def _bad(cls, text: str, why: str) -> UsageError:
+        return UsageError(f"bad SSH device {text!r}", why=why, hint=f"use {cls.FORM}")
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return (f"{PREFIX}{self.user + '@' if self.user else ''}{host}"
+                f"{':' + str(self.port) if self.port else ''}")
+
+
+def ssh_command() -> list[str]:
+    """The ssh client and the options every connection gets (docs/targets.md):
+    $CROSSJIT_SSH (default ``ssh``), ``-F $CROSSJIT_SSH_CONFIG``, $CROSSJIT_SSH_OPTIONS."""
+    exe = os.environ.get("CROSSJIT_SSH") or "ssh"
+    found = shutil.which(exe)
+    if found is None:
+        raise ExecutorError(f"no ssh client ({exe}) on PATH",
+                            hint="install OpenSSH's client: apt-get install openssh-client")
+    argv = [found]
+    extra = os.environ.get("CROSSJIT_SSH_OPTIONS", "")
+    if _UNSAFE.search(extra):
+        raise UsageError(
+            "CROSSJIT_SSH_OPTIONS may not switch off host-key checking",
+            why=f"it says {extra!r}",
+            hint="add the device's key to a known_hosts file and name it with "
+            "-o UserKnownHostsFile=FILE (or in the ssh config CROSSJIT_SSH_CONFIG names)",
+        )
+    try:
+        argv += shlex.split(extra)
+    except ValueError as e:
+        raise UsageError("CROSSJIT_SSH_OPTIONS cannot be split into words", why=str(e)) from None
+    config = os.environ.get("CROSSJIT_SSH_CONFIG")
+    if config:
+        argv += ["-F", config]
+    return argv + list(DEFAULT_OPTIONS)
+
+
+@dataclass
+class _Probe:
+    info: TargetInfo
+    cache: str  # the executor cache directory on the device
+    run_dir: str  # where the forwarded sockets appear on the device
+    have: frozenset[str]  # sha256 of the builds already there
+    loaders: tuple[str, ...]  # /lib/ld-musl-*.so.1, /lib64/ld-linux-*.so.*
+
+
+@dataclass
+class SshDevice:
+    """A device reached with OpenSSH: the ``Target`` of ``ssh:`` specs."""
+
+    address: Address
+    env: tuple[tuple[str, str], ...] = ()
+    workdir: str | None = None
+    _probe: _Probe | None = field(default=None, repr=False)
+    _sonames: dict[str, str] = field(default_factory=dict, repr=False)
+
+    stdio = "the SSH session's stdin, stdout and stderr channels"
+
+    @classmethod
+    def from_spec(cls, spec: str, *, env: Sequence[tuple[str, str]] = (),
+                  workdir: str | None = None) -> SshDevice:
+        for key, _ in env:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                raise UsageError(f"{key!r} is not an environment variable name")
+        return cls(Address.parse(spec), tuple(env), workdir)
+
+    @property
+    def spec(self) -> str:
+        return str(self.address)
+
+    # ---- running ssh -----------------------------------------------------------------
+    def _argv(self, *options: str, command: str | None = None) -> list[str]:
+        """ssh [OPTIONS] HOST [COMMAND] (a remote command is one word: the login shell
+        gets it as is)."""
+        a = self.address
+        return [*ssh_command(), *(["-l", a.user] if a.user else []),
+                *(["-p", str(a.port)] if a.port else []), "-T", *options, a.host,
+                *([command] if command is not None else [])]
+
+    def _run(self, script: str, what: str, *, data: bytes | None = None,
+             timeout: float = PROBE_TIMEOUT) -> str:
+        """Run a POSIX sh script on the device; its stdout. ssh's own failure (255) and
+        the script's both become ExecutorErrors carrying what they said."""
+        argv = self._argv(command="sh -c " + shlex.quote(script))
+        try:
+            p = subprocess.run(argv, input=data if data is not None else b"",
+                               capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise ExecutorError(f"{what} on {self.spec} took longer than {timeout:g} s",
+                                hint="is the device reachable? try: ssh "
+                                + shlex.join(self._argv()[1:]) + " true") from None
+        err = p.stderr.decode(errors="replace").strip()
+        if p.returncode == 255:
+            raise ExecutorError(
+                f"cannot reach the SSH device {self.spec} ({what})", why=err or None,
+                hint="crossjit uses your ssh client and its configuration as they are: "
+                "check that `ssh " + shlex.join(self._argv()[1:]) + " true` works without "
+                "a prompt (a key, and the device's host key in known_hosts)")
+        if p.returncode != 0:
+            raise ExecutorError(f"{what} on {self.spec} failed (status {p.returncode})",
+                                why=err or None)
+        return p.stdout.decode(errors="replace")
+
+    # ---- what the target is ----------------------------------------------------------
+    def probe(self) -> TargetInfo:
+        return self._probed().info
+
+    def _probed(self) -> _Probe:
+        if self._probe is not None:
+            return self._probe
+        shas = " ".join(sorted({_sha256(p) for p in _local_builds().values()}))
+        out = self._run(_PROBE_SCRIPT.replace("@SHAS@", shas), "probing the device")
+        kv: dict[str, list[str]] = {}
+        for line in out.splitlines():
+            if line.startswith("cj:"):
+                key, _, value = line[3:].partition("=")
+                kv.setdefault(key, []).append(value)
+        one = {k: v[0] for k, v in kv.items()}
+        if "error" in one:
+            raise ExecutorError(f"the device {self.spec} has no usable cache directory",
+                                why=one["error"])
+        raw_arch = one.get("arch", "").strip()
+        arch = ARCH_NAMES.get(raw_arch)
+        if arch is None:
+            raise NotSupportedError(
+                f"the device {self.spec} is a {raw_arch or 'machine of unknown type'}: "
+                "crossjit has no executor for it yet",
+                hint="supported: " + ", ".join(sorted(set(ARCH_NAMES.values()))))
+        loaders = tuple(kv.get("loader", []))
+        libc = _libc_of(one.get("ldd", ""), loaders, arch)
+        page = int(one["page"]) if one.get("page", "").isdigit() else 4096
+        _, triple = _build_for(arch, libc)
+        self._probe = _Probe(TargetInfo(arch, libc, page, triple), one["cache"], one["run"],
+                             frozenset(kv.get("have", [])), loaders)
+        return self._probe
+
+    def executor_build(self, triple: str | None) -> tuple[Path, str]:
+        """The local crossjit-executor build for code of ``triple`` (None: the device's
+        own libc), and the triple it will report."""
+        p = self._probed()
+        arch, libc = p.info.arch, p.info.libc
+        if triple is not None:
+            want_arch = ARCH_NAMES.get(triple.split("-")[0], triple.split("-")[0])
+            if want_arch != arch:
+                raise UsageError(f"target {triple} does not match the device {self.spec} "
+                                 f"({arch})", hint="leave out --target, or use that "
+                                 "architecture's triple")
+            want_libc = plan.libc_of(triple)
+            if want_libc != libc:
+                musl_here = any("ld-musl" in x for x in p.loaders)
+                if want_libc == "musl":
+                    libc = "musl" if musl_here and (arch, "musl") in BUILDS else "none"
+                else:
+                    raise NotSupportedError(
+                        f"the device {self.spec} has no glibc for target {triple}",
+                        why=f"its libc is {libc}", hint="use a musl triple for this device")
+        name, reported = _build_for(arch, libc)
+        path = plan.executor_builds() / name
+        if not path.is_file():
+            raise ExecutorError(
+                f"{name} has not been built (the device {self.spec} needs it)",
+                why=f"no {path}",
+                hint='build it: make -C executor ZIG="python3 -m ziglang" all aarch64')
+        return path, reported
+
+    # ---- getting the executor there --------------------------------------------------
+    def ensure_executor(self, build: Path, progress: Progress | None = None) -> str:
+        """The executor's path on the device, uploaded unless the cache has it."""
+        p = self._probed()
+        sha = _sha256(build)
+        remote = f"{p.cache}/{sha}"
+        if sha in p.have:
+            record("executor-cached", target=self.spec, build=build.name, sha256=sha)
+            return remote
+        data = build.read_bytes()
+        if progress:
+            progress(f"uploading {build.name} ({len(data) // 1024} KiB) to {self.spec}")
+        script = (_UPLOAD_SCRIPT.replace("@DIR@", shlex.quote(p.cache))
+                  .replace("@SHA@", sha))
+        self._run(script, f"uploading {build.name}", data=data, timeout=UPLOAD_TIMEOUT)
+        p.have = p.have | {sha}
+        record("executor-uploaded", target=self.spec, build=build.name, sha256=sha,
+               bytes=len(data))
+        return remote
+
+    # ---- libraries -------------------------------------------------------------------
+    def resolve_libraries(self, names: Sequence[str]) -> tuple[str, ...]:
+        """Each name as the device's loader opens it: its SONAME, read from the device's
+        own file (``libz.so`` there may be absent or a -dev symlink)."""
+        todo = [n for n in names if "/" not in n and n not in self._sonames]
+        if todo:
+            self._find_libraries(todo)
+        return tuple(n if "/" in n else self._sonames[n] for n in names)
+
+    def _find_libraries(self, names: Sequence[str]) -> None:
+        p = self._probed()
+        dirs = ["/lib", "/usr/lib", f"/lib/{p.info.arch}-linux-gnu",
+                f"/usr/lib/{p.info.arch}-linux-gnu", "/lib64", "/usr/lib64", "/usr/local/lib"]
+        script = (_FIND_SCRIPT.replace("@NAMES@", " ".join(map(shlex.quote, names)))
+                  .replace("@DIRS@", " ".join(map(shlex.quote, dirs))))
+        found: dict[str, str] = {}
+        for line in self._run(script, "looking up libraries").splitlines():
+            if line.startswith("cj:lib="):
+                name, _, path = line[7:].partition(" ")
+                if path:
+                    found[name] = path
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise ExecutorError(
+                f"no library {', '.join(missing)} on the device {self.spec}",
+                why=f"looked in {', '.join(dirs)} and the musl loader's path file",
+                hint="install the library on the device, or give its path there")
+        for name, path in found.items():
+            data = self._fetch(path)
+            with tempfile.NamedTemporaryFile(prefix="crossjit-lib-") as tmp:
+                tmp.write(data)
+                tmp.flush()
+                info = elf.dynamic_info(Path(tmp.name))
+            if info is None:
+                raise ExecutorError(f"{path} on the device {self.spec} is not a shared "
+                                    f"library (wanted for {name})")
+            self._sonames[name] = info[0] or Path(path).name
+
+    def _fetch(self, path: str) -> bytes:
+        argv = self._argv(command="sh -c " + shlex.quote(
+            f"f={shlex.quote(path)}; [ $(wc -c < \"$f\") -le {MAX_LIBRARY_BYTES} ] && "
+            "exec cat \"$f\""))
+        try:
+            p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                               timeout=UPLOAD_TIMEOUT, check=False)
+        except subprocess.TimeoutExpired:
+            raise ExecutorError(f"reading {path} from {self.spec} took too long") from None
+        if p.returncode != 0:
+            raise ExecutorError(f"cannot read {path} on the device {self.spec}",
+                                why=p.stderr.decode(errors="replace").strip() or None)
+        return p.stdout
+
+    # ---- debugging -------------------------------------------------------------------
+    def debug_server(self) -> None:
+        raise NotSupportedError(
+            f"crossjit debug cannot attach to an executor on the SSH device {self.spec} yet",
+            why="what is missing: starting the device's gdbserver (or lldb-server) next to "
+            "the executor and forwarding its socket through the same SSH connection",
+            hint="debug on this host (spawn:) or in a container (docker:VARIANT) meanwhile")
+
+    # ---- sessions --------------------------------------------------------------------
+    def session_command(self, exe: str, sock: str) -> str:
+        """The remote shell command of a session: the executor connects to ``sock`` (the
+        forward sshd listens on), which is removed when the executor ends."""
+        lines = []
+        if self.workdir:
+            lines.append(f"cd {shlex.quote(self.workdir)} || exit 125")
+        lines += [f"{k}={shlex.quote(v)}; export {k}" for k, v in self.env]
+        q = shlex.quote(sock)
+        lines.append(f"{shlex.quote(exe)} connect={q} quiet; s=$?; rm -f {q}; exit $s")
+        return "\n".join(lines)
+
+    @contextlib.contextmanager
+    def session(self, *, triple: str | None = None, stdin: int | None = None,
+                progress: Progress | None = None,
+                timeout: float = 30.0) -> Iterator[OrcClient]:
+        from crossjit.orc.client import OrcClient
+        from crossjit.orc.transport import UnixListener
+
+        build, _ = self.executor_build(triple)
+        exe = self.ensure_executor(build, progress)
+        remote = f"{self._probed().run_dir}/{secrets.token_hex(8)}.sock"
+        local_dir = tempfile.mkdtemp(prefix="crossjit-ssh-")  # 0700: only we can connect
+        listener = UnixListener(os.path.join(local_dir, "executor.sock"))
+        argv = self._argv("-o", "ExitOnForwardFailure=yes",
+                          # our own connection, not a shared master: the executor's
+                          # lifetime is exactly this ssh process's
+                          "-o", "ControlMaster=no", "-o", "ControlPath=none",
+                          "-R", f"{remote}:{listener.path}",
+                          command=self.session_command(exe, remote))
+        proc: subprocess.Popen[bytes] | None = None
+        client: OrcClient | None = None
+        try:
+            proc = subprocess.Popen(argv, stdin=stdin)
+            record("ssh-session", target=self.spec, pid=proc.pid, build=build.name)
+
+            def gone() -> ExecutorError | None:
+                assert proc is not None
+                if proc.poll() is None:
+                    return None
+                return ExecutorError(
+                    f"the executor session on {self.spec} ended before it connected",
+                    why=f"ssh {_fate(proc.returncode)}; its own message, if any, is above",
+                    hint="check `ssh " + shlex.join(self._argv()[1:]) + " true`")
+
+            running = proc
+            transport = listener.accept(
+                deadline=time.monotonic() + CONNECT_TIMEOUT,
+                description=f"executor on {self.spec}", gone=gone,
+                make=lambda sock: SshTransport(sock, running, self.spec))
+            client = OrcClient(transport, timeout=timeout)
+            if progress:
+                progress(f"executor on {self.spec}: {client.info.triple}, {client.info.dialect}")
+            yield client
+        finally:
+            listener.close()
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.close()
+            if proc is not None:
+                # After a hang-up the executor exits and ssh with it, having delivered
+                # the program's last output; anything else is ended here.
+                try:
+                    proc.wait(REAP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            shutil.rmtree(local_dir, ignore_errors=True)
+
+
+def _fate(returncode: int) -> str:
+    if returncode < 0:
+        return f"was killed by {signal_name(-returncode)}"
+    if returncode == 255:
+        return "lost the connection (exit status 255)"
+    return f"exited with status {returncode}"
+
+
+class SshTransport(SocketTransport):
+    """The forwarded socket of one SSH session; a disconnect names ssh's fate."""
+
+    def __init__(self, sock: socket.socket, proc: subprocess.Popen[bytes], spec: str) -> None:
+        super().__init__(sock, description=f"executor on {spec}")
+        self.proc, self.spec = proc, spec
+
+    def disconnected(self, why: str) -> ExecutorDisconnected:
+        try:
+            status: int | None = self.proc.wait(2.0)
+        except subprocess.TimeoutExpired:
+            status = None
+        sig = None
+        if status is None:
+            fate = "ssh is still running"
+        elif 128 < status < 128 + 65:  # the remote shell: the executor died of a signal
+            sig = status - 128
+            fate = f"the executor was killed by {signal_name(sig)}"
+        else:
+            fate = f"ssh {_fate(status)}"
+        return ExecutorDisconnected(
+            f"the connection to the executor on {self.spec} was lost: {fate}", why=why,
+            hint="ssh's own message, if any, is above; the executor on the device ends "
+            "with its connection", signal=sig)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _local_builds() -> dict[str, Path]:
+    root = plan.executor_builds()
+    return {name: root / name for name, _ in BUILDS.values() if (root / name).is_file()}
+
+
+def _build_for(arch: str, libc: str) -> tuple[str, str]:
+    if (arch, libc) in BUILDS:
+        return BUILDS[(arch, libc)]
+    return BUILDS[(arch, "none")]  # e.g. an AArch64 glibc device: the static build
+
+
+def _libc_of(ldd: str, loaders: Sequence[str], arch: str) -> str:
+    """The device's own libc: what its ldd says, else which loader it has."""
+    text = ldd.lower()
+    if "musl" in text:
+        return "musl"
+    if "glibc" in text or "gnu libc" in text or "gnu c library" in text:
+        return "glibc"
+    if any("ld-musl" in x for x in loaders):
+        return "musl"
+    if any("ld-linux" in x for x in loaders):
+        return "glibc"
+    return "none"
+
+
+# Probe: POSIX sh, busybox-friendly. Lines "cj:KEY=VALUE" (a login script may print more).
+_PROBE_SCRIPT = r"""
+echo "cj:arch=$(uname -m)"
+echo "cj:page=$(getconf PAGESIZE 2>/dev/null || getconf PAGE_SIZE 2>/dev/null)"
+echo "cj:ldd=$(ldd --version 2>&1 | head -n 1)"
+for f in /lib/ld-musl-*.so.1 /lib64/ld-linux-*.so.* /lib/ld-linux-*.so.*; do
+  [ -e "$f" ] && echo "cj:loader=$f"
+done
+base=${XDG_CACHE_HOME:-$HOME/.cache}/crossjit
+umask 077
+if mkdir -p "$base/executors" "$base/run"; then
+  echo "cj:cache=$base/executors"
+  echo "cj:run=$base/run"
+else
+  echo "cj:error=cannot create $base"
+fi
+for h in @SHAS@; do [ -x "$base/executors/$h" ] && echo "cj:have=$h"; done
+exit 0
+"""
+
+# Upload: into a temporary name, checked (when sha256sum exists) and renamed into place,
+# so a cache entry is always a complete binary.
+_UPLOAD_SCRIPT = r"""
+umask 077
+d=@DIR@; t="$d/.upload.$$"
+cat > "$t" || exit 1
+if command -v sha256sum >/dev/null 2>&1; then
+  s=$(sha256sum "$t"); s=${s%% *}
+  if [ "$s" != @SHA@ ]; then rm -f "$t"; echo "upload corrupted: sha256 $s" >&2; exit 1; fi
+fi
+chmod 700 "$t" && mv -f "$t" "$d/@SHA@"
+"""
+
+_FIND_SCRIPT = r"""
+dirs="@DIRS@ $(cat /etc/ld-musl-*.path 2>/dev/null | tr ':' ' ')"
+for n in @NAMES@; do
+  for d in $dirs; do
+    if [ -e "$d/$n" ]; then
+      echo "cj:lib=$n $(readlink -f "$d/$n" 2>/dev/null || echo "$d/$n")"; break
+    fi
+  done
+done
+exit 0
+"""
