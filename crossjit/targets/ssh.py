@@ -338,6 +338,8 @@ class SshDevice:
                 raise ExecutorError(f"{path} on the device {self.spec} is not a shared "
                                     f"library (wanted for {name})")
             self._sonames[name] = info[0] or Path(path).name
+            record("library-resolved", target=self.spec, name=name, path=path,
+                   soname=self._sonames[name])
 
     def _fetch(self, path: str) -> bytes:
         argv = self._argv(command="sh -c " + shlex.quote(
