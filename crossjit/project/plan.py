@@ -97,6 +97,7 @@ def plan_profile(profile: Profile, *, sources: tuple[Path, ...], include_dirs: t
         extra_cflags=tuple(profile.cflags),
         cpu=t.cpu or "",
         features=",".join(t.features),
+        launcher=tuple(profile.compiler_launcher),
     )
     ex = profile.executor
     env = tuple(sorted(ex.env.items())) if ex is not None else ()

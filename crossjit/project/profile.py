@@ -286,6 +286,18 @@ FetchSpec = Annotated[
 # --- the profile -------------------------------------------------------------------------
 
 
+def _launcher_words(value: Any) -> Any:
+    """``ccache`` or ``distcc -j4`` (split like a shell) or a list of words."""
+    if isinstance(value, str):
+        import shlex
+
+        try:
+            return tuple(shlex.split(value))
+        except ValueError as exc:
+            raise ValueError(f"cannot split into words: {exc}") from None
+    return value
+
+
 def _defines(value: Any) -> Any:
     if isinstance(value, Mapping):
         return [k if v is None else f"{k}={_scalar_to_str(v)}" for k, v in value.items()]
@@ -315,6 +327,8 @@ class Profile(_Model):
         tuple[Annotated[str, AfterValidator(_check_define)], ...], BeforeValidator(_defines)
     ] = ()
     cflags: Strings = ()
+    # ccache, sccache, distcc ...: put before every clang command (docs/profiles.md)
+    compiler_launcher: Annotated[tuple[NonEmpty, ...], BeforeValidator(_launcher_words)] = ()
     opt: Annotated[int, Field(ge=0, le=3)] = 0
     debug: bool = False
     args: Annotated[tuple[Text, ...], BeforeValidator(_one_or_many)] = ()
