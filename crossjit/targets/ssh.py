@@ -57,6 +57,7 @@ UPLOAD_TIMEOUT = 300.0
 CONNECT_TIMEOUT = 30.0  # from starting the session's ssh to the executor's Setup
 REAP_TIMEOUT = 5.0
 MAX_LIBRARY_BYTES = 64 << 20
+SUN_PATH_MAX = 108  # sizeof(sockaddr_un.sun_path) on Linux
 # Defaults that the user's CROSSJIT_SSH_OPTIONS (given first, so they win) may override.
 DEFAULT_OPTIONS = (
     "-o", "BatchMode=yes",  # never wait for a password or host-key prompt: fail instead
@@ -385,6 +386,11 @@ class SshDevice:
         build, _ = self.executor_build(triple)
         exe = self.ensure_executor(build, progress)
         remote = f"{self._probed().run_dir}/{secrets.token_hex(8)}.sock"
+        if len(remote.encode()) >= SUN_PATH_MAX:
+            raise ExecutorError(
+                f"the socket path on {self.spec} is too long for a unix socket",
+                why=f"{remote} has {len(remote.encode())} bytes (at most {SUN_PATH_MAX - 1})",
+                hint="point XDG_CACHE_HOME at a shorter directory for that user on the device")
         local_dir = tempfile.mkdtemp(prefix="crossjit-ssh-")  # 0700: only we can connect
         listener = UnixListener(os.path.join(local_dir, "executor.sock"))
         argv = self._argv("-o", "ExitOnForwardFailure=yes",
@@ -406,7 +412,9 @@ class SshDevice:
                 return ExecutorError(
                     f"the executor session on {self.spec} ended before it connected",
                     why=f"ssh {_fate(proc.returncode)}; its own message, if any, is above",
-                    hint="check `ssh " + shlex.join(self._argv()[1:]) + " true`")
+                    hint="the device's sshd must allow forwarding unix sockets "
+                    "(AllowStreamLocalForwarding, on by default); check `ssh "
+                    + shlex.join(self._argv()[1:]) + " true`")
 
             running = proc
             transport = listener.accept(
@@ -449,6 +457,10 @@ class SshTransport(SocketTransport):
         self.proc, self.spec = proc, spec
 
     def disconnected(self, why: str) -> ExecutorDisconnected:
+        # ssh keeps running while the forwarded channel is open at our end: close it
+        # first, so ssh can finish and tell how the session ended.
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         try:
             status: int | None = self.proc.wait(2.0)
         except subprocess.TimeoutExpired:
@@ -513,6 +525,8 @@ else
   echo "cj:error=cannot create $base"
 fi
 for h in @SHAS@; do [ -x "$base/executors/$h" ] && echo "cj:have=$h"; done
+# sockets of sessions that were killed before their shell could remove them
+find "$base/run" -name '*.sock' -mmin +1440 -exec rm -f {} + 2>/dev/null
 exit 0
 """
 

@@ -62,6 +62,13 @@ int main(void) {
 }
 """
 
+KILLSELF = r"""
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(void) { printf("before\n"); fflush(stdout); kill(getpid(), SIGKILL); return 0; }
+"""
+
 
 @pytest.fixture(scope="module")
 def device(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ssh_device.Device]:
@@ -220,6 +227,14 @@ def _lose_connection(device: ssh_device.Device, env: Path, tmp_path: Path,
 def test_lost_connection_is_an_error_and_leaves_nothing(
         device: ssh_device.Device, env: Path, tmp_path: Path, how: str) -> None:
     _lose_connection(device, env, tmp_path, how)
+
+
+def test_executor_killed_by_a_signal_is_reported_like_locally(env: Path,
+                                                              tmp_path: Path) -> None:
+    src = source(tmp_path, "killself.c", KILLSELF)
+    got = crossjit_run(jit(str(src)), timeout=60)
+    assert (got.status, got.stdout) == (137, b"before\n"), got.stderr.decode()
+    assert b"the executor was killed by SIGKILL while running the program" in got.stderr
 
 
 # --- host keys ----------------------------------------------------------------------------------
