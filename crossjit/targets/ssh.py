@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crossjit import elf
+from crossjit.compile import cache as cachedir
 from crossjit.errors import (
     ExecutorDisconnected,
     ExecutorError,
@@ -158,9 +160,30 @@ def ssh_command() -> list[str]:
 class _Probe:
     info: TargetInfo
     cache: str  # the executor cache directory on the device
-    run_dir: str  # where the forwarded sockets appear on the device
-    have: frozenset[str]  # sha256 of the builds already there
+    run_dir: str  # where the forwarded sockets appear on the device (its user's home)
+    have: frozenset[str]  # sha256 of the builds known to be there
     loaders: tuple[str, ...]  # /lib/ld-musl-*.so.1, /lib64/ld-linux-*.so.*
+    # From an earlier run's probe (not asked this time): the session checks that its
+    # executor is still there and, if not, the device is probed afresh.
+    remembered: bool = False
+
+    def to_json(self) -> str:
+        i = self.info
+        return json.dumps({"arch": i.arch, "libc": i.libc, "page_size": i.page_size,
+                           "triple": i.triple, "cache": self.cache, "run": self.run_dir,
+                           "loaders": list(self.loaders)})
+
+    @classmethod
+    def from_json(cls, text: str) -> _Probe:
+        d = json.loads(text)
+        return cls(TargetInfo(d["arch"], d["libc"], int(d["page_size"]), d["triple"]),
+                   d["cache"], d["run"], frozenset(), tuple(d["loaders"]), remembered=True)
+
+
+class _StaleProbe(ExecutorError):
+    """A remembered probe no longer matches the device (its executor is not there)."""
+
+    STATUS = 124  # what the session's guard exits with
 
 
 @dataclass
@@ -224,9 +247,21 @@ class SshDevice:
     def probe(self) -> TargetInfo:
         return self._probed().info
 
-    def _probed(self) -> _Probe:
-        if self._probe is not None:
+    def _memo(self) -> Path:
+        """Where this device's last probe is remembered: one SSH connection fewer per run.
+        Keyed by everything that decides which machine ``ssh HOST`` reaches."""
+        key = json.dumps([self.spec, *(os.environ.get(k) for k in (
+            "CROSSJIT_SSH", "CROSSJIT_SSH_CONFIG", "CROSSJIT_SSH_OPTIONS"))])
+        return cachedir.root() / "ssh" / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+
+    def _probed(self, *, fresh: bool = False) -> _Probe:
+        if self._probe is not None and not fresh:
             return self._probe
+        memo = self._memo()
+        if not fresh:
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                self._probe = _Probe.from_json(memo.read_text())
+                return self._probe
         shas = " ".join(sorted({_sha256(p) for p in _local_builds().values()}))
         out = self._run(_PROBE_SCRIPT.replace("@SHAS@", shas), "probing the device")
         kv: dict[str, list[str]] = {}
@@ -251,6 +286,8 @@ class SshDevice:
         _, triple = _build_for(arch, libc)
         self._probe = _Probe(TargetInfo(arch, libc, page, triple), one["cache"], one["run"],
                              frozenset(kv.get("have", [])), loaders)
+        with contextlib.suppress(OSError):
+            cachedir.atomic_write(memo, self._probe.to_json().encode())
         return self._probe
 
     def executor_build(self, triple: str | None) -> tuple[Path, str]:
@@ -291,6 +328,8 @@ class SshDevice:
         if sha in p.have:
             record("executor-cached", target=self.spec, build=build.name, sha256=sha)
             return remote
+        if p.remembered:
+            return remote  # presumably there; the session checks (see _StaleProbe)
         data = build.read_bytes()
         if progress:
             progress(f"uploading {build.name} ({len(data) // 1024} KiB) to {self.spec}")
@@ -365,14 +404,16 @@ class SshDevice:
             hint="debug on this host (spawn:) or in a container (docker:VARIANT) meanwhile")
 
     # ---- sessions --------------------------------------------------------------------
-    def session_command(self, exe: str, sock: str) -> str:
+    def session_command(self, exe: str, sock: str, *, check: bool = False) -> str:
         """The remote shell command of a session: the executor connects to ``sock`` (the
-        forward sshd listens on), which is removed when the executor ends."""
-        lines = []
-        if self.workdir:
-            lines.append(f"cd {shlex.quote(self.workdir)} || exit 125")
-        lines += [f"{k}={shlex.quote(v)}; export {k}" for k, v in self.env]
+        forward sshd listens on), which is removed when the executor ends. ``check``:
+        first make sure ``exe`` is there (exit 124 if not)."""
         q = shlex.quote(sock)
+        lines = [f"[ -x {shlex.quote(exe)} ] || {{ rm -f {q}; exit {_StaleProbe.STATUS}; }}"
+                 ] if check else []
+        if self.workdir:
+            lines.append(f"cd {shlex.quote(self.workdir)} || {{ rm -f {q}; exit 125; }}")
+        lines += [f"{k}={shlex.quote(v)}; export {k}" for k, v in self.env]
         lines.append(f"{shlex.quote(exe)} connect={q} quiet; s=$?; rm -f {q}; exit $s")
         return "\n".join(lines)
 
@@ -380,17 +421,36 @@ class SshDevice:
     def session(self, *, triple: str | None = None, stdin: int | None = None,
                 progress: Progress | None = None,
                 timeout: float = 30.0) -> Iterator[OrcClient]:
+        with contextlib.ExitStack() as stack:
+            try:
+                client = stack.enter_context(self._session(triple, stdin, progress, timeout))
+            except _StaleProbe:
+                # the remembered probe was out of date: ask the device, upload, retry once
+                with contextlib.suppress(OSError):
+                    self._memo().unlink()
+                self._probed(fresh=True)
+                client = stack.enter_context(self._session(triple, stdin, progress, timeout))
+            yield client
+
+    @contextlib.contextmanager
+    def _session(self, triple: str | None, stdin: int | None, progress: Progress | None,
+                 timeout: float) -> Iterator[OrcClient]:
         from crossjit.orc.client import OrcClient
         from crossjit.orc.transport import UnixListener
 
         build, _ = self.executor_build(triple)
         exe = self.ensure_executor(build, progress)
-        remote = f"{self._probed().run_dir}/{secrets.token_hex(8)}.sock"
+        sha = _sha256(build)
+        unsure = sha not in self._probed().have  # only with a remembered probe
+        # In the home directory, which always exists (a cache directory may have been
+        # wiped, and sshd binds the forward before any command could create one); sshd
+        # creates it 0600 (StreamLocalBindMask), the shell removes it afterwards.
+        remote = f"{self._probed().run_dir}/.crossjit-{secrets.token_hex(8)}.sock"
         if len(remote.encode()) >= SUN_PATH_MAX:
             raise ExecutorError(
                 f"the socket path on {self.spec} is too long for a unix socket",
                 why=f"{remote} has {len(remote.encode())} bytes (at most {SUN_PATH_MAX - 1})",
-                hint="point XDG_CACHE_HOME at a shorter directory for that user on the device")
+                hint="the device user's home directory needs a shorter path")
         local_dir = tempfile.mkdtemp(prefix="crossjit-ssh-")  # 0700: only we can connect
         listener = UnixListener(os.path.join(local_dir, "executor.sock"))
         argv = self._argv("-o", "ExitOnForwardFailure=yes",
@@ -398,7 +458,7 @@ class SshDevice:
                           # lifetime is exactly this ssh process's
                           "-o", "ControlMaster=no", "-o", "ControlPath=none",
                           "-R", f"{remote}:{listener.path}",
-                          command=self.session_command(exe, remote))
+                          command=self.session_command(exe, remote, check=unsure))
         proc: subprocess.Popen[bytes] | None = None
         client: OrcClient | None = None
         try:
@@ -409,6 +469,9 @@ class SshDevice:
                 assert proc is not None
                 if proc.poll() is None:
                     return None
+                # missing (124) or not runnable there (126, 127): the device changed
+                if unsure and proc.returncode in (_StaleProbe.STATUS, 126, 127):
+                    return _StaleProbe(f"the executor is not on {self.spec} any more")
                 return ExecutorError(
                     f"the executor session on {self.spec} ended before it connected",
                     why=f"ssh {_fate(proc.returncode)}; its own message, if any, is above",
@@ -422,6 +485,10 @@ class SshDevice:
                 description=f"executor on {self.spec}", gone=gone,
                 make=lambda sock: SshTransport(sock, running, self.spec))
             client = OrcClient(transport, timeout=timeout)
+            if unsure:  # it was there after all: nothing had to be sent
+                p = self._probed()
+                p.have = p.have | {sha}
+                record("executor-cached", target=self.spec, build=build.name, sha256=sha)
             if progress:
                 progress(f"executor on {self.spec}: {client.info.triple}, {client.info.dialect}")
             yield client
@@ -518,15 +585,15 @@ for f in /lib/ld-musl-*.so.1 /lib64/ld-linux-*.so.* /lib/ld-linux-*.so.*; do
 done
 base=${XDG_CACHE_HOME:-$HOME/.cache}/crossjit
 umask 077
-if mkdir -p "$base/executors" "$base/run"; then
+if mkdir -p "$base/executors"; then
   echo "cj:cache=$base/executors"
-  echo "cj:run=$base/run"
+  echo "cj:run=$HOME"
 else
   echo "cj:error=cannot create $base"
 fi
 for h in @SHAS@; do [ -x "$base/executors/$h" ] && echo "cj:have=$h"; done
 # sockets of sessions that were killed before their shell could remove them
-find "$base/run" -name '*.sock' -mmin +1440 -exec rm -f {} + 2>/dev/null
+find "$HOME" -maxdepth 1 -name '.crossjit-*.sock' -mmin +1440 -exec rm -f {} + 2>/dev/null
 exit 0
 """
 

@@ -141,6 +141,11 @@ class Device:
         """The environment crossjit needs to reach the device as ``ssh:device``."""
         return dict(os.environ, CROSSJIT_SSH_CONFIG=str(self.config), **extra)
 
+    def logins(self) -> int:
+        """How many SSH connections sshd has accepted so far (from its log)."""
+        text = (self.workdir / "sshd.log").read_text(errors="replace")
+        return text.count(f"Accepted publickey for {self.user} ")
+
     def uid(self) -> int:
         return pwd.getpwnam(self.user).pw_uid
 

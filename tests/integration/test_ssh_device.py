@@ -143,9 +143,15 @@ def test_optimised_with_debug_info(env: Path, native_dir: Path) -> None:
 def test_executor_is_uploaded_once(device: ssh_device.Device, env: Path) -> None:
     device.run("rm -rf ~/.cache/crossjit")
     case = next(c for c in CASES if c.name == "exit7")
-    for _ in range(2):
+
+    def run() -> None:
         got = crossjit_run(crossjit_cmd(case, SPEC, 0, False))
         assert got.status == 7, got.stderr.decode()
+
+    run()
+    logins = device.logins()
+    run()
+    assert device.logins() == logins + 1  # a warm run is one SSH connection
     uploads, cached = events_of(env, "executor-uploaded"), events_of(env, "executor-cached")
     sha = hashlib.sha256((BUILDS / "crossjit-executor-glibc").read_bytes()).hexdigest()
     assert [(e["build"], e["sha256"]) for e in uploads] == [("crossjit-executor-glibc", sha)]
@@ -154,6 +160,11 @@ def test_executor_is_uploaded_once(device: ssh_device.Device, env: Path) -> None
     # content-addressed in the user's cache on the device, private to that user
     listing = device.run(f"cd ~/.cache/crossjit/executors && sha256sum {sha} && stat -c %a {sha}")
     assert listing.split() == [sha, sha, "700"]
+    # a device whose cache was wiped since: crossjit notices and uploads again
+    device.run("rm -rf ~/.cache/crossjit")
+    run()
+    assert len(events_of(env, "executor-uploaded")) == 2
+    assert "crossjit" not in device.run("ls -a ~")  # no socket left behind
 
 
 def test_musl_target_gets_the_musl_executor(device: ssh_device.Device, env: Path) -> None:

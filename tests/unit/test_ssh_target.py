@@ -97,9 +97,11 @@ def test_executor_build_choice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 
 def test_session_command_quotes_everything() -> None:
     dev = ssh.SshDevice.from_spec("ssh:board", env=[("A", "x y'z")], workdir="/data dir")
-    cmd = dev.session_command("/home/u/.cache/crossjit/executors/abc", "/r/s.sock")
+    cmd = dev.session_command("/home/u/.cache/crossjit/executors/abc", "/r/s.sock",
+                              check=True)
     assert cmd.splitlines() == [
-        "cd '/data dir' || exit 125",
+        "[ -x /home/u/.cache/crossjit/executors/abc ] || { rm -f /r/s.sock; exit 124; }",
+        "cd '/data dir' || { rm -f /r/s.sock; exit 125; }",
         "A='x y'\"'\"'z'; export A",
         "/home/u/.cache/crossjit/executors/abc connect=/r/s.sock quiet; s=$?; "
         "rm -f /r/s.sock; exit $s",
