@@ -208,7 +208,7 @@ def _lose_connection(device: ssh_device.Device, env: Path, tmp_path: Path,
         assert any("connect=" in c for c in device.processes().values())
         t0 = time.monotonic()
         if how == "ssh client":
-            (session,) = events_of(env, "ssh-session")
+            session = events_of(env, "ssh-session")[-1]
             os.kill(int(session["pid"]), signal.SIGKILL)
         elif how == "sshd":
             (sshd,) = [pid for pid, cmd in device.processes().items()
@@ -300,6 +300,8 @@ def test_profile_with_ssh_executor(device: ssh_device.Device, env: Path,
         "  workdir: /tmp\n")
     got = crossjit_run([sys.executable, "-m", "crossjit", "run", str(profile)])
     assert (got.status, got.stdout) == (4, b"hello /tmp\n"), got.stderr.decode()
+    checked = crossjit_run([sys.executable, "-m", "crossjit", "profile", "check", str(profile)])
+    assert b"  executor  ssh:device (a device, over your OpenSSH)" in checked.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text(profile.read_text() + "  ports: [8000]\n")
     got = crossjit_run([sys.executable, "-m", "crossjit", "profile", "check", str(bad)])
