@@ -475,9 +475,9 @@ class SshDevice:
                 return ExecutorError(
                     f"the executor session on {self.spec} ended before it connected",
                     why=f"ssh {_fate(proc.returncode)}; its own message, if any, is above",
-                    hint="the device's sshd must allow forwarding unix sockets "
-                    "(AllowStreamLocalForwarding, on by default); check `ssh "
-                    + shlex.join(self._argv()[1:]) + " true`")
+                    hint="check that `ssh " + shlex.join(self._argv()[1:]) + " true` works "
+                    "without a prompt; if ssh said \"remote port forwarding failed\", the "
+                    "device's sshd refuses unix-socket forwarding (AllowStreamLocalForwarding)")
 
             running = proc
             transport = listener.accept(
@@ -512,7 +512,7 @@ def _fate(returncode: int) -> str:
     if returncode < 0:
         return f"was killed by {signal_name(-returncode)}"
     if returncode == 255:
-        return "lost the connection (exit status 255)"
+        return "ended with an error of its own (exit status 255)"
     return f"exited with status {returncode}"
 
 

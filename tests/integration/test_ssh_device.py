@@ -250,19 +250,30 @@ def test_executor_killed_by_a_signal_is_reported_like_locally(env: Path,
 
 # --- host keys ----------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("remembered", [False, True], ids=["first-contact", "remembered"])
 def test_changed_host_key_is_refused(device: ssh_device.Device, env: Path, tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+                                     monkeypatch: pytest.MonkeyPatch, remembered: bool) -> None:
+    """Refused by OpenSSH with its own words, whether crossjit probes the device first or
+    goes straight to the session with what an earlier run learnt about it."""
+    name = f"key_{tmp_path.name}"
+    right = (device.workdir / "ssh_config.known_hosts").read_text()
+    config = device.write_config(name, right)
+    monkeypatch.setenv("CROSSJIT_SSH_CONFIG", str(config))
+    if remembered:
+        got = crossjit_run(crossjit_cmd(CASES[0], SPEC, 0, False))
+        assert got.status == 3, got.stderr.decode()
+        env.unlink()
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
                     str(tmp_path / "other")], check=True)
     other = " ".join((tmp_path / "other.pub").read_text().split()[:2])
-    config = device.write_config("wrong_key", f"{device.address} {other}\n")
-    monkeypatch.setenv("CROSSJIT_SSH_CONFIG", str(config))
+    device.write_config(name, f"{device.address} {other}\n")  # the device "changed" its key
     got = crossjit_run(crossjit_cmd(CASES[0], SPEC, 0, False))
     err = got.stderr.decode()
     assert got.status == 125
     assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in err  # OpenSSH's own words
     assert "Host key verification failed." in err
-    assert events_of(env) == []  # nothing was uploaded or started
+    assert "Traceback" not in err
+    assert not [e for e in events_of(env) if e["event"] != "ssh-session"]  # nothing sent
 
 
 def test_options_cannot_switch_off_host_key_checking(env: Path,
