@@ -57,6 +57,11 @@ class Target(Protocol):
         after Ctrl-C or a lost connection."""
         ...
 
+    def local_pids(self, client: OrcClient) -> tuple[int, ...]:
+        """The processes on this host that carry a session (``run --watch`` kills them to
+        stop a program at once); killing them must end the executor on the far side."""
+        ...
+
     def resolve_libraries(self, names: Sequence[str]) -> tuple[str, ...]:
         """dlopen names as the target's own loader must be given them (SONAMEs)."""
         ...

@@ -395,6 +395,13 @@ class SshDevice:
                                 why=p.stderr.decode(errors="replace").strip() or None)
         return p.stdout
 
+    def local_pids(self, client: OrcClient) -> tuple[int, ...]:
+        """The session's ssh: killing it ends the connection, and with it the executor."""
+        transport = client.transport
+        if not isinstance(transport, SshTransport):
+            raise ExecutorError(f"not a session on {self.spec}")
+        return (transport.proc.pid,)
+
     # ---- debugging -------------------------------------------------------------------
     def debug_server(self) -> None:
         raise NotSupportedError(

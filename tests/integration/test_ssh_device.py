@@ -326,3 +326,42 @@ def test_debug_is_not_supported_yet(env: Path) -> None:
                         str(CASES[0].paths()[0])])
     assert got.status == 125
     assert b"gdbserver" in got.stderr and b"Traceback" not in got.stderr
+
+
+# --- run --watch ------------------------------------------------------------------------------
+
+def test_watch_follows_edits_on_the_device(device: ssh_device.Device, env: Path,
+                                           tmp_path: Path) -> None:
+    from tests.integration.test_watch import TICKER, edit, start
+
+    main_c = source(tmp_path, "main.c", TICKER)
+    source(tmp_path, "msg.h", '#define MSG "v1"\n')
+    profile = tmp_path / "ticker.yaml"
+    profile.write_text("name: ssh-ticker\ntarget:\n  triple: x86_64-linux-gnu\n"
+                       f"executor:\n  ssh: {ssh_device.ALIAS}\n  dlopen: [libz.so]\n"
+                       "sources: [main.c]\n")
+
+    def executors() -> set[int]:  # the executors themselves, not their shells
+        return {pid for pid, c in device.processes().items()
+                if "connect=" in c and not c.startswith("sh ")}
+
+    with start(profile, tmp_path) as w:
+        w.wait_for("the first program's output", lambda: "v1 tick" in w.out())
+        w.wait_for_err("crossjit: started in")
+        first = executors()  # the first program's (and perhaps a spare's)
+        edit(main_c, '"tick"', '"tock"')
+        w.wait_for("the edited program's output", lambda: "v1 tock" in w.out())
+        w.wait_for_err("main.c: reloaded in")
+        (tmp_path / "msg.h").write_text('#define MSG "v2"\n')
+        w.wait_for("the edited header's output", lambda: "v2 tock" in w.out())
+        w.wait_for_err("msg.h: reloaded in")
+        # the replaced programs' executors are gone: what runs is the program and a spare
+        w.wait_for("only the current and the spare executor on the device",
+                   lambda: len(executors()) == 2 and not executors() & first)
+        assert w.interrupt() == 130, w.err()[-3000:]
+    resolved = events_of(env, "library-resolved")
+    assert [(e["name"], e["soname"]) for e in resolved] == [("libz.so", "libz.so.1")]
+    assert not device.wait_no_processes()
+    size = w.stdout.stat().st_size
+    time.sleep(0.5)
+    assert w.stdout.stat().st_size == size, "a program still prints after the watcher ended"
