@@ -1,7 +1,7 @@
 """SSH devices as targets: ``ssh:[USER@]HOST[:PORT]`` (docs/targets.md).
 
 Everything goes through the user's own OpenSSH client and configuration (keys, agent,
-``~/.ssh/config``, known_hosts): crossjit never touches host-key checking. Per session:
+``~/.ssh/config``, known_hosts; how it is run: ``sshclient.py``). Per session:
 
 1. probe (one ``ssh HOST sh -c …``): architecture, libc, page size, the per-user cache
    directory, and which of our executor builds it already holds (by sha256);
@@ -27,7 +27,6 @@ import re
 import secrets
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -38,39 +37,23 @@ from typing import TYPE_CHECKING
 
 from crossjit import elf
 from crossjit.compile import cache as cachedir
-from crossjit.errors import (
-    ExecutorDisconnected,
-    ExecutorError,
-    NotSupportedError,
-    Progress,
-    UsageError,
-    signal_name,
-)
-from crossjit.orc.transport import SocketTransport
+from crossjit.errors import ExecutorError, NotSupportedError, Progress, UsageError
 from crossjit.project import plan
+from crossjit.targets import sshclient
 from crossjit.targets.base import TargetInfo, record
+from crossjit.targets.sshclient import Address, is_ssh, ssh_command
+
+__all__ = ["BUILDS", "Address", "SshDevice", "is_ssh", "ssh_command"]
 
 if TYPE_CHECKING:
     from crossjit.orc.client import OrcClient
 
-PREFIX = "ssh:"
 PROBE_TIMEOUT = 30.0  # connecting and one short shell script
 UPLOAD_TIMEOUT = 300.0
 CONNECT_TIMEOUT = 30.0  # from starting the session's ssh to the executor's Setup
 REAP_TIMEOUT = 5.0
 MAX_LIBRARY_BYTES = 64 << 20
 SUN_PATH_MAX = 108  # sizeof(sockaddr_un.sun_path) on Linux
-# Defaults that the user's CROSSJIT_SSH_OPTIONS (given first, so they win) may override.
-DEFAULT_OPTIONS = (
-    "-o", "BatchMode=yes",  # never wait for a password or host-key prompt: fail instead
-    "-o", "ConnectTimeout=10",
-    "-o", "ServerAliveInterval=5",  # a silently dropped network is noticed in ~15 s
-    "-o", "ServerAliveCountMax=3",
-)
-# What CROSSJIT_SSH_OPTIONS must never be used for.
-_UNSAFE = re.compile(r"stricthostkeychecking\s*[= ]\s*(no|off)\b"
-                     r"|(userknownhostsfile|globalknownhostsfile)\s*[= ]\s*/dev/null", re.I)
-
 # (arch, libc) -> the crossjit-executor build in executor/build/ and the triple it reports.
 BUILDS: Mapping[tuple[str, str], tuple[str, str]] = {
     ("x86_64", "glibc"): ("crossjit-executor-glibc", "x86_64-pc-linux-gnu"),
@@ -80,80 +63,6 @@ BUILDS: Mapping[tuple[str, str], tuple[str, str]] = {
     ("aarch64", "none"): ("crossjit-executor-aarch64-musl-static", "aarch64-unknown-linux-musl"),
 }
 ARCH_NAMES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
-
-
-def is_ssh(spec: str | None) -> bool:
-    return spec is not None and spec.startswith(PREFIX)
-
-
-@dataclass(frozen=True)
-class Address:
-    """``[USER@]HOST[:PORT]``; whatever is left out comes from the user's ssh config."""
-
-    host: str
-    user: str | None = None
-    port: int | None = None
-
-    FORM = "ssh:[USER@]HOST[:PORT] (HOST may be a Host alias of your ssh config; [v6]:PORT)"
-
-    @classmethod
-    def parse(cls, text: str) -> Address:
-        rest = text.removeprefix(PREFIX)
-        user, at, hostport = rest.rpartition("@")
-        host, port_s = hostport, ""
-        if hostport.startswith("["):
-            host, _, tail = hostport[1:].partition("]")
-            port_s = tail.removeprefix(":")
-            if tail and not tail.startswith(":"):
-                raise cls._bad(text, "expected [ADDRESS]:PORT")
-        elif hostport.count(":") == 1:
-            host, _, port_s = hostport.partition(":")
-        if not host or host.startswith("-") or re.search(r"[\s/'\"`$;&|<>]", host):
-            raise cls._bad(text, f"{host!r} is not a host name")
-        if at and (not user or not re.fullmatch(r"[A-Za-z0-9._][A-Za-z0-9._-]*", user)):
-            raise cls._bad(text, f"{user!r} is not a user name")
-        port = None
-        if port_s:
-            if not port_s.isdigit() or not 0 < int(port_s) < 65536:
-                raise cls._bad(text, f"port {port_s!r} is not a number in 1..65535")
-            port = int(port_s)
-        return cls(host, user or None, port)
-
-    @classmethod
-    def _bad(cls, text: str, why: str) -> UsageError:
-        return UsageError(f"bad SSH device {text!r}", why=why, hint=f"use {cls.FORM}")
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return (f"{PREFIX}{self.user + '@' if self.user else ''}{host}"
-                f"{':' + str(self.port) if self.port else ''}")
-
-
-def ssh_command() -> list[str]:
-    """The ssh client and the options every connection gets (docs/targets.md):
-    $CROSSJIT_SSH (default ``ssh``), ``-F $CROSSJIT_SSH_CONFIG``, $CROSSJIT_SSH_OPTIONS."""
-    exe = os.environ.get("CROSSJIT_SSH") or "ssh"
-    found = shutil.which(exe)
-    if found is None:
-        raise ExecutorError(f"no ssh client ({exe}) on PATH",
-                            hint="install OpenSSH's client: apt-get install openssh-client")
-    argv = [found]
-    extra = os.environ.get("CROSSJIT_SSH_OPTIONS", "")
-    if _UNSAFE.search(extra):
-        raise UsageError(
-            "CROSSJIT_SSH_OPTIONS may not switch off host-key checking",
-            why=f"it says {extra!r}",
-            hint="add the device's key to a known_hosts file and name it with "
-            "-o UserKnownHostsFile=FILE (or in the ssh config CROSSJIT_SSH_CONFIG names)",
-        )
-    try:
-        argv += shlex.split(extra)
-    except ValueError as e:
-        raise UsageError("CROSSJIT_SSH_OPTIONS cannot be split into words", why=str(e)) from None
-    config = os.environ.get("CROSSJIT_SSH_CONFIG")
-    if config:
-        argv += ["-F", config]
-    return argv + list(DEFAULT_OPTIONS)
 
 
 @dataclass
@@ -210,38 +119,10 @@ class SshDevice:
     def spec(self) -> str:
         return str(self.address)
 
-    # ---- running ssh -----------------------------------------------------------------
-    def _argv(self, *options: str, command: str | None = None) -> list[str]:
-        """ssh [OPTIONS] HOST [COMMAND] (a remote command is one word: the login shell
-        gets it as is)."""
-        a = self.address
-        return [*ssh_command(), *(["-l", a.user] if a.user else []),
-                *(["-p", str(a.port)] if a.port else []), "-T", *options, a.host,
-                *([command] if command is not None else [])]
-
     def _run(self, script: str, what: str, *, data: bytes | None = None,
              timeout: float = PROBE_TIMEOUT) -> str:
-        """Run a POSIX sh script on the device; its stdout. ssh's own failure (255) and
-        the script's both become ExecutorErrors carrying what they said."""
-        argv = self._argv(command="sh -c " + shlex.quote(script))
-        try:
-            p = subprocess.run(argv, input=data if data is not None else b"",
-                               capture_output=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            raise ExecutorError(f"{what} on {self.spec} took longer than {timeout:g} s",
-                                hint="is the device reachable? try: ssh "
-                                + shlex.join(self._argv()[1:]) + " true") from None
-        err = p.stderr.decode(errors="replace").strip()
-        if p.returncode == 255:
-            raise ExecutorError(
-                f"cannot reach the SSH device {self.spec} ({what})", why=err or None,
-                hint="crossjit uses your ssh client and its configuration as they are: "
-                "check that `ssh " + shlex.join(self._argv()[1:]) + " true` works without "
-                "a prompt (a key, and the device's host key in known_hosts)")
-        if p.returncode != 0:
-            raise ExecutorError(f"{what} on {self.spec} failed (status {p.returncode})",
-                                why=err or None)
-        return p.stdout.decode(errors="replace")
+        return sshclient.run_script(self.address, script, what, data=data,
+                                    timeout=timeout).decode(errors="replace")
 
     # ---- what the target is ----------------------------------------------------------
     def probe(self) -> TargetInfo:
@@ -382,7 +263,7 @@ class SshDevice:
                    soname=self._sonames[name])
 
     def _fetch(self, path: str) -> bytes:
-        argv = self._argv(command="sh -c " + shlex.quote(
+        argv = sshclient.argv(self.address, command="sh -c " + shlex.quote(
             f"f={shlex.quote(path)}; [ $(wc -c < \"$f\") -le {MAX_LIBRARY_BYTES} ] && "
             "exec cat \"$f\""))
         try:
@@ -398,7 +279,7 @@ class SshDevice:
     def local_pids(self, client: OrcClient) -> tuple[int, ...]:
         """The session's ssh: killing it ends the connection, and with it the executor."""
         transport = client.transport
-        if not isinstance(transport, SshTransport):
+        if not isinstance(transport, sshclient.SshTransport):
             raise ExecutorError(f"not a session on {self.spec}")
         return (transport.proc.pid,)
 
@@ -460,12 +341,13 @@ class SshDevice:
                 hint="the device user's home directory needs a shorter path")
         local_dir = tempfile.mkdtemp(prefix="crossjit-ssh-")  # 0700: only we can connect
         listener = UnixListener(os.path.join(local_dir, "executor.sock"))
-        argv = self._argv("-o", "ExitOnForwardFailure=yes",
-                          # our own connection, not a shared master: the executor's
-                          # lifetime is exactly this ssh process's
-                          "-o", "ControlMaster=no", "-o", "ControlPath=none",
-                          "-R", f"{remote}:{listener.path}",
-                          command=self.session_command(exe, remote, check=unsure))
+        argv = sshclient.argv(
+            self.address, "-o", "ExitOnForwardFailure=yes",
+            # our own connection, not a shared master: the executor's lifetime is
+            # exactly this ssh process's
+            "-o", "ControlMaster=no", "-o", "ControlPath=none",
+            "-R", f"{remote}:{listener.path}",
+            command=self.session_command(exe, remote, check=unsure))
         proc: subprocess.Popen[bytes] | None = None
         client: OrcClient | None = None
         try:
@@ -481,8 +363,9 @@ class SshDevice:
                     return _StaleProbe(f"the executor is not on {self.spec} any more")
                 return ExecutorError(
                     f"the executor session on {self.spec} ended before it connected",
-                    why=f"ssh {_fate(proc.returncode)}; its own message, if any, is above",
-                    hint="check that `ssh " + shlex.join(self._argv()[1:]) + " true` works "
+                    why=f"ssh {sshclient.fate(proc.returncode)}; its own message, if any, "
+                    "is above",
+                    hint=f"check that `{sshclient.check_hint(self.address)}` works "
                     "without a prompt; if ssh said \"remote port forwarding failed\", the "
                     "device's sshd refuses unix-socket forwarding (AllowStreamLocalForwarding)")
 
@@ -490,7 +373,7 @@ class SshDevice:
             transport = listener.accept(
                 deadline=time.monotonic() + CONNECT_TIMEOUT,
                 description=f"executor on {self.spec}", gone=gone,
-                make=lambda sock: SshTransport(sock, running, self.spec))
+                make=lambda sock: sshclient.SshTransport(sock, running, self.spec))
             client = OrcClient(transport, timeout=timeout)
             if unsure:  # it was there after all: nothing had to be sent
                 p = self._probed()
@@ -513,44 +396,6 @@ class SshDevice:
                     proc.kill()
                     proc.wait()
             shutil.rmtree(local_dir, ignore_errors=True)
-
-
-def _fate(returncode: int) -> str:
-    if returncode < 0:
-        return f"was killed by {signal_name(-returncode)}"
-    if returncode == 255:
-        return "ended with an error of its own (exit status 255)"
-    return f"exited with status {returncode}"
-
-
-class SshTransport(SocketTransport):
-    """The forwarded socket of one SSH session; a disconnect names ssh's fate."""
-
-    def __init__(self, sock: socket.socket, proc: subprocess.Popen[bytes], spec: str) -> None:
-        super().__init__(sock, description=f"executor on {spec}")
-        self.proc, self.spec = proc, spec
-
-    def disconnected(self, why: str) -> ExecutorDisconnected:
-        # ssh keeps running while the forwarded channel is open at our end: close it
-        # first, so ssh can finish and tell how the session ended.
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        try:
-            status: int | None = self.proc.wait(2.0)
-        except subprocess.TimeoutExpired:
-            status = None
-        sig = None
-        if status is None:
-            fate = "ssh is still running"
-        elif 128 < status < 128 + 65:  # the remote shell: the executor died of a signal
-            sig = status - 128
-            fate = f"the executor was killed by {signal_name(sig)}"
-        else:
-            fate = f"ssh {_fate(status)}"
-        return ExecutorDisconnected(
-            f"the connection to the executor on {self.spec} was lost: {fate}", why=why,
-            hint="ssh's own message, if any, is above; the executor on the device ends "
-            "with its connection", signal=sig)
 
 
 def _sha256(path: Path) -> str:
