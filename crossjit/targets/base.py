@@ -50,11 +50,13 @@ class Target(Protocol):
         ...
 
     def session(self, *, triple: str | None = None, stdin: int | None = None,
-                progress: Progress | None = None) -> contextlib.AbstractContextManager[OrcClient]:
+                progress: Progress | None = None, new_session: bool = False,
+                ) -> contextlib.AbstractContextManager[OrcClient]:
         """A fresh executor for code of ``triple`` (None: the target's own), with the
         right binary put in place first; the program's stdio is the caller's (``stdin``
-        may replace stdin). Everything it started is gone when the block exits, also
-        after Ctrl-C or a lost connection."""
+        may replace stdin; ``new_session`` keeps the terminal's Ctrl-C away from the
+        session's processes, for a debugger that owns the terminal). Everything it
+        started is gone when the block exits, also after Ctrl-C or a lost connection."""
         ...
 
     def local_pids(self, client: OrcClient) -> tuple[int, ...]:
@@ -66,8 +68,10 @@ class Target(Protocol):
         """dlopen names as the target's own loader must be given them (SONAMEs)."""
         ...
 
-    def debug_server(self) -> None:
-        """Check that a debugger can attach here; raises NotSupportedError otherwise."""
+    def gdbserver(self, client: OrcClient) -> tuple[int, list[str]]:
+        """For gdb: the pid of ``client``'s executor on the target and a command whose
+        stdin/stdout speak gdb's remote protocol to a gdbserver attached to it (gdb's
+        ``target remote | COMMAND``). Raises when the target has none."""
         ...
 
 

@@ -284,12 +284,27 @@ class SshDevice:
         return (transport.proc.pid,)
 
     # ---- debugging -------------------------------------------------------------------
-    def debug_server(self) -> None:
-        raise NotSupportedError(
-            f"crossjit debug cannot attach to an executor on the SSH device {self.spec} yet",
-            why="what is missing: starting the device's gdbserver (or lldb-server) next to "
-            "the executor and forwarding its socket through the same SSH connection",
-            hint="debug on this host (spawn:) or in a container (docker:VARIANT) meanwhile")
+    def gdbserver(self, client: OrcClient) -> tuple[int, list[str]]:
+        """The executor's pid on the device, and ``ssh HOST gdbserver - --attach PID``."""
+        transport = client.transport
+        if not isinstance(transport, sshclient.SshTransport):
+            raise ExecutorError(f"not a session on {self.spec}")
+        # The executor is the process whose command line is exactly ours (its shell's
+        # contains the same words, after "sh -c").
+        script = (_PID_SCRIPT.replace("@ARGV@", shlex.quote(
+            f"{transport.exe} connect={transport.remote_sock} quiet")))
+        out = self._run(script, "looking for the executor's process")
+        if "cj:nogdbserver" in out:
+            raise NotSupportedError(
+                f"the device {self.spec} has no gdbserver",
+                why="crossjit debug attaches gdb to the executor there through gdbserver",
+                hint="install it on the device (Debian: apt-get install gdbserver)")
+        pids = [int(line[7:]) for line in out.splitlines() if line.startswith("cj:pid=")]
+        if len(pids) != 1:
+            raise ExecutorError(f"cannot find the executor's process on {self.spec}",
+                                why=f"{len(pids)} processes match its command line")
+        return pids[0], sshclient.argv(self.address,
+                                       command=f"exec gdbserver - --attach {pids[0]}")
 
     # ---- sessions --------------------------------------------------------------------
     def session_command(self, exe: str, sock: str, *, check: bool = False) -> str:
@@ -307,22 +322,24 @@ class SshDevice:
 
     @contextlib.contextmanager
     def session(self, *, triple: str | None = None, stdin: int | None = None,
-                progress: Progress | None = None,
+                progress: Progress | None = None, new_session: bool = False,
                 timeout: float = 30.0) -> Iterator[OrcClient]:
         with contextlib.ExitStack() as stack:
             try:
-                client = stack.enter_context(self._session(triple, stdin, progress, timeout))
+                client = stack.enter_context(self._session(triple, stdin, progress, timeout,
+                                                                   new_session))
             except _StaleProbe:
                 # the remembered probe was out of date: ask the device, upload, retry once
                 with contextlib.suppress(OSError):
                     self._memo().unlink()
                 self._probed(fresh=True)
-                client = stack.enter_context(self._session(triple, stdin, progress, timeout))
+                client = stack.enter_context(self._session(triple, stdin, progress, timeout,
+                                                                   new_session))
             yield client
 
     @contextlib.contextmanager
     def _session(self, triple: str | None, stdin: int | None, progress: Progress | None,
-                 timeout: float) -> Iterator[OrcClient]:
+                 timeout: float, new_session: bool) -> Iterator[OrcClient]:
         from crossjit.orc.client import OrcClient
         from crossjit.orc.transport import UnixListener
 
@@ -351,7 +368,7 @@ class SshDevice:
         proc: subprocess.Popen[bytes] | None = None
         client: OrcClient | None = None
         try:
-            proc = subprocess.Popen(argv, stdin=stdin)
+            proc = subprocess.Popen(argv, stdin=stdin, start_new_session=new_session)
             record("ssh-session", target=self.spec, pid=proc.pid, build=build.name)
 
             def gone() -> ExecutorError | None:
@@ -373,7 +390,8 @@ class SshDevice:
             transport = listener.accept(
                 deadline=time.monotonic() + CONNECT_TIMEOUT,
                 description=f"executor on {self.spec}", gone=gone,
-                make=lambda sock: sshclient.SshTransport(sock, running, self.spec))
+                make=lambda sock: sshclient.SshTransport(sock, running, self.spec, exe=exe,
+                                                         remote_sock=remote))
             client = OrcClient(transport, timeout=timeout)
             if unsure:  # it was there after all: nothing had to be sent
                 p = self._probed()
@@ -460,6 +478,15 @@ if command -v sha256sum >/dev/null 2>&1; then
   if [ "$s" != @SHA@ ]; then rm -f "$t"; echo "upload corrupted: sha256 $s" >&2; exit 1; fi
 fi
 chmod 700 "$t" && mv -f "$t" "$d/@SHA@"
+"""
+
+_PID_SCRIPT = r"""
+command -v gdbserver >/dev/null 2>&1 || { echo cj:nogdbserver; exit 0; }
+want=@ARGV@
+for p in /proc/[0-9]*; do
+  [ "$(tr '\000' ' ' < "$p/cmdline" 2>/dev/null)" = "$want " ] && echo "cj:pid=${p#/proc/}"
+done
+exit 0
 """
 
 _FIND_SCRIPT = r"""

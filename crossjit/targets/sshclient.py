@@ -156,9 +156,11 @@ def fate(returncode: int) -> str:
 class SshTransport(SocketTransport):
     """The forwarded socket of one SSH session; a disconnect names ssh's fate."""
 
-    def __init__(self, sock: socket.socket, proc: subprocess.Popen[bytes], spec: str) -> None:
+    def __init__(self, sock: socket.socket, proc: subprocess.Popen[bytes], spec: str, *,
+                 exe: str = "", remote_sock: str = "") -> None:
         super().__init__(sock, description=f"executor on {spec}")
         self.proc, self.spec = proc, spec
+        self.exe, self.remote_sock = exe, remote_sock  # on the device
 
     def disconnected(self, why: str) -> ExecutorDisconnected:
         # ssh keeps running while the forwarded channel is open at our end: close it

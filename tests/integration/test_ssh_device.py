@@ -32,7 +32,7 @@ from tests.integration.corpus import (
     crossjit_run,
     native_run,
 )
-from tests.prereq import missing
+from tests.prereq import missing, require_tool
 
 pytestmark = pytest.mark.integration
 
@@ -321,11 +321,31 @@ def test_profile_with_ssh_executor(device: ssh_device.Device, env: Path,
         got.stderr.decode()
 
 
-def test_debug_is_not_supported_yet(env: Path) -> None:
+SEED = "int sub1(int x) { return x - 1; } int main(int argc, char **argv) { return sub1(argc); }\n"
+
+
+def test_debug_seed_scenario_with_the_devices_gdbserver(device: ssh_device.Device, env: Path,
+                                                        tmp_path: Path) -> None:
+    """gdb here, gdbserver on the device: a breakpoint set before the code exists hits with
+    x == 1, the source line shows, x = 42 is set, and the program exits 41."""
+    require_tool("gdb")
+    if not Path("/usr/bin/gdbserver").exists():  # the device is this machine's filesystem
+        missing("gdbserver not installed (apt-get install gdbserver)")
+    src = source(tmp_path, "seed.c", SEED)
+    cmds = source(tmp_path, "cmds", "print x\nset var x = 42\nprint x\ncontinue\n")
     got = crossjit_run([sys.executable, "-m", "crossjit", "debug", "--executor", SPEC,
-                        str(CASES[0].paths()[0])])
+                        "--break", "sub1", "--batch", str(cmds), str(src)], timeout=240)
+    out = (got.stdout + got.stderr).decode(errors="replace")
+    assert f"hit Breakpoint 1, sub1 (x=1) at {src}:1" in out, out
+    assert f"1\t{SEED.strip()}" in out, out
+    assert "$1 = 1" in out and "$2 = 42" in out, out
+    assert got.status == 41, out
+    assert not device.wait_no_processes()  # executor and gdbserver are gone
+    got = crossjit_run([sys.executable, "-m", "crossjit", "debug", "--executor", SPEC,
+                        "--debugger", "lldb", "--batch", str(cmds), str(src)])
     assert got.status == 125
-    assert b"gdbserver" in got.stderr and b"Traceback" not in got.stderr
+    assert b"lldb cannot debug on another machine yet" in got.stderr
+    assert not device.wait_no_processes()
 
 
 # --- run --watch ------------------------------------------------------------------------------
