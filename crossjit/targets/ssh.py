@@ -392,6 +392,8 @@ class SshDevice:
                 description=f"executor on {self.spec}", gone=gone,
                 make=lambda sock: sshclient.SshTransport(sock, running, self.spec, exe=exe,
                                                          remote_sock=remote))
+            # connected: the socket file is gone (accept unlinks it), so is its folder
+            shutil.rmtree(local_dir, ignore_errors=True)
             client = OrcClient(transport, timeout=timeout)
             if unsure:  # it was there after all: nothing had to be sent
                 p = self._probed()
