@@ -123,7 +123,8 @@ def jit(
             "--executor",
             "-e",
             help="Where to run: spawn:PATH (a local executor child; default: Debian's "
-            "llvm-jitlink-executor), tcp:HOST:PORT, or docker:VARIANT.",
+            "llvm-jitlink-executor), tcp:HOST:PORT, docker:VARIANT, or "
+            "ssh:[USER@]HOST[:PORT] (a device reached with your OpenSSH; docs/targets.md).",
         ),
     ] = None,
     target: Annotated[
@@ -245,7 +246,7 @@ def run(
     executor: Annotated[
         str | None,
         typer.Option("--executor", "-e", help="Run elsewhere than the profile says: "
-                     "spawn:PATH, tcp:HOST:PORT or docker:VARIANT."),
+                     "spawn:PATH, tcp:HOST:PORT, docker:VARIANT or ssh:[USER@]HOST[:PORT]."),
     ] = None,
     keep: Annotated[
         bool, typer.Option("--keep", help="Keep a container this run had to start.")

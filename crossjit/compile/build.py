@@ -168,6 +168,7 @@ def runtime_object(opts: BuildOptions, source: str = "crt.c",
     with resources.as_file(src) as path:
         rt_opts = BuildOptions(
             target=opts.target, opt_level=2, cpu=opts.cpu, features=opts.features,
+            launcher=opts.launcher,
             extra_cflags=("-ffreestanding", "-fno-stack-protector", "-fno-builtin",
                           "-fasynchronous-unwind-tables"),  # debuggers unwind through it
         )

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -54,6 +55,10 @@ class CompileOptions:
     defines: tuple[str, ...] = ()
     sysroot: Path | None = None
     extra_cflags: tuple[str, ...] = field(default=())
+    # A compiler launcher (ccache, sccache, distcc ...) put before clang's argv, as CMake's
+    # CMAKE_<LANG>_COMPILER_LAUNCHER; $CROSSJIT_COMPILER_LAUNCHER overrides it. Not part of
+    # any cache key: a launcher must produce what the compiler alone would.
+    launcher: tuple[str, ...] = ()
 
 
 def is_cxx(path: Path) -> bool:
@@ -228,6 +233,29 @@ def find_compiler() -> Compiler:
     return _zig_compiler()
 
 
+LAUNCHER_ENV = "CROSSJIT_COMPILER_LAUNCHER"
+
+
+def launcher_argv(opts: CompileOptions) -> tuple[str, ...]:
+    """The launcher clang runs under: $CROSSJIT_COMPILER_LAUNCHER when set (this
+    machine's choice wins; set it empty for none), else the profile's."""
+    env = os.environ.get(LAUNCHER_ENV)
+    if env is None:
+        words = opts.launcher
+    else:
+        try:
+            words = tuple(shlex.split(env))
+        except ValueError as exc:
+            raise ToolchainError(f"{LAUNCHER_ENV} cannot be split into words",
+                                 why=str(exc)) from None
+    if words and shutil.which(words[0]) is None:
+        origin = LAUNCHER_ENV if env is not None else "the profile's compiler_launcher"
+        raise ToolchainError(
+            f"the compiler launcher {words[0]!r} ({origin}) is not installed",
+            hint="install it (apt-get install ccache), or remove the launcher setting")
+    return words
+
+
 def compile_options_for(opts: CompileOptions, compiler: Compiler) -> CompileOptions:
     """Point a host clang at bundled musl headers when a musl target has no sysroot."""
     if compiler.is_zig or not needs_bundled_libc(opts.target, opts.sysroot):
@@ -299,8 +327,9 @@ def compile_to_bitcode(source: Path, opts: CompileOptions, compiler: Compiler | 
         out = Path(tmp) / "out.bc"
         dep = Path(tmp) / "out.d"
         # zig cc writes no output when asked for a depfile; its headers never change.
-        argv = compile_argv(compiler, source, out, opts,
-                            depfile=None if compiler.is_zig else dep)
+        argv = [*launcher_argv(opts),
+                *compile_argv(compiler, source, out, opts,
+                              depfile=None if compiler.is_zig else dep)]
         try:
             proc = subprocess.run(argv, capture_output=True, text=True,
                                   timeout=COMPILE_TIMEOUT_S, check=False)

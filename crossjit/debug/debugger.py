@@ -83,8 +83,11 @@ class DebugRequest:
 class Target:
     """The executor process the debugger attaches to."""
 
-    pid: int  # in this host's pid namespace
+    pid: int  # in this host's pid namespace (on an SSH device: in the device's)
     container: str | None = None  # the container it runs in (None: a local process)
+    # Another machine (an SSH device): the command gdb's `target remote |` runs to reach
+    # a gdbserver attached to the executor there.
+    remote: tuple[str, ...] = ()
 
     @property
     def root(self) -> Path:
@@ -175,6 +178,13 @@ def _quote_lldb(text: str) -> str:
 
 def debugger_argv(kind: str, exe: str, pid: int, script: Path, *, batch: bool,
                   target: Target | None = None) -> list[str]:
+    if target is not None and target.remote:
+        if kind != "gdb":
+            raise UsageError(f"{kind} cannot debug on another machine yet",
+                             hint="use --debugger gdb (it talks to the device's gdbserver)")
+        argv = [exe, "-q", "-ex", "target remote | " + shlex.join(target.remote),
+                "-x", str(script)]
+        return [exe, "-q", "-nx", "-batch", *argv[1:]] if batch else argv
     if kind == "gdb":
         # gdb reads a process's files through its mount namespace by itself (the
         # default sysroot "target:"), so a container needs nothing more here.
@@ -220,8 +230,11 @@ def _traced(pid: int) -> bool:
 
 
 def wait_attached(pid: int, ready: Path, debugger: subprocess.Popen[bytes],
-                  timeout: float = ATTACH_TIMEOUT, *, batch: bool = False) -> None:
-    """Until the debugger has attached, set its breakpoints and resumed the executor."""
+                  timeout: float = ATTACH_TIMEOUT, *, batch: bool = False,
+                  local: bool = True) -> None:
+    """Until the debugger has attached, set its breakpoints and resumed the executor
+    (``local=False``: a process on another machine, which /proc here cannot show; the
+    marker comes just before `continue`, and calls to a still stopped executor wait)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if debugger.poll() is not None:
@@ -237,7 +250,7 @@ def wait_attached(pid: int, ready: Path, debugger: subprocess.Popen[bytes],
                 "(its messages are above)",
                 hint=hint,
             )
-        if ready.exists() and _traced(pid) and _threads_stopped(pid) is False:
+        if ready.exists() and (not local or (_traced(pid) and _threads_stopped(pid) is False)):
             return
         time.sleep(0.02)
     raise DebuggerError(f"the debugger did not attach to the executor (pid {pid}) "
@@ -265,13 +278,16 @@ def _profile_runner(req: DebugRequest, progress: Progress | None, warn: Progress
     """Where a profile's program runs — an executor spec, or its own container's config —
     and the run function; always built with -g."""
     from crossjit.project.plan import local_executor_for
-    from crossjit.run.session import execute, prepare_profile
+    from crossjit.run.session import execute, prepare_profile, target_for
     from crossjit.targets import executors
 
     assert req.profile is not None
     args = req.jit.program_args or None
     run = prepare_profile(req.profile, args, req.jit.executor, progress)
     plan = dataclasses.replace(run.plan, build=dataclasses.replace(run.plan.build, debug=True))
+    device = target_for(plan.executor)  # an SSH device: its own libraries by SONAME
+    if device is not None:
+        plan = dataclasses.replace(plan, dlopen=device.resolve_libraries(plan.dlopen))
 
     def runner(client: OrcClient) -> int:
         with contextlib.closing(client):
@@ -279,7 +295,7 @@ def _profile_runner(req: DebugRequest, progress: Progress | None, warn: Progress
 
     if plan.executor.profile_container:
         return None, executors.config(profile=run.profile, mounts=run.mounts), runner
-    spec = req.jit.executor or local_executor_for(plan.build.target)
+    spec = req.jit.executor or plan.executor.spec or local_executor_for(plan.build.target)
     return spec, None, runner
 
 
@@ -297,8 +313,27 @@ def _container_session(name: str, interactive: bool) -> Iterator[tuple[OrcClient
 
 
 @contextlib.contextmanager
+def _ssh_session(spec: str, interactive: bool, triple: str | None
+                 ) -> Iterator[tuple[OrcClient, Target]]:
+    """A session on an SSH device, for gdb through the device's gdbserver. As in a
+    container: stdin /dev/null when the terminal is the debugger's, and the session's
+    ssh in a session of its own so the terminal's Ctrl-C cannot cut the connection."""
+    from crossjit.project.plan import ExecutorChoice
+    from crossjit.run.session import target_for
+
+    device = target_for(ExecutorChoice(spec=spec))
+    assert device is not None
+    with device.session(triple=triple, stdin=subprocess.DEVNULL if interactive else None,
+                        new_session=True) as client:
+        client.timeout = DEBUG_CALL_TIMEOUT
+        pid, command = device.gdbserver(client)
+        yield client, Target(pid, remote=tuple(command))
+
+
+@contextlib.contextmanager
 def _executor(spec_text: str | None, cfg: ExecutorConfig | None, interactive: bool,
-              progress: Progress | None) -> Iterator[tuple[OrcClient, Target]]:
+              progress: Progress | None, triple: str | None = None,
+              ) -> Iterator[tuple[OrcClient, Target]]:
     """A connected executor (handshake done, no code yet) and the process to attach to."""
     from crossjit.targets import executors
 
@@ -310,6 +345,10 @@ def _executor(spec_text: str | None, cfg: ExecutorConfig | None, interactive: bo
     container = docker_container(spec_text)
     if container is not None:
         with _container_session(container, interactive) as pair:
+            yield pair
+        return
+    if spec_text is not None and spec_text.startswith("ssh:"):
+        with _ssh_session(spec_text, interactive, triple) as pair:
             yield pair
         return
     spec = ExecutorSpec.parse(spec_text) if spec_text else ExecutorSpec.default()
@@ -351,7 +390,12 @@ def run_debug(req: DebugRequest, progress: Progress | None = None,
                              why=e.strerror or str(e)) from None
         batch.prepare(req.debugger, batch_commands, "", str(req.batch))  # refuse it early
     interactive = req.batch is None
-    with _executor(spec_text, cfg, interactive, progress) as (client, target):
+    triple = req.jit.target
+    if req.profile is not None and spec_text is not None and spec_text.startswith("ssh:"):
+        from crossjit.project.profile import load_profile
+
+        triple = load_profile(req.profile).target.triple  # which executor the device needs
+    with _executor(spec_text, cfg, interactive, progress, triple) as (client, target):
         status, rc = _debug(req, exe, client, target, runner, batch_commands, progress)
     if rc not in (0, None) and warn:
         warn(f"note: the debugger exited with status {rc}")
@@ -383,7 +427,8 @@ def _debug(req: DebugRequest, exe: str, client: OrcClient, target: Target, runne
                 client.close()
                 raise DebuggerError(f"cannot start {exe}", why=e.strerror or str(e)) from None
             try:
-                wait_attached(pid, ready, debugger, batch=not interactive)
+                wait_attached(pid, ready, debugger, batch=not interactive,
+                              local=not target.remote)
                 status = runner(client)
             except BaseException:
                 client.close()

@@ -79,7 +79,8 @@ class ExecutorSpec:
     host: str = ""
     port: int = 0
 
-    FORMS = "spawn:PATH [ARGS...] (or plain 'spawn' for the default LLVM executor), tcp:HOST:PORT"
+    FORMS = ("spawn:PATH [ARGS...] (or plain 'spawn' for the default LLVM executor), "
+             "tcp:HOST:PORT, docker:VARIANT or ssh:[USER@]HOST[:PORT]")
 
     @classmethod
     def parse(cls, text: str) -> ExecutorSpec:

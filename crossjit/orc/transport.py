@@ -6,6 +6,9 @@ processes.
   reaches the user's terminal directly.
 * ``connect_tcp``: one TCP connection (retried until a deadline, the executor may still be
   starting).
+* ``connect_unix``: to an executor listening on a unix socket (containers).
+* ``UnixListener``: *we* listen on a unix socket in a private directory and the executor
+  connects to us (over ``ssh -R``: SSH devices, docs/targets.md).
 
 Every read waits with a deadline (``poll``). EOF and resets become ``ExecutorDisconnected``
 carrying the exit status / signal of a spawned child. Closing never relies on ``close()``
@@ -261,10 +264,53 @@ def connect_unix(path: str, *, deadline: float, description: str, hint: str | No
         time.sleep(0.02)
 
 
+class UnixListener:
+    """A unix socket we listen on for one executor to connect to (``connect=PATH``).
+
+    Bound at construction, so whoever forwards connections to it (``ssh -R``) never finds
+    it missing; ``accept`` waits until a deadline, asking ``gone`` whether the process
+    that should bring the executor died."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.sock.bind(path)
+            self.sock.listen(1)
+        except OSError as e:
+            self.sock.close()
+            raise ExecutorError(f"cannot listen on {path}", why=e.strerror or str(e)) from None
+
+    def accept(self, *, deadline: float, description: str, hint: str | None = None,
+               gone: Callable[[], CrossjitError | None] | None = None,
+               make: Callable[[socket.socket], SocketTransport] | None = None,
+               ) -> SocketTransport:
+        """The first connection, as ``make(sock)`` (default: a SocketTransport)."""
+        p = select.poll()
+        p.register(self.sock.fileno(), select.POLLIN)
+        while True:
+            if gone is not None and (err := gone()) is not None:
+                raise err
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ExecutorTimeout(f"the {description} did not connect in time",
+                                      why=f"nothing connected to {self.path}", hint=hint)
+            if p.poll(min(100, max(1, int(left * 1000)))):
+                conn, _ = self.sock.accept()
+                self.close()
+                return make(conn) if make else SocketTransport(conn, description=description)
+
+    def close(self) -> None:
+        self.sock.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+
+
 __all__ = [
     "Fate",
     "SocketTransport",
     "SpawnedTransport",
+    "UnixListener",
     "connect_tcp",
     "connect_unix",
     "process_fate",

@@ -25,8 +25,11 @@ DOCKER = "docker:"
 class ExecutorChoice:
     """Where the program runs: an executor spec (spawn:/tcp:), or a profile's container."""
 
-    spec: str | None = None  # spawn:PATH | tcp:HOST:PORT | docker:VARIANT | None (default)
+    spec: str | None = None  # spawn:PATH | tcp:HOST:PORT | docker:VARIANT | ssh:HOST | None
     profile_container: bool = False  # the profile's own container (executors.config)
+    # For targets that start the executor themselves (ssh:): the profile's env and workdir.
+    env: tuple[tuple[str, str], ...] = ()
+    workdir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,10 +121,15 @@ def plan_profile(profile: Profile, *, sources: tuple[Path, ...], include_dirs: t
         extra_cflags=tuple(profile.cflags),
         cpu=t.cpu or "",
         features=",".join(t.features),
+        launcher=tuple(profile.compiler_launcher),
     )
     ex = profile.executor
+    env = tuple(sorted(ex.env.items())) if ex is not None else ()
+    workdir = ex.workdir if ex is not None else None
     if executor_override is not None:
-        choice = ExecutorChoice(spec=executor_override)
+        choice = ExecutorChoice(spec=executor_override, env=env, workdir=workdir)
+    elif ex is not None and ex.ssh is not None:
+        choice = ExecutorChoice(spec=f"ssh:{ex.ssh}", env=env, workdir=workdir)
     elif ex is None or ex.variant == LOCAL:
         choice = ExecutorChoice(spec=None)
     else:

@@ -181,13 +181,21 @@ def _freeze_env(value: Mapping[str, str]) -> Mapping[str, str]:
 
 
 def _executor_shorthand(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("ssh:"):
+        return {"ssh": value.removeprefix("ssh:")}
     return {"variant": value} if isinstance(value, str) else value
+
+
+SshDestination = Annotated[str, _matching(
+    r"(?:[A-Za-z0-9._][A-Za-z0-9._-]*@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9._-]*)"
+    r"(?::[0-9]{1,5})?", "[USER@]HOST[:PORT] (HOST may be a Host alias of your ssh config)")]
 
 
 class Executor(_Model):
     """Where the program runs."""
 
     variant: Variant = "musl"
+    ssh: SshDestination | None = None  # a device reached with OpenSSH (docs/targets.md)
     transport: Transport = "auto"
     dlopen: Strings = ()
     ports: tuple[Annotated[Port, BeforeValidator(_port_shorthand)], ...] = ()
@@ -281,6 +289,18 @@ FetchSpec = Annotated[
 # --- the profile -------------------------------------------------------------------------
 
 
+def _launcher_words(value: Any) -> Any:
+    """``ccache`` or ``distcc -j4`` (split like a shell) or a list of words."""
+    if isinstance(value, str):
+        import shlex
+
+        try:
+            return tuple(shlex.split(value))
+        except ValueError as exc:
+            raise ValueError(f"cannot split into words: {exc}") from None
+    return value
+
+
 def _defines(value: Any) -> Any:
     if isinstance(value, Mapping):
         return [k if v is None else f"{k}={_scalar_to_str(v)}" for k, v in value.items()]
@@ -313,6 +333,8 @@ class Profile(_Model):
     cflags: Strings = ()
     libs: Strings = ()  # -l NAME: static archives linked, shared libraries dlopened
     lib_dirs: Strings = ()  # -L DIR, relative to the profile's directory
+    # ccache, sccache, distcc ...: put before every clang command (docs/profiles.md)
+    compiler_launcher: Annotated[tuple[NonEmpty, ...], BeforeValidator(_launcher_words)] = ()
     opt: Annotated[int, Field(ge=0, le=3)] = 0
     debug: bool = False
     args: Annotated[tuple[Text, ...], BeforeValidator(_one_or_many)] = ()
@@ -406,7 +428,12 @@ def _semantics(profile: Profile) -> list[tuple[KeyPath, str]]:
                 f"the {ex.variant} executor supports {allowed}, not {ex.transport}",
             )
         )
-    if ex is not None and ex.variant == "local" and (ex.ports or ex.mounts or ex.tls):
+    if ex is not None and ex.ssh is not None:
+        for key in ("variant", "transport", "ports", "mounts", "tls"):
+            if key in ex.model_fields_set:
+                out.append((("executor", key), f"{key} does not apply to an ssh executor "
+                            "(crossjit-executor runs on the device, over the SSH connection)"))
+    elif ex is not None and ex.variant == "local" and (ex.ports or ex.mounts or ex.tls):
         out.append((("executor",), "ports, mounts and tls only apply to container executors"))
     refs = [("sources", i, s) for i, s in enumerate(profile.sources)]
     refs += [("include", i, s) for i, s in enumerate(profile.include)]

@@ -117,7 +117,14 @@ def summary(profile: Profile, paths: ResolvedPaths, fetched: Mapping[str, Path])
     if ex is None:
         lines.append("  executor  local (spawned on this host)")
     else:
-        lines.append(f"  executor  {ex.variant} over {ex.channel}")
+        if ex.ssh is not None:
+            lines.append(f"  executor  ssh:{ex.ssh} (a device, over your OpenSSH)")
+        else:
+            lines.append(f"  executor  {ex.variant} over {ex.channel}")
+        if ex.env:
+            lines.append(f"            env {', '.join(sorted(ex.env))}")
+        if ex.workdir:
+            lines.append(f"            workdir {ex.workdir}")
         if ex.dlopen:
             lines.append(f"            dlopen {', '.join(ex.dlopen)}")
         if ex.ports:
@@ -139,6 +146,9 @@ def summary(profile: Profile, paths: ResolvedPaths, fetched: Mapping[str, Path])
     flags = [f"-O{profile.opt}", *(["-g"] if profile.debug else [])]
     flags += [f"-D{d}" for d in profile.defines] + list(profile.cflags)
     lines.append(f"  flags     {' '.join(flags)}")
+    if profile.compiler_launcher:
+        lines.append(f"  launcher  {' '.join(profile.compiler_launcher)} "
+                     "(CROSSJIT_COMPILER_LAUNCHER overrides)")
     if profile.args:
         lines.append(f"  args      {' '.join(profile.args)}")
     return "\n".join(lines)

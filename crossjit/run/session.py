@@ -25,6 +25,7 @@ from crossjit.run import loader
 
 if TYPE_CHECKING:
     from crossjit.project.profile import Profile
+    from crossjit.targets.base import Target
     from crossjit.targets.libraries import Libraries
 
 
@@ -85,9 +86,28 @@ def connect(spec: str | None, progress: Progress | None = None) -> OrcClient:
     return client
 
 
+def target_for(choice: ExecutorChoice) -> Target | None:
+    """The target behind a spec, for the kinds that answer the targets.base interface
+    (so far: ssh:); None for the others, which open_executor still handles itself."""
+    if not (choice.spec or "").startswith("ssh:"):
+        return None
+    from crossjit.targets.ssh import SshDevice
+
+    assert choice.spec is not None
+    return SshDevice.from_spec(choice.spec, env=choice.env, workdir=choice.workdir)
+
+
 @contextlib.contextmanager
-def open_executor(spec: str | None, progress: Progress | None = None) -> Iterator[OrcClient]:
-    """Any executor spec, including docker:VARIANT (the container `executor up` started)."""
+def open_executor(spec: str | None, progress: Progress | None = None, *,
+                  target: Target | None = None, triple: str | None = None,
+                  ) -> Iterator[OrcClient]:
+    """Any executor spec, including docker:VARIANT (the container `executor up` started)
+    and ssh:HOST (``target``: its Target; ``triple``: what code it must run)."""
+    target = target or target_for(ExecutorChoice(spec=spec))
+    if target is not None:
+        with target.session(triple=triple, progress=progress) as client:
+            yield client
+        return
     container = docker_container(spec)
     if container is not None:
         from crossjit.targets import executors
@@ -261,8 +281,9 @@ def run_jit(req: JitRequest, progress: Progress | None = None,
     _mark("start")
     for p in req.inputs:
         _build.classify(p)  # bad inputs fail before an executor starts
+    target = target_for(ExecutorChoice(spec=req.executor))
     ctx = (contextlib.closing(client) if client is not None
-           else open_executor(req.executor, progress))
+           else open_executor(req.executor, progress, target=target, triple=req.target))
     with ctx as client:
         libs = _libraries(req)
         plan = RunPlan(
@@ -274,7 +295,8 @@ def run_jit(req: JitRequest, progress: Progress | None = None,
                 sysroot=req.sysroot,
             ),
             executor=ExecutorChoice(spec=req.executor),
-            dlopen=(*req.dlopen, *libs.dlopen),
+            dlopen=(target.resolve_libraries((*req.dlopen, *libs.dlopen)) if target
+                    else (*req.dlopen, *libs.dlopen)),
             args=req.program_args,
         )
         return execute(client, plan, progress, warn)
@@ -374,5 +396,8 @@ def run_profile(path: Path, args: tuple[str, ...] | None, *, executor: str | Non
         if warn and run.profile.executor is None:  # `executor: local` asked for this
             warn(f"profile {plan.name} has no container executor: running it on this host "
                  f"({spec or 'the default LLVM executor'})")
-    with open_executor(spec, progress) as client:
+    target = target_for(dataclasses.replace(plan.executor, spec=spec))
+    with open_executor(spec, progress, target=target, triple=plan.build.target) as client:
+        if target is not None:  # by SONAME, against the target's own libraries
+            plan = dataclasses.replace(plan, dlopen=target.resolve_libraries(plan.dlopen))
         return execute(client, plan, progress, warn)

@@ -16,6 +16,7 @@ it as the expected end. See docs/watch.md.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import select
 import signal
@@ -45,6 +46,7 @@ from crossjit.run import loader, session
 from crossjit.targets import procfs
 
 if TYPE_CHECKING:
+    from crossjit.targets.base import Target
     from crossjit.targets.executors import ExecutorConfig
 
 POLL_S = 0.02  # mtime polling: ≤20 ms to notice a save, ~0.1 ms of stat()s per poll
@@ -198,16 +200,37 @@ def open_in_container(name: str) -> Slot:
     return Slot(client, tuple(sorted(pids)), stack.close)
 
 
+def open_on_target(target: Target, triple: str | None) -> Slot:
+    """A fresh session on a target of the targets.base interface (an SSH device). Its
+    stdin is /dev/null, as in a container; killing its local processes (the session's
+    ssh) ends the executor on the far side, which exits with its connection."""
+    stack = contextlib.ExitStack()
+    try:
+        client = stack.enter_context(target.session(triple=triple, stdin=subprocess.DEVNULL))
+        pids = target.local_pids(client)
+    except BaseException:
+        stack.close()
+        raise
+    return Slot(client, pids, stack.close)
+
+
 @dataclass(frozen=True)
 class Place:
-    """Where sessions open: a spawn spec on this host, or a container (``cfg``: the
-    profile's own, which this run may start; None: someone else's, e.g. docker:musl)."""
+    """Where sessions open: a spawn spec on this host, a container (``cfg``: the
+    profile's own, which this run may start; None: someone else's, e.g. docker:musl), or
+    a target (an SSH device: ``spec`` and ``key`` say which; the object keeps what it
+    learnt about the device from one reload to the next)."""
 
     spec: str | None = None
     container: str | None = None
     cfg: ExecutorConfig | None = None
+    target: Target | None = field(default=None, compare=False)
+    triple: str | None = None
+    key: tuple[object, ...] = ()
 
     def open(self) -> Slot:
+        if self.target is not None:
+            return open_on_target(self.target, self.triple)
         if self.container is not None:
             return open_in_container(self.container)
         assert self.spec is not None
@@ -230,6 +253,10 @@ def place_of(run: session.ProfileRun, say: Progress | None) -> Place:
         if say:
             say(f"profile {plan.name} has no container executor: running it on this host "
                 f"({spec or 'the default LLVM executor'})")
+    target = session.target_for(dataclasses.replace(plan.executor, spec=spec))
+    if target is not None:
+        return Place(spec=spec, target=target, triple=plan.build.target,
+                     key=(plan.executor.env, plan.executor.workdir))
     parsed = ExecutorSpec.parse(spec) if spec else ExecutorSpec.default()
     if parsed.kind != "spawn":
         raise UsageError(
@@ -335,6 +362,13 @@ class Watcher:
     def _reload(self, prepared: session.ProfileRun, before: dict[Path, Signature],
                 phases: Phases, verb: str) -> None:
         plan = prepared.plan
+        target = self._place().target
+        if target is not None:  # by SONAME, against the target's own libraries (once)
+            try:
+                plan = dataclasses.replace(plan, dlopen=target.resolve_libraries(plan.dlopen))
+            except CrossjitError as err:
+                self._failed(err)
+                return
         sysroot = plan.build.sysroot.resolve() if plan.build.sysroot else None
         try:
             built = _build.build(plan.inputs, plan.build, self.progress)

@@ -1,8 +1,10 @@
 /* crossjit-executor: command line and connection setup.
  *   filedescs=IN,OUT   use two inherited fds (may be equal)
  *   listen=HOST:PORT   accept one TCP connection on exactly HOST:PORT
- *   unix=PATH          accept one connection on a unix socket at PATH */
+ *   unix=PATH          accept one connection on a unix socket at PATH
+ *   connect=PATH       connect to a unix socket at PATH (an ssh -R forward) */
 #include <errno.h>
+#include <time.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,7 +23,8 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: crossjit-executor (filedescs=IN,OUT | listen=HOST:PORT | unix=PATH) [quiet]\n"
+            "usage: crossjit-executor (filedescs=IN,OUT | listen=HOST:PORT | unix=PATH |\n"
+            "                          connect=PATH) [quiet]\n"
             "Runs whatever code the connected controller sends: bind to loopback or a\n"
             "private channel only. Serves one connection, then exits.\n"
             "quiet: no \"listening on\" line on stderr.\n");
@@ -146,6 +149,37 @@ static int listen_unix(const char *path)
     return fd;
 }
 
+/* Connect to a unix socket someone else listens on: over SSH that is sshd's end of an
+ * `ssh -R REMOTE.sock:LOCAL.sock` forward, so the executor listens on nothing at all.
+ * The listener may appear a moment after we start: retry for up to 10 s. */
+static int connect_unix(const char *path)
+{
+    struct sockaddr_un sa = {0};
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sa.sun_path || !*path) {
+        fprintf(stderr, "crossjit-executor: bad unix socket path\n");
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    for (int attempt = 0;; attempt++) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            fprintf(stderr, "crossjit-executor: socket: %s\n", strerror(errno));
+            return -1;
+        }
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+            return fd;
+        int err = errno;
+        close(fd);
+        if ((err != ENOENT && err != ECONNREFUSED && err != EINTR) || attempt >= 200) {
+            fprintf(stderr, "crossjit-executor: cannot connect to %s: %s\n", path, strerror(err));
+            return -1;
+        }
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 int main(int argc, char **argv)
 {
     int in = -1, out = -1, i = 1;
@@ -181,6 +215,8 @@ int main(int argc, char **argv)
         in = out = listen_tcp(a + 7);
     } else if (!strncmp(a, "unix=", 5)) {
         in = out = listen_unix(a + 5);
+    } else if (!strncmp(a, "connect=", 8)) {
+        in = out = connect_unix(a + 8);
     } else {
         usage(stderr);
         return 1;

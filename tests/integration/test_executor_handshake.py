@@ -151,6 +151,41 @@ def test_unix_socket_listener(tmp_path: Path) -> None:
         proc.wait()
 
 
+@pytest.mark.parametrize("variant", ["glibc", "musl", "musl-static"])
+def test_connect_to_a_unix_socket(tmp_path: Path, variant: str) -> None:
+    """connect=PATH (SSH devices): the executor listens on nothing and connects to us,
+    retrying while the listener is not there yet."""
+    path = tmp_path / "ctl.sock"
+    proc = subprocess.Popen([*launcher(variant), f"connect={path}", "quiet"],
+                            stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.3)  # the executor starts first and has to wait for us
+        assert proc.poll() is None
+        with socket.socket(socket.AF_UNIX) as listener:
+            listener.bind(str(path))
+            listener.listen(1)
+            listener.settimeout(10)
+            conn, _ = listener.accept()
+        with conn:
+            hdr = conn.recv(32, socket.MSG_WAITALL)
+            size = struct.unpack_from("<Q", hdr)[0]
+            assert size == (1640 if variant == "glibc" else 1641)
+            conn.recv(size - 32, socket.MSG_WAITALL)
+            conn.shutdown(socket.SHUT_WR)  # EOF == Hangup
+            assert proc.wait(10) == 0
+        assert proc.stderr is not None and proc.stderr.read() == b""  # quiet
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_connect_with_a_bad_path_fails_at_once() -> None:
+    p = subprocess.run([*launcher("glibc"), "connect=" + "x" * 200], capture_output=True,
+                       timeout=10, check=False)
+    assert p.returncode == 1
+    assert b"bad unix socket path" in p.stderr
+
+
 def test_idle_session_stays_up() -> None:
     """No idle timeout: the controller owns deadlines."""
     with session(launcher("glibc")) as s:

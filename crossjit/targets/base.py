@@ -1,0 +1,98 @@
+"""The interface every kind of target answers (docs/targets.md).
+
+A *target* is a place where an executor runs. The session asks each kind the same few
+questions — what the target is, which executor binary it needs and how that gets there,
+how the protocol channel is opened, how the program's stdio travels, how a debugger would
+attach, how it is cleaned up — and uses nothing below this interface. The SSH device
+(``ssh.py``) is the first kind written against it; local spawn, tcp and containers still
+live in ``session.py`` / ``executors.py`` and move behind it later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from crossjit.errors import Progress
+
+if TYPE_CHECKING:
+    from crossjit.orc.client import OrcClient
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """What a target is, as probed before any executor runs there."""
+
+    arch: str  # x86_64 | aarch64 (normalised `uname -m`)
+    libc: str  # glibc | musl | none (only a static executor can run)
+    page_size: int
+    triple: str  # the triple code is generated for (what its executor reports)
+
+
+class Target(Protocol):
+    """One kind of place where code runs; see docs/targets.md for the contract."""
+
+    @property
+    def spec(self) -> str:
+        """How the user named it, e.g. ``ssh:pi@board:2222``."""
+        ...
+
+    #: how the program's stdin/stdout/stderr travel, for messages and docs
+    stdio: str
+
+    def probe(self) -> TargetInfo:
+        """Ask the target what it is (cached for the object's lifetime)."""
+        ...
+
+    def session(self, *, triple: str | None = None, stdin: int | None = None,
+                progress: Progress | None = None, new_session: bool = False,
+                ) -> contextlib.AbstractContextManager[OrcClient]:
+        """A fresh executor for code of ``triple`` (None: the target's own), with the
+        right binary put in place first; the program's stdio is the caller's (``stdin``
+        may replace stdin; ``new_session`` keeps the terminal's Ctrl-C away from the
+        session's processes, for a debugger that owns the terminal). Everything it
+        started is gone when the block exits, also after Ctrl-C or a lost connection."""
+        ...
+
+    def local_pids(self, client: OrcClient) -> tuple[int, ...]:
+        """The processes on this host that carry a session (``run --watch`` kills them to
+        stop a program at once); killing them must end the executor on the far side."""
+        ...
+
+    def resolve_libraries(self, names: Sequence[str]) -> tuple[str, ...]:
+        """dlopen names as the target's own loader must be given them (SONAMEs)."""
+        ...
+
+    def gdbserver(self, client: OrcClient) -> tuple[int, list[str]]:
+        """For gdb: the pid of ``client``'s executor on the target and a command whose
+        stdin/stdout speak gdb's remote protocol to a gdbserver attached to it (gdb's
+        ``target remote | COMMAND``). Raises when the target has none."""
+        ...
+
+
+# --- machine-readable events (CROSSJIT_EVENTS=FILE) ----------------------------------------
+
+
+def record(event: str, **fields: Any) -> None:
+    """Append one JSON line to $CROSSJIT_EVENTS (if set): what a target did, e.g. that an
+    executor was uploaded or found in the device's cache. Tests and tools read these
+    instead of parsing progress messages."""
+    path = os.environ.get("CROSSJIT_EVENTS")
+    if not path:
+        return
+    line = json.dumps({"event": event, "time": time.time(), **fields}, sort_keys=True)
+    with contextlib.suppress(OSError), open(path, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+
+
+def read_events(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """The events ``record`` wrote to ``path`` (for tests and tools)."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
