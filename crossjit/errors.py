@@ -105,7 +105,9 @@ class ExecutorTimeout(ExecutorError):
 
 class ExecutorDisconnected(ExecutorError):
     """The executor closed the connection or died (``exit_status`` or ``signal`` if
-    known; ``signal_as_status``: a signal N shows as status 128+N, as with docker exec)."""
+    known; ``signal_as_status``: a signal N shows as status 128+N, as with docker exec;
+    ``lost``: the channel itself broke — a dropped SSH connection —, so how the executor
+    ended says nothing about the program)."""
 
     def __init__(
         self,
@@ -116,11 +118,13 @@ class ExecutorDisconnected(ExecutorError):
         exit_status: int | None = None,
         signal: int | None = None,
         signal_as_status: bool = False,
+        lost: bool = False,
     ) -> None:
         super().__init__(what, why=why, hint=hint)
         self.exit_status = exit_status
         self.signal = signal
         self.signal_as_status = signal_as_status
+        self.lost = lost
 
 
 class ProtocolError(ExecutorError):

@@ -176,6 +176,8 @@ def ended_executor(exc: ExecutorDisconnected, warn: Progress | None) -> int:
     """The executor process ended while the program ran: the program ended it (the C
     library's exit() from a library, _exit(), a signal it did not survive) or something
     killed it. Its status is what the native program's would have been."""
+    if exc.lost:
+        raise exc
     if exc.signal is not None:
         if warn:
             warn(f"program killed by {signal_name(exc.signal)} (with the executor process "

@@ -171,15 +171,19 @@ class SshTransport(SocketTransport):
             status: int | None = self.proc.wait(2.0)
         except subprocess.TimeoutExpired:
             status = None
-        sig = None
-        if status is None:
-            ended = "ssh is still running"
-        elif 128 < status < 128 + 65:  # the remote shell: the executor died of a signal
-            sig = status - 128
-            ended = f"the executor was killed by {signal_name(sig)}"
-        else:
-            ended = f"ssh {fate(status)}"
+        # The remote command's status is ssh's: the executor's own end (the program ended
+        # the process: exit() in a library, _exit(), a signal — 128+N from the device's
+        # shell), unless ssh itself failed (255) or has not finished: then the connection
+        # was lost and nothing is known of the program.
+        if status is None or status < 0 or status == 255:  # < 0: ssh itself was killed
+            ended = "ssh is still running" if status is None else f"ssh {fate(status)}"
+            return ExecutorDisconnected(
+                f"the connection to the executor on {self.spec} was lost: {ended}", why=why,
+                hint="ssh's own message, if any, is above; the executor on the device ends "
+                "with its connection", lost=True)
+        sig = status - 128 if 128 < status < 128 + 65 else None
+        ended = (f"the executor was killed by {signal_name(sig)}" if sig is not None
+                 else f"the executor exited with status {status}")
         return ExecutorDisconnected(
-            f"the connection to the executor on {self.spec} was lost: {ended}", why=why,
-            hint="ssh's own message, if any, is above; the executor on the device ends "
-            "with its connection", signal=sig)
+            f"the executor on {self.spec} ended: {ended}", why=why, signal=sig,
+            exit_status=None if sig is not None else status)
