@@ -7,15 +7,19 @@ stderr and exit status 125 (the convention of ``docker run``).
 
 from __future__ import annotations
 
+import copy
 import functools
+import inspect
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import click
 import typer
+import typer.core
+import typer.main
 
 from crossjit import __version__
 from crossjit.errors import EXIT_CROSSJIT_FAILURE, CrossjitError, ExecutorError, UsageError
@@ -570,10 +574,85 @@ def clean(
         print(report)
 
 
+class _LazyGroup(typer.core.TyperGroup):
+    """The root command, whose subcommands are converted from typer to click on first use.
+
+    typer inspects every command's signature to build its click command (~30 ms for all
+    of them): a command line needs one, ``--help`` none (the listing takes only names and
+    help texts), so each is built when asked for. The daemon builds them all once.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._lazy: dict[str, Callable[[], click.Command]] = {}
+        self._summaries: dict[str, click.Command] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self._lazy)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self._lazy:
+            self.commands[cmd_name] = self._lazy[cmd_name]()
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        built, self.commands = self.commands, {**self._summaries, **self.commands}
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self.commands = built
+
+
+def _lazy_group(root: typer.Typer) -> click.Command:
+    """What ``typer.main.get_command(root)`` returns, with the subcommands built lazily."""
+    tm = typer.main
+    short, markup = root.pretty_exceptions_short, root.rich_markup_mode
+    lazy: dict[str, Callable[[], click.Command]] = {}
+    summaries: dict[str, click.Command] = {}
+    for info in root.registered_commands:
+        assert info.callback is not None
+        name = info.name or tm.get_command_name(info.callback.__name__)
+        lazy[name] = functools.partial(tm.get_command_from_info, info,
+                                       pretty_exceptions_short=short, rich_markup_mode=markup)
+        doc = inspect.cleandoc(info.help) if info.help else inspect.getdoc(info.callback)
+        summaries[name] = click.Command(name, help=doc, short_help=info.short_help,
+                                        hidden=info.hidden, deprecated=info.deprecated)
+    for sub in root.registered_groups:
+        solved = tm.solve_typer_info_defaults(sub)
+        assert solved.name
+        lazy[solved.name] = functools.partial(tm.get_group_from_info, sub,
+                                              pretty_exceptions_short=short,
+                                              rich_markup_mode=markup)
+        summaries[solved.name] = click.Command(solved.name, help=solved.help,
+                                               short_help=solved.short_help,
+                                               hidden=solved.hidden,
+                                               deprecated=solved.deprecated)
+    # The root alone: typer builds its options and callback from a copy without children.
+    bare = copy.copy(root)
+    bare.registered_commands, bare.registered_groups = [], []
+    bare.info = copy.copy(root.info)
+    bare.info.cls = _LazyGroup
+    group = tm.get_group(bare)
+    assert isinstance(group, _LazyGroup)
+    group._lazy, group._summaries = lazy, summaries
+    return group
+
+
 @functools.cache
 def command() -> click.Command:
-    """The click command typer builds from the app (~20 ms; the daemon builds it once)."""
-    return typer.main.get_command(app)
+    """The click command of the app; its subcommands are built on first use (see
+    _LazyGroup). ``build_all`` builds every one now (the daemon, before it forks)."""
+    return _lazy_group(app)
+
+
+def build_all() -> None:
+    group = command()
+    assert isinstance(group, click.Group)
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        sub = group.get_command(ctx, name)
+        if isinstance(sub, click.Group):
+            sub.list_commands(ctx)
 
 
 def main(argv: list[str] | None = None) -> None:
