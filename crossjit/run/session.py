@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING
 
 from crossjit.compile import build as _build
 from crossjit.errors import ExecutorDisconnected, Progress, UsageError, quiet, signal_name
-from crossjit.link.arch import arch_name
-from crossjit.orc.client import OrcClient
 from crossjit.project.plan import ExecutorChoice, RunPlan, docker_container, local_executor_for
-from crossjit.run import loader
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the linker and the ORC client load only where a program is loaded
+    from crossjit.orc.client import OrcClient
     from crossjit.project.profile import Profile
+    from crossjit.run import loader
 
 
 # Outcome kinds returned by runtime/crt.c's __crossjit_start as (kind << 8) | status.
@@ -57,6 +56,8 @@ class Outcome:
 
 
 def check_target(triple: str, executor_triple: str) -> None:
+    from crossjit.link.arch import arch_name
+
     want, have = arch_name(triple), arch_name(executor_triple)
     if want != have:
         raise UsageError(
@@ -175,6 +176,8 @@ def load_plan(client: OrcClient, plan: RunPlan, built: _build.BuildResult,
               objects: Sequence[_build.ObjectFile], progress: Progress | None,
               warn: Progress | None) -> loader.LoadedProgram:
     """Link and load a built plan (the plan's libraries, debug objects with -g)."""
+    from crossjit.run import loader
+
     return loader.load(
         client, objects, dlopen=plan.dlopen,
         implicit=loader.implicit_libraries(plan.build.target, built.has_cxx),
@@ -211,6 +214,8 @@ def execute(client: OrcClient, plan: RunPlan, progress: Progress | None,
         raise
     if outcome.signal is not None and warn:
         warn(describe_crash(outcome, program))
+    from crossjit.run import loader
+
     loader.unload(client, program)
     return outcome.status
 
