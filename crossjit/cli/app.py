@@ -318,8 +318,9 @@ app.add_typer(sysroot_app, name="sysroot")
 app.add_typer(executor_app, name="executor")
 daemon_app = typer.Typer(
     help="A resident crossjit that keeps its imports warm: commands start in milliseconds "
-    "instead of ~0.1 s. Used automatically while it runs; stops itself when crossjit's "
-    "code changes.", no_args_is_help=True)
+    "instead of ~0.1 s. The first command starts one (CROSSJIT_DAEMON=0: never); it "
+    "exits after 15 min idle (CROSSJIT_DAEMON_IDLE) or when crossjit's code changes.",
+    no_args_is_help=True)
 app.add_typer(daemon_app, name="daemon")
 
 
@@ -349,11 +350,17 @@ def daemon_status() -> None:
     """Say whether the daemon runs (exit 0) or not (exit 1)."""
     with _guard():
         from crossjit.cli import daemon
-        from crossjit.cli.launcher import socket_path
 
-        pid = daemon.running_pid()
-        print(f"crossjit daemon {pid} on {socket_path()}" if pid else "not running")
-    _exit(0 if pid else 1)
+        st = daemon.status()
+        if st is None:
+            print("not running")
+        else:
+            how = "started by a command" if st.auto else "started by `crossjit daemon start`"
+            idle = f"exits after {st.idle_s:g} s idle" if st.idle_s else "no idle exit"
+            stale = "; stale: crossjit changed, the next command replaces it" if st.stale else ""
+            print(f"crossjit daemon {st.pid} on {st.socket} ({how}; {idle}{stale})")
+    _exit(0 if st else 1)
+
 
 ProfileArg = Annotated[Path, typer.Argument(help="The profile YAML file.", show_default=False)]
 ProfileOpt = Annotated[

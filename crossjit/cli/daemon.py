@@ -25,11 +25,20 @@ import struct
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from crossjit.cli.launcher import ACK, STALE, socket_path
+from crossjit.cli.launcher import (
+    ACK,
+    IDLE,
+    IDLE_DEFAULT_S,
+    STALE,
+    socket_path,
+    spawn_daemon,
+)
 
 MAX_REQUEST = 16 << 20  # argv + environment; generous, but bounded
+LOCK_WAIT_S = 3.0  # for a stale daemon to let go of the socket
 PACKAGE = Path(__file__).resolve().parents[1]  # crossjit/, this file is in crossjit/cli/
 
 
@@ -48,13 +57,14 @@ def prewarm() -> None:
     import crossjit.cli.app
     import crossjit.debug.debugger
     import crossjit.project.profile
+    import crossjit.project.schema  # pydantic: a profile not in the cache yet
     import crossjit.run.session
     import crossjit.run.watch
     import crossjit.targets.executors
     from crossjit.compile import codegen
 
     codegen.warm_up()  # llvmlite and its targets: ~40 ms a codegen saved
-    crossjit.cli.app.command()  # typer's click command, built once
+    crossjit.cli.app.build_all()  # every click command typer makes, built once
     # Out of the collector's sight: a child's first full collection would otherwise walk
     # (and copy-on-write) every object imported here.
     gc.freeze()
@@ -128,12 +138,44 @@ def _child(conn: socket.socket, request: dict[str, object], fds: list[int]) -> N
         os._exit(0)
 
 
-def serve(path: Path) -> None:
-    """Listen on ``path`` until SIGTERM, or until crossjit's code changes."""
-    prewarm()
-    stamp = code_stamp()
+def idle_timeout() -> float:
+    """Seconds without a command after which the daemon exits (0: never)."""
+    try:
+        return max(0.0, float(os.environ.get(IDLE, IDLE_DEFAULT_S)))
+    except ValueError:
+        return IDLE_DEFAULT_S
+
+
+def _lock(path: Path) -> int | None:
+    """One daemon per socket: an exclusive lock next to it, held for the daemon's life.
+    A daemon that is exiting (stale) still holds it for a moment: wait a little."""
+    import fcntl
+
+    fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except OSError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                return None
+            time.sleep(0.05)
+
+
+def serve(path: Path, *, auto: bool = False) -> None:
+    """Listen on ``path`` until SIGTERM, until crossjit's code changes, or until no
+    command came for ``idle_timeout()`` seconds."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
+    lock = _lock(path)
+    if lock is None:
+        print(f"crossjit daemon: another daemon serves {path}; exiting", flush=True)
+        return
+    stamp = code_stamp()
+    prewarm()
+    idle = idle_timeout()
     with contextlib.suppress(FileNotFoundError):
         path.unlink()  # a stale socket of a daemon that died
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -142,45 +184,71 @@ def serve(path: Path) -> None:
     listener.listen(16)
     pid_file = path.with_suffix(".pid")
     pid_file.write_text(str(os.getpid()))
+    path.with_suffix(".json").write_text(json.dumps(
+        {"pid": os.getpid(), "stamp": stamp, "idle_s": idle, "auto": auto,
+         "started": time.time(), "package": str(PACKAGE)}))
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(f"crossjit daemon {os.getpid()} listening on {path}", flush=True)
+    how = "started by a command" if auto else "started by `crossjit daemon start`"
+    print(f"crossjit daemon {os.getpid()} listening on {path} ({how}; idle exit "
+          f"{f'after {idle:g} s' if idle else 'never'})", flush=True)
+    last = time.monotonic()
     try:
         while True:
-            conn, _ = listener.accept()
-            conn.settimeout(5.0)  # a client that never sends must not block the others
+            listener.settimeout(max(0.01, last + idle - time.monotonic()) if idle else None)
             try:
-                request, fds = _recv_request(conn)
-            except (OSError, ValueError) as exc:
-                print(f"crossjit daemon: bad request: {exc}", flush=True)
-                conn.close()
-                continue
-            if code_stamp() != stamp:
-                with contextlib.suppress(OSError):
-                    conn.sendall(STALE)
-                print("crossjit daemon: crossjit changed on disk; exiting", flush=True)
+                conn, _ = listener.accept()
+            except TimeoutError:
+                print(f"crossjit daemon: idle for {idle:g} s; exiting", flush=True)
                 return
-            conn.settimeout(None)
-            child = os.fork()
-            if child == 0:
-                listener.close()
-                _child(conn, request, fds)
-            argv = request.get("argv")
-            words = " ".join(str(a) for a in argv[:2]) if isinstance(argv, list) else "?"
-            print(f"crossjit daemon: child {child}: crossjit {words}", flush=True)
-            conn.close()
-            for fd in fds:
-                os.close(fd)
+            last = time.monotonic()
+            if not _serve_one(conn, stamp, (listener.fileno(), lock)):
+                return
     finally:
         with contextlib.suppress(OSError):
             if pid_file.read_text() == str(os.getpid()):
                 path.unlink()
                 pid_file.unlink()
+                path.with_suffix(".json").unlink()
+
+
+def _serve_one(conn: socket.socket, stamp: int, own: tuple[int, ...]) -> bool:
+    """Hand one request to a forked child; False when the daemon should exit (stale).
+    ``own``: the daemon's descriptors (listener, lock), which no child may keep: a
+    long-running program would hold the socket and the lock after the daemon is gone."""
+    conn.settimeout(5.0)  # a client that never sends must not block the others
+    try:
+        request, fds = _recv_request(conn)
+    except (OSError, ValueError) as exc:
+        print(f"crossjit daemon: bad request: {exc}", flush=True)
+        conn.close()
+        return True
+    if code_stamp() != stamp:
+        with contextlib.suppress(OSError):
+            conn.sendall(STALE)
+        conn.close()
+        for fd in fds:
+            os.close(fd)
+        print("crossjit daemon: crossjit changed on disk; exiting", flush=True)
+        return False
+    conn.settimeout(None)
+    child = os.fork()
+    if child == 0:
+        for fd in own:
+            os.close(fd)
+        _child(conn, request, fds)
+    argv = request.get("argv")
+    words = " ".join(str(a) for a in argv[:2]) if isinstance(argv, list) else "?"
+    print(f"crossjit daemon: child {child}: crossjit {words}", flush=True)
+    conn.close()
+    for fd in fds:
+        os.close(fd)
+    return True
 
 
 def running_pid(path: Path | None = None) -> int | None:
     """The pid of the daemon answering on ``path`` (default socket), or None."""
-    path = path or socket_path()
+    path = path or Path(socket_path())
     try:
         pid = int(path.with_suffix(".pid").read_text())
         os.kill(pid, 0)
@@ -189,25 +257,46 @@ def running_pid(path: Path | None = None) -> int | None:
     return pid if path.exists() else None
 
 
+@dataclass(frozen=True)
+class Status:
+    pid: int
+    socket: Path
+    auto: bool
+    idle_s: float
+    started: float
+    stale: bool  # crossjit's code changed since it started: the next command replaces it
+
+
+def status(path: Path | None = None) -> Status | None:
+    path = path or Path(socket_path())
+    pid = running_pid(path)
+    if pid is None:
+        return None
+    try:
+        info = json.loads(path.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        info = {}
+    return Status(pid, path, bool(info.get("auto")), float(info.get("idle_s", 0.0)),
+                  float(info.get("started", 0.0)), info.get("stamp") != code_stamp())
+
+
 def start(path: Path | None = None, timeout: float = 30.0) -> int:
     """Start a detached daemon (unless one runs); its pid once it listens."""
-    import subprocess
-
-    path = path or socket_path()
+    path = path or Path(socket_path())
     pid = running_pid(path)
     if pid is not None:
         return pid
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    log = path.with_suffix(".log").open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "crossjit.cli.daemon", str(path)],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                            start_new_session=True)
+    child = spawn_daemon(str(path), auto=False)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        pid = running_pid(path)
+        if pid is not None:
+            return pid  # ours, or one a command started meanwhile: either serves
+        try:
+            if os.waitpid(child, os.WNOHANG)[0] == child:
+                break  # it exited without listening
+        except ChildProcessError:
             break
-        if running_pid(path) == proc.pid:
-            return proc.pid
         time.sleep(0.02)
     from crossjit.errors import CrossjitError
 
@@ -217,7 +306,7 @@ def start(path: Path | None = None, timeout: float = 30.0) -> int:
 
 def stop(path: Path | None = None, timeout: float = 10.0) -> int | None:
     """Stop the daemon; its pid, or None if none ran."""
-    path = path or socket_path()
+    path = path or Path(socket_path())
     pid = running_pid(path)
     if pid is None:
         return None
@@ -229,4 +318,7 @@ def stop(path: Path | None = None, timeout: float = 10.0) -> int | None:
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]) if len(sys.argv) > 1 else socket_path())
+    _args = sys.argv[1:]
+    _auto = "--auto" in _args
+    _rest = [a for a in _args if a != "--auto"]
+    serve(Path(_rest[0]) if _rest else Path(socket_path()), auto=_auto)

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,11 @@ pytestmark = pytest.mark.integration
 
 def crossjit(env: dict[str, str], *args: str, stdin: bytes = b"",
              timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    # `python -m` puts the working directory first on sys.path: a test running another
+    # copy of crossjit (PYTHONPATH) sets CWD elsewhere.
     return subprocess.run([sys.executable, "-m", "crossjit", *args], input=stdin,
-                          capture_output=True, timeout=timeout, check=False, cwd=REPO, env=env)
+                          capture_output=True, timeout=timeout, check=False,
+                          cwd=env.get("CWD", REPO), env=env)
 
 
 @pytest.fixture()
@@ -122,3 +126,134 @@ def test_a_socket_in_a_shared_folder_is_not_used(daemon_env: dict[str, str]) -> 
         folder.chmod(0o700)
     assert done.returncode == 0, done.stderr  # ran in-process instead
     assert "crossjit jit" not in daemon_log(daemon_env)
+
+
+# --- the daemon that starts itself ---------------------------------------------------------
+
+
+def auto_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Auto-start asked for explicitly (pytest and CI never start one by themselves)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CROSSJIT_DAEMON": "1",
+           "CROSSJIT_DAEMON_SOCKET": str(tmp_path / "auto" / "daemon.sock"), **extra}
+    env.pop("CROSSJIT_NO_DAEMON", None)
+    return env
+
+
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def daemon_pid(env: dict[str, str]) -> int | None:
+    try:
+        pid = int(Path(env["CROSSJIT_DAEMON_SOCKET"]).with_suffix(".pid").read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if alive(pid) else None
+
+
+def alive(pid: int) -> bool:
+    """Running (not gone, not a zombie its new parent has not reaped yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+@pytest.fixture()
+def stop_after(request: pytest.FixtureRequest) -> Iterator[list[dict[str, str]]]:
+    """Environments whose daemons are stopped at the end, whatever the test did."""
+    envs: list[dict[str, str]] = []
+    yield envs
+    for env in envs:
+        crossjit(env, "daemon", "stop")
+        assert daemon_pid(env) is None
+
+
+def test_the_first_command_starts_a_daemon_the_next_ones_use_it(
+        tmp_path: Path, stop_after: list[dict[str, str]]) -> None:
+    env = auto_env(tmp_path)
+    stop_after.append(env)
+    direct = {**env, "CROSSJIT_DAEMON": "0"}
+    exe = f"spawn:{llvm_executor(16)}"
+    cases = [
+        (("jit", "-e", exe, str(CORPUS / "argc_sub1.c"), "--", "a", "b c"), b""),
+        (("jit", "-e", exe, str(CORPUS / "segv.c")), b""),
+        (("jit", "-e", exe, str(CORPUS / "stdin_echo.c")), b"one\ntwo\n"),
+        (("jit", "--bogus-flag", "x.c"), b""),
+    ]
+    assert crossjit(env, "daemon", "status").returncode == 1
+    first = crossjit(env, *cases[0][0])  # runs here, and starts a daemon meanwhile
+    assert first.returncode == 2 and b"arg 2: b c" in first.stdout, first.stderr
+    wait_for(lambda: crossjit(env, "daemon", "status").returncode == 0, "no daemon started")
+    status = crossjit(env, "daemon", "status")
+    assert b"started by a command" in status.stdout and b"900 s idle" in status.stdout
+    for args, stdin in cases:
+        via = crossjit(env, *args, stdin=stdin)
+        here = crossjit(direct, *args, stdin=stdin)
+        assert (via.returncode, via.stdout, via.stderr) == \
+            (here.returncode, here.stdout, here.stderr), args
+    assert daemon_log(env).count("crossjit jit") == len(cases)  # all but the first
+    # The socket and its folder are this user's alone.
+    sock = Path(env["CROSSJIT_DAEMON_SOCKET"])
+    assert sock.stat().st_mode & 0o777 == 0o600
+    assert sock.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_an_idle_daemon_exits(tmp_path: Path, stop_after: list[dict[str, str]]) -> None:
+    env = auto_env(tmp_path, CROSSJIT_DAEMON_IDLE="2")
+    stop_after.append(env)
+    assert crossjit(env, "build", "--help").returncode == 0  # no work, but a command
+    wait_for(lambda: daemon_pid(env) is not None, "no daemon started")
+    pid = daemon_pid(env)
+    wait_for(lambda: daemon_pid(env) is None, "the daemon did not exit when idle", 30)
+    assert "idle for 2 s; exiting" in daemon_log(env)
+    assert pid is not None and not alive(pid)
+    assert not Path(env["CROSSJIT_DAEMON_SOCKET"]).exists()
+
+
+@pytest.mark.parametrize("setting", [{"CROSSJIT_DAEMON": "0"}, {"CROSSJIT_NO_DAEMON": "1"},
+                                     {}, {"CI": "true"}],
+                         ids=["DAEMON=0", "NO_DAEMON=1", "under-pytest", "CI"])
+def test_no_daemon_is_started(tmp_path: Path, setting: dict[str, str]) -> None:
+    env = {**auto_env(tmp_path), **setting}
+    if "CROSSJIT_DAEMON" not in setting:
+        env.pop("CROSSJIT_DAEMON")  # auto; PYTEST_CURRENT_TEST is inherited from pytest
+    if setting == {}:
+        env.pop("CI", None)
+    done = crossjit(env, "jit", "-e", f"spawn:{llvm_executor(16)}",
+                    str(CORPUS / "argc_sub1.c"))
+    assert done.returncode == 0, done.stderr
+    time.sleep(1.0)  # a daemon would have written its pid file by now
+    assert daemon_pid(env) is None
+    assert not Path(env["CROSSJIT_DAEMON_SOCKET"]).parent.exists()
+
+
+def test_a_changed_crossjit_replaces_the_daemon(tmp_path: Path,
+                                                 stop_after: list[dict[str, str]]) -> None:
+    """The daemon runs the code it imported; after an edit (a checkout, an upgrade) the
+    next command runs the new code here and a fresh daemon takes over."""
+    tree = tmp_path / "tree"
+    shutil.copytree(REPO / "crossjit", tree / "crossjit",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**auto_env(tmp_path), "PYTHONPATH": str(tree), "CWD": str(tmp_path)}
+    stop_after.append(env)
+    args = ("jit", "-e", f"spawn:{llvm_executor(16)}", str(CORPUS / "exit7.c"))
+    assert crossjit(env, *args).returncode == 7
+    wait_for(lambda: daemon_pid(env) is not None, "no daemon started")
+    old = daemon_pid(env)
+    assert crossjit(env, *args).returncode == 7
+    assert daemon_log(env).count("crossjit jit") == 1
+    (tree / "crossjit" / "errors.py").write_text(
+        (tree / "crossjit" / "errors.py").read_text() + "\n# edited\n")
+    status = crossjit(env, "daemon", "status")
+    assert b"stale" in status.stdout, status.stdout
+    done = crossjit(env, *args)
+    assert done.returncode == 7, done.stderr
+    assert "crossjit changed on disk; exiting" in daemon_log(env)
+    wait_for(lambda: daemon_pid(env) not in (None, old), "no fresh daemon started")
+    assert crossjit(env, *args).returncode == 7
+    assert daemon_log(env).count("crossjit jit") == 2  # the fresh one took it
