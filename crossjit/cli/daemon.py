@@ -39,6 +39,9 @@ from crossjit.cli.launcher import (
 
 MAX_REQUEST = 16 << 20  # argv + environment; generous, but bounded
 LOCK_WAIT_S = 3.0  # for a stale daemon to let go of the socket
+REFILL_DELAY_S = 0.5  # quiet time before a spare session is (re)opened
+SPARE_CHECK_S = 5.0  # how often held spares are checked to be alive
+SPARE_FORGET_S = 120.0  # stop keeping spares for a container gone this long
 PACKAGE = Path(__file__).resolve().parents[1]  # crossjit/, this file is in crossjit/cli/
 
 
@@ -59,6 +62,7 @@ def prewarm() -> None:
     import crossjit.project.profile
     import crossjit.project.schema  # pydantic: a profile not in the cache yet
     import crossjit.run.session
+    import crossjit.run.spares
     import crossjit.run.watch
     import crossjit.targets.executors
     from crossjit.compile import codegen
@@ -193,18 +197,27 @@ def serve(path: Path, *, auto: bool = False) -> None:
     print(f"crossjit daemon {os.getpid()} listening on {path} ({how}; idle exit "
           f"{f'after {idle:g} s' if idle else 'never'})", flush=True)
     last = time.monotonic()
+    spares = _Spares()
     try:
         while True:
-            listener.settimeout(max(0.01, last + idle - time.monotonic()) if idle else None)
+            wait = last + idle - time.monotonic() if idle else None
+            due = spares.due()
+            if due is not None:
+                wait = due if wait is None else min(wait, due)
+            listener.settimeout(max(0.01, wait) if wait is not None else None)
             try:
                 conn, _ = listener.accept()
             except TimeoutError:
-                print(f"crossjit daemon: idle for {idle:g} s; exiting", flush=True)
-                return
+                if idle and time.monotonic() >= last + idle:
+                    print(f"crossjit daemon: idle for {idle:g} s; exiting", flush=True)
+                    return
+                spares.refill()
+                continue
             last = time.monotonic()
-            if not _serve_one(conn, stamp, (listener.fileno(), lock)):
+            if not _serve_one(conn, stamp, (listener.fileno(), lock), spares):
                 return
     finally:
+        spares.close_all()
         with contextlib.suppress(OSError):
             if pid_file.read_text() == str(os.getpid()):
                 path.unlink()
@@ -212,7 +225,109 @@ def serve(path: Path, *, auto: bool = False) -> None:
                 path.with_suffix(".json").unlink()
 
 
-def _serve_one(conn: socket.socket, stamp: int, own: tuple[int, ...]) -> bool:
+class _Spares:
+    """One connected executor session per container that `run` commands used (see
+    crossjit/run/spares.py): handed to the next `run` of that container, then replaced
+    once the daemon has been quiet for REFILL_DELAY_S (not while the command that
+    just started competes for the CPU)."""
+
+    def __init__(self) -> None:
+        from crossjit.run import spares
+
+        self.held = spares.held()
+        self.wanted: dict[str, float] = {}  # container -> when a command last used it
+        self.quiet_since = time.monotonic()
+
+    def due(self) -> float | None:
+        """Seconds until the next refill (or liveness check of the spares held)."""
+        missing = any(name not in self.held for name in self.wanted)
+        if not missing and not self.held:
+            return None
+        after = REFILL_DELAY_S if missing else SPARE_CHECK_S
+        return max(0.0, self.quiet_since + after - time.monotonic())
+
+    def hand_over(self, container: str | None) -> None:
+        """After forking the child for a command that will run in ``container``."""
+        self.quiet_since = time.monotonic()
+        if container is None:
+            return
+        self.wanted[container] = self.quiet_since
+        spare = self.held.pop(container, None)
+        if spare is not None:
+            spare.drop()
+
+    def refill(self) -> None:
+        from crossjit.errors import CrossjitError
+        from crossjit.run.spares import open_spare
+        from crossjit.targets import executors
+
+        if time.monotonic() < self.quiet_since + REFILL_DELAY_S:
+            return
+        for name, spare in list(self.held.items()):
+            if not spare.alive():  # its container stopped: drop it, maybe make another
+                self.held.pop(name)
+                with contextlib.suppress(Exception):
+                    spare.close()
+        for name, used in list(self.wanted.items()):
+            if name in self.held:
+                continue
+            try:
+                if not executors.is_running(name):
+                    if time.monotonic() - used > SPARE_FORGET_S:
+                        self.wanted.pop(name)  # nobody brought it back: stop asking
+                    continue
+                self.held[name] = open_spare(name)
+                print(f"crossjit daemon: spare session ready in {name}", flush=True)
+            except CrossjitError as err:
+                print(f"crossjit daemon: no spare session in {name}: {err.what}", flush=True)
+                self.wanted.pop(name)
+        self.quiet_since = time.monotonic()  # next check after another quiet spell
+
+    def close_all(self) -> None:
+        for spare in self.held.values():
+            with contextlib.suppress(Exception):
+                spare.close()
+        self.held.clear()
+
+
+def run_container(request: dict[str, object]) -> str | None:
+    """The executor container a request's `crossjit run` will use, if it is one-shot
+    (`--watch` keeps its own spares) and its profile names a container; else None."""
+    argv = request.get("argv")
+    if not isinstance(argv, list) or not argv or argv[0] != "run":
+        return None
+    words = [str(a) for a in argv[1:]]
+    words = words[:words.index("--")] if "--" in words else words
+    executor: str | None = None
+    positional = []
+    it = iter(words)
+    for word in it:
+        if word in ("-w", "--watch"):
+            return None
+        if word in ("-e", "--executor"):
+            executor = next(it, None)
+        elif word.startswith("--executor="):
+            executor = word.partition("=")[2]
+        elif not word.startswith("-"):
+            positional.append(word)
+    try:
+        from crossjit.project.plan import container_name, docker_container
+
+        if executor is not None:
+            return docker_container(executor)
+        if not positional:
+            return None
+        from crossjit.project.profile import load_profile
+
+        profile = load_profile(Path(str(request.get("cwd", "."))) / positional[0])
+    except Exception:  # the command itself reports what is wrong
+        return None
+    ex = profile.executor
+    return None if ex is None or ex.variant == "local" else container_name(profile.name)
+
+
+def _serve_one(conn: socket.socket, stamp: int, own: tuple[int, ...],
+               spares: _Spares) -> bool:
     """Hand one request to a forked child; False when the daemon should exit (stale).
     ``own``: the daemon's descriptors (listener, lock), which no child may keep: a
     long-running program would hold the socket and the lock after the daemon is gone."""
@@ -232,14 +347,20 @@ def _serve_one(conn: socket.socket, stamp: int, own: tuple[int, ...]) -> bool:
         print("crossjit daemon: crossjit changed on disk; exiting", flush=True)
         return False
     conn.settimeout(None)
+    container = run_container(request)
     child = os.fork()
     if child == 0:
         for fd in own:
             os.close(fd)
+        from crossjit.run import spares as held
+
+        held.keep_only(container)
         _child(conn, request, fds)
     argv = request.get("argv")
     words = " ".join(str(a) for a in argv[:2]) if isinstance(argv, list) else "?"
-    print(f"crossjit daemon: child {child}: crossjit {words}", flush=True)
+    taken = " (with the spare session)" if container in spares.held else ""
+    spares.hand_over(container)
+    print(f"crossjit daemon: child {child}: crossjit {words}{taken}", flush=True)
     conn.close()
     for fd in fds:
         os.close(fd)

@@ -8,11 +8,12 @@ properties mirror the schema's models one to one.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import FrozenInstanceError, dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, TypeVar, dataclass_transform
 
 Variant = Literal["musl", "debian", "alpine", "local"]
 Transport = Literal["auto", "unix", "stdio", "spawn"]
@@ -34,13 +35,31 @@ ALLOWED_TRANSPORTS: Mapping[str, frozenset[str]] = MappingProxyType(
 KeyPath = tuple[str | int, ...]
 
 
+T = TypeVar("T")
+
+
+@dataclass_transform(field_specifiers=(field,))
+def _frozen(cls: type[T]) -> type[T]:
+    """``dataclass(frozen=True)``, whose refusal to assign says "frozen" (as the
+    schema's models did). Declared as a plain dataclass to type checkers: assigning is
+    a runtime error (FrozenInstanceError), as it was with the pydantic models."""
+    out = dataclass(frozen=True)(cls)
+    out.__setattr__ = _refuse  # type: ignore[method-assign]
+    out.__delattr__ = _refuse  # type: ignore[method-assign]
+    return out
+
+
+def _refuse(self: object, name: str, *_: object) -> None:
+    raise FrozenInstanceError(f"{type(self).__name__} is frozen: cannot assign to {name!r}")
+
+
 def frozen_map(items: Mapping[str, object]) -> MappingProxyType[str, object]:
     """Also the pickle constructor of the read-only mappings below (mappingproxy itself
     cannot be pickled)."""
     return MappingProxyType(dict(items))
 
 
-@dataclass(frozen=True)
+@_frozen
 class Target:
     """What code is generated for."""
 
@@ -53,7 +72,7 @@ class Target:
         return self.triple.split("-", 1)[0]
 
 
-@dataclass(frozen=True)
+@_frozen
 class Sysroot:
     """A recipe from images/sysroot/ (built by `crossjit sysroot build`) or a directory."""
 
@@ -62,13 +81,13 @@ class Sysroot:
     packages: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@_frozen
 class Port:
     host: int
     container: int
 
 
-@dataclass(frozen=True)
+@_frozen
 class Mount:
     """A host directory mounted read-only into the executor container."""
 
@@ -76,7 +95,7 @@ class Mount:
     container: str
 
 
-@dataclass(frozen=True)
+@_frozen
 class Executor:
     """Where the program runs."""
 
@@ -94,7 +113,7 @@ class Executor:
         return DEFAULT_TRANSPORT[self.variant] if self.transport == "auto" else self.transport
 
 
-@dataclass(frozen=True)
+@_frozen
 class GitSource:
     """A git repository pinned by commit (the tag is checked to point at it)."""
 
@@ -108,7 +127,7 @@ class GitSource:
         return self.commit
 
 
-@dataclass(frozen=True)
+@_frozen
 class ArchiveSource:
     """A .tar.* or .zip archive downloaded from a URL, pinned by sha256."""
 
@@ -122,7 +141,7 @@ class ArchiveSource:
         return self.sha256
 
 
-@dataclass(frozen=True)
+@_frozen
 class PypiSource:
     """A PyPI source distribution ``name==version``, pinned by sha256."""
 
@@ -146,7 +165,7 @@ class PypiSource:
 FetchSpec = GitSource | ArchiveSource | PypiSource
 
 
-@dataclass(frozen=True)
+@_frozen
 class Profile:
     """A validated project profile. Paths are kept as written; see ``sources.py``."""
 
@@ -172,6 +191,12 @@ class Profile:
         """Relative paths in the profile are relative to the profile's own directory."""
         return self.file.parent
 
+    def at(self, file: Path) -> Profile:
+        """The same profile, read from ``file`` (a cached one, for where it is now)."""
+        other = copy.copy(self)
+        object.__setattr__(other, "file", file)
+        return other
+
     def where(self, *path: str | int) -> str:
         """``file:line`` of a key path, for messages about the profile's contents."""
         for end in range(len(path), 0, -1):
@@ -187,13 +212,3 @@ def fetch_ref(text: str) -> str | None:
         return None
     return text[1:].split("/", 1)[0]
 
-
-def _refuse(self: object, name: str, *_: object) -> None:
-    raise FrozenInstanceError(f"{type(self).__name__} is frozen: cannot assign to {name!r}")
-
-
-# The dataclasses' own refusal does not say "frozen"; the schema's models did.
-for _cls in (Target, Sysroot, Port, Mount, Executor, GitSource, ArchiveSource, PypiSource,
-             Profile):
-    _cls.__setattr__ = _refuse  # type: ignore[method-assign]
-    _cls.__delattr__ = _refuse  # type: ignore[method-assign]

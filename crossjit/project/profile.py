@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import copyreg
-import dataclasses
 import hashlib
 import pickle
 from pathlib import Path
@@ -54,13 +53,13 @@ def load_profile(file: Path) -> Profile:
         with contextlib.suppress(*_BAD_ENTRY):
             cached = pickle.loads(entry.read_bytes())
             if isinstance(cached, Profile):
-                return dataclasses.replace(cached, file=file)
+                return cached.at(file)
     from crossjit.project import schema
 
     profile = schema.validate(file)
     if entry is not None:
         with contextlib.suppress(*_BAD_ENTRY):
-            cache.atomic_write(entry, pickle.dumps(dataclasses.replace(profile, file=Path())))
+            cache.atomic_write(entry, pickle.dumps(profile.at(Path())))
     return profile
 
 

@@ -86,9 +86,9 @@ def open_executor(spec: str | None, progress: Progress | None = None) -> Iterato
     """Any executor spec, including docker:VARIANT (the container `executor up` started)."""
     container = docker_container(spec)
     if container is not None:
-        from crossjit.targets import executors
+        from crossjit.run import spares
 
-        with executors.session(container) as client:
+        with spares.session(container) as client:
             if progress:
                 progress(f"executor {container}: {client.info.triple}, {client.info.dialect}")
             yield client
@@ -100,10 +100,17 @@ def open_executor(spec: str | None, progress: Progress | None = None) -> Iterato
 @contextlib.contextmanager
 def open_profile_container(profile: Profile, mounts: Sequence[tuple[Path, str]],
                            progress: Progress | None, keep: bool) -> Iterator[OrcClient]:
-    """The profile's container; started (and afterwards removed) if it is not running."""
+    """The profile's container; started (and afterwards removed) if it is not running.
+    A daemon's child takes the daemon's spare session there (run/spares.py)."""
+    from crossjit.run import spares
     from crossjit.targets import executors
 
     cfg = executors.config(profile=profile, mounts=mounts)
+    spare = spares.take(cfg.name)
+    if spare is not None:  # live, so the container runs: `running` would do nothing
+        with spares.session(cfg.name, spare) as client:
+            yield client
+        return
     with (executors.running(cfg, progress=progress or quiet, keep=keep),
           executors.session(cfg.name) as client):
         yield client

@@ -211,7 +211,8 @@ def test_an_idle_daemon_exits(tmp_path: Path, stop_after: list[dict[str, str]]) 
     pid = daemon_pid(env)
     wait_for(lambda: daemon_pid(env) is None, "the daemon did not exit when idle", 30)
     assert "idle for 2 s; exiting" in daemon_log(env)
-    assert pid is not None and not alive(pid)
+    assert pid is not None
+    wait_for(lambda: not alive(pid), "the daemon's process outlived its socket", 10)
     assert not Path(env["CROSSJIT_DAEMON_SOCKET"]).exists()
 
 
@@ -257,3 +258,50 @@ def test_a_changed_crossjit_replaces_the_daemon(tmp_path: Path,
     wait_for(lambda: daemon_pid(env) not in (None, old), "no fresh daemon started")
     assert crossjit(env, *args).returncode == 7
     assert daemon_log(env).count("crossjit jit") == 2  # the fresh one took it
+
+
+def test_run_in_a_container_takes_the_daemons_spare_session(
+        tmp_path: Path, stop_after: list[dict[str, str]]) -> None:
+    """After a `run` of a container, the daemon keeps a connected session there; the next
+    `run` takes it (no `docker exec` on its path) with the same output, stdin and status."""
+    from tests.integration import containers_env
+
+    containers_env.require_musl_executor_binary()
+    containers_env.musl_sysroot()
+    profile = tmp_path / "spare.yaml"
+    profile.write_text("name: startup-daemon-spare\ntarget: {triple: x86_64-linux-musl}\n"
+                       f"sysroot: debian-musl\nexecutor: musl\n"
+                       f"sources: [{CORPUS / 'stdin_echo.c'}]\n")
+    env = auto_env(tmp_path)
+    stop_after.append(env)
+    direct = {**env, "CROSSJIT_DAEMON": "0"}
+    up = crossjit(direct, "executor", "up", "--profile", str(profile), timeout=600)
+    assert up.returncode == 0, up.stderr
+    name = "crossjit-startup-daemon-spare"
+    try:
+        first = crossjit(env, "run", str(profile), stdin=b"a\nb\n")  # here; starts a daemon
+        assert (first.returncode, first.stdout) == (2, b"1: a\n2: b\n"), first.stderr
+        wait_for(lambda: daemon_pid(env) is not None, "no daemon started")
+        second = crossjit(env, "run", str(profile), stdin=b"a\n")  # the daemon learns it
+        assert (second.returncode, second.stdout) == (1, b"1: a\n"), second.stderr
+        wait_for(lambda: f"spare session ready in {name}" in daemon_log(env), "no spare")
+        for i, stdin in enumerate((b"x\ny\nz\n", b"", b"no newline")):
+            def fresh(made: int = i + 1) -> bool:  # each run takes one; the daemon makes more
+                return daemon_log(env).count(f"spare session ready in {name}") >= made
+
+            wait_for(fresh, "no fresh spare")
+            via = crossjit(env, "run", str(profile), stdin=stdin)
+            here = crossjit(direct, "run", str(profile), stdin=stdin)
+            assert (via.returncode, via.stdout, via.stderr) == \
+                (here.returncode, here.stdout, here.stderr), stdin
+        assert daemon_log(env).count("(with the spare session)") == 3
+    finally:
+        down = crossjit(direct, "executor", "down", "--profile", str(profile))
+    assert down.returncode == 0, down.stderr
+
+    def spare_exec_gone() -> bool:
+        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        return not any(line.startswith("docker exec") and name in line
+                       for line in ps.splitlines())
+
+    wait_for(spare_exec_gone, "the spare's docker exec outlived its container", 30)

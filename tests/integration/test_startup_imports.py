@@ -117,7 +117,7 @@ BUILD = PROFILE | {
 # run in the profile's container: all of that, the linker, ORC, and docker-py to find the
 # container (its own dependencies are docker's business).
 RUN = BUILD | JIT | {"crossjit.targets.containers", "crossjit.targets.executors",
-                     "crossjit.targets.procfs"}
+                     "crossjit.targets.procfs", "crossjit.run.spares"}
 # docker-py and its dependencies; llvmlite's version (no libLLVM); ziglang's location
 # (it compiles crossjit's runtime for musl).
 RUN_EXTRA = frozenset({"docker", "requests", "urllib3", "certifi", "charset_normalizer",
