@@ -21,7 +21,6 @@ import json
 import os
 import signal
 import socket
-import struct
 import sys
 import threading
 import time
@@ -33,6 +32,7 @@ from crossjit.cli.launcher import (
     IDLE,
     IDLE_DEFAULT_S,
     STALE,
+    decode_request,
     socket_path,
     spawn_daemon,
 )
@@ -78,7 +78,7 @@ def _recv_request(conn: socket.socket) -> tuple[dict[str, object], list[int]]:
     msg, fds, _flags, _addr = socket.recv_fds(conn, 1 << 16, 3)
     if len(msg) < 4:
         raise ValueError("short request")
-    (size,) = struct.unpack_from("<I", msg)
+    size = int.from_bytes(msg[:4], "little")
     if size > MAX_REQUEST:
         raise ValueError("request too large")
     body = msg[4:]
@@ -87,7 +87,7 @@ def _recv_request(conn: socket.socket) -> tuple[dict[str, object], list[int]]:
         if not chunk:
             raise ValueError("truncated request")
         body += chunk
-    return json.loads(body), fds
+    return decode_request(body), fds
 
 
 def _watch_hangup(conn: socket.socket, finished: threading.Event) -> None:
@@ -138,7 +138,7 @@ def _child(conn: socket.socket, request: dict[str, object], fds: list[int]) -> N
             sys.stdout.flush()
             sys.stderr.flush()
         with contextlib.suppress(OSError):
-            conn.sendall(struct.pack("<i", status))
+            conn.sendall(status.to_bytes(4, "little", signed=True))
         os._exit(0)
 
 
