@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -193,12 +194,14 @@ def load_plan(client: OrcClient, plan: RunPlan, built: _build.BuildResult,
 
 
 def execute(client: OrcClient, plan: RunPlan, progress: Progress | None,
-            warn: Progress | None) -> int:
-    """Build, load and run a plan on a connected executor; the program's exit status."""
+            warn: Progress | None, built: _build.BuildResult | None = None) -> int:
+    """Build (unless ``built``), load and run a plan on a connected executor; the
+    program's exit status."""
     _mark("connected")
     triple = plan.build.target
     check_target(triple, client.info.triple)
-    built = _build.build(plan.inputs, plan.build, progress)
+    if built is None:
+        built = _build.build(plan.inputs, plan.build, progress)
     _mark("built")
 
     def loading(msg: str) -> None:  # the loader says "loading N bytes" between link and finalize
@@ -309,6 +312,59 @@ def build_profile(path: Path, progress: Progress | None = None) -> _build.BuildR
     return _build.build(run.plan.inputs, run.plan.build, progress)
 
 
+class _Opening:
+    """A session context entered on a thread: ``docker exec`` + Setup (~0.15 s, mostly
+    waiting on the docker CLI and the engine) overlaps the build (clang, llvmlite)."""
+
+    def __init__(self, cm: contextlib.AbstractContextManager[OrcClient]) -> None:
+        self._cm = cm
+        self._client: OrcClient | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._enter, daemon=True,
+                                        name="crossjit-open-session")
+        self._thread.start()
+
+    def _enter(self) -> None:
+        try:
+            self._client = self._cm.__enter__()
+            _mark("connected")
+        except BaseException as exc:  # re-raised where the session is waited for
+            self._error = exc
+
+    def wait(self) -> OrcClient:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._client is not None
+        return self._client
+
+    def close(self, exc: BaseException | None) -> None:
+        self._thread.join()
+        if self._error is None:
+            self._cm.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
+
+
+def _overlapped(cm: contextlib.AbstractContextManager[OrcClient], plan: RunPlan,
+                progress: Progress | None, warn: Progress | None) -> int:
+    """``with cm as client: execute(client, plan)``, the build running while ``cm``
+    opens. Errors come out as they did in sequence: the session's first."""
+    opening = _Opening(cm)
+    raised: BaseException | None = None
+    try:
+        try:
+            built = _build.build(plan.inputs, plan.build, progress)
+            _mark("built")
+        except BaseException:
+            opening.wait()  # a session that failed to open is what the user sees first
+            raise
+        return execute(opening.wait(), plan, progress, warn, built)
+    except BaseException as exc:
+        raised = exc
+        raise
+    finally:
+        opening.close(raised)
+
+
 def run_profile(path: Path, args: tuple[str, ...] | None, *, executor: str | None = None,
                 keep: bool = False, progress: Progress | None = None,
                 warn: Progress | None = None) -> int:
@@ -317,8 +373,16 @@ def run_profile(path: Path, args: tuple[str, ...] | None, *, executor: str | Non
     _mark("prepared")
     plan = run.plan
     if plan.executor.profile_container:
-        with open_profile_container(run.profile, run.mounts, progress, keep) as client:
-            return execute(client, plan, progress, warn)
+        from crossjit.run import spares
+        from crossjit.targets import executors
+
+        cfg = executors.config(profile=run.profile, mounts=run.mounts)
+        spare = spares.take(cfg.name)
+        if spare is not None:  # a daemon's child: the session is ready, nothing to overlap
+            with spares.session(cfg.name, spare) as client:
+                return execute(client, plan, progress, warn)
+        return _overlapped(open_profile_container(run.profile, run.mounts, progress, keep),
+                           plan, progress, warn)
     spec = plan.executor.spec
     if spec is None:
         spec = local_executor_for(plan.build.target)
