@@ -68,6 +68,14 @@ def prewarm() -> None:
     from crossjit.compile import codegen
 
     codegen.warm_up()  # llvmlite and its targets: ~40 ms a codegen saved
+    from crossjit.targets import containers
+
+    containers.warm_up()  # docker-py, for the commands that need more than _Lite
+    from crossjit.compile import toolchain
+    from crossjit.errors import CrossjitError
+
+    with contextlib.suppress(CrossjitError):
+        toolchain.find_compiler()  # for commands with this environment's PATH
     crossjit.cli.app.build_all()  # every click command typer makes, built once
     # Out of the collector's sight: a child's first full collection would otherwise walk
     # (and copy-on-write) every object imported here.

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field, replace
-from functools import cache
 from pathlib import Path
 
 from crossjit.compile import cache as cachedir
@@ -211,9 +210,30 @@ def _zig_compiler() -> Compiler:
     return _probe((*zig, "cc"), (*zig, "c++"), "ziglang wheel", True)
 
 
-@cache
+_FOUND: dict[tuple[object, ...], Compiler] = {}
+
+
 def find_compiler() -> Compiler:
-    """CROSSJIT_CLANG, else clang / clang-NN on PATH, else the ziglang wheel's clang."""
+    """CROSSJIT_CLANG, else clang / clang-NN on PATH, else the ziglang wheel's clang.
+
+    Remembered per CROSSJIT_CLANG, PATH and the PATH folders' mtimes (a compiler
+    installed or removed changes its folder's): a daemon finds it once, before it forks,
+    for every command whose environment matches (listing PATH costs ~2 ms)."""
+    path = os.environ.get("PATH", "")
+    stamps = []
+    for d in path.split(os.pathsep):
+        try:
+            stamps.append(os.stat(d).st_mtime_ns)
+        except OSError:
+            stamps.append(-1)
+    key = (os.environ.get("CROSSJIT_CLANG"), path, *stamps)
+    found = _FOUND.get(key)
+    if found is None:
+        found = _FOUND[key] = _find_compiler()
+    return found
+
+
+def _find_compiler() -> Compiler:
     env = os.environ.get("CROSSJIT_CLANG")
     if env:
         path = shutil.which(env) or env
