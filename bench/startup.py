@@ -96,16 +96,16 @@ def main() -> int:
         times: dict[tuple[str, str], list[float]] = {}
         load_before = os.getloadavg()
         try:
-            for name, (cmd, env, pid_of) in link.items():  # warm-up round, not recorded
-                one_round(cmd, free_port(), root, env, pid_of)
+            for cmd, link_env, pid_of in link.values():  # a warm-up round, not recorded
+                one_round(cmd, free_port(), root, link_env, pid_of)
             for _ in range(opts.rounds):
                 for name, cmd in floors.items():
                     times.setdefault((name, "floor"), []).append(timed(cmd, cold))
                 for name, cmd in commands.items():
-                    for mode, env in (("cold", cold), ("warm", warm)):
-                        times.setdefault((name, mode), []).append(timed(cmd, env))
-                for mode, (cmd, env, pid_of) in link.items():
-                    sample = one_round(cmd, free_port(), root, env, pid_of)
+                    for mode, mode_env in (("cold", cold), ("warm", warm)):
+                        times.setdefault((name, mode), []).append(timed(cmd, mode_env))
+                for mode, (cmd, link_env, pid_of) in link.items():
+                    sample = one_round(cmd, free_port(), root, link_env, pid_of)
                     times.setdefault(("mongoose", mode), []).append(sample.seconds)
         finally:
             subprocess.run([*cj, "daemon", "stop"], env=warm, check=False,
