@@ -305,3 +305,61 @@ def test_run_in_a_container_takes_the_daemons_spare_session(
                        for line in ps.splitlines())
 
     wait_for(spare_exec_gone, "the spare's docker exec outlived its container", 30)
+
+
+def session_pids(container: str) -> set[int]:
+    """Host pids of the executor sessions in ``container`` (not its keep-alive process)."""
+    top = subprocess.run(["docker", "top", container, "-eo", "pid,args"], capture_output=True,
+                         text=True, timeout=30).stdout
+    return {int(line.split()[0]) for line in top.splitlines()[1:]
+            if "/run/crossjit/" in line and "docker-init" not in line}
+
+
+def test_ctrl_c_stops_a_program_on_the_spare_session(
+        tmp_path: Path, stop_after: list[dict[str, str]]) -> None:
+    """Ctrl-C of a `run` that took the daemon's spare ends the program in the container
+    (its session processes are killed), as it does without the daemon."""
+    from tests.integration import containers_env
+
+    containers_env.require_musl_executor_binary()
+    containers_env.musl_sysroot()
+    src = tmp_path / "loop.c"
+    src.write_text('#include <stdio.h>\n#include <unistd.h>\n'
+                   'int main(void) { for (int i = 0;; i++) { printf("tick %d\\n", i); '
+                   'fflush(stdout); usleep(100000); } }\n')
+    profile = tmp_path / "loop.yaml"
+    profile.write_text("name: startup-daemon-ctrlc\ntarget: {triple: x86_64-linux-musl}\n"
+                       f"sysroot: debian-musl\nexecutor: musl\nsources: [{src}]\n")
+    env = auto_env(tmp_path)
+    stop_after.append(env)
+    direct = {**env, "CROSSJIT_DAEMON": "0"}
+    name = "crossjit-startup-daemon-ctrlc"
+    up = crossjit(direct, "executor", "up", "--profile", str(profile), timeout=600)
+    assert up.returncode == 0, up.stderr
+    try:
+        assert crossjit(env, "daemon", "start").returncode == 0
+        hello = tmp_path / "hello.yaml"  # same container name: teaches the daemon, exits
+        hello.write_text(profile.read_text().replace(str(src), str(CORPUS / "exit7.c")))
+        assert crossjit(env, "run", str(hello)).returncode == 7
+        wait_for(lambda: f"spare session ready in {name}" in daemon_log(env), "no spare")
+        spare = session_pids(name)  # the spare's executor: the one the loop will run in
+        assert len(spare) == 1, spare
+        proc = subprocess.Popen([sys.executable, "-m", "crossjit", "run", str(profile)],
+                                cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().startswith(b"tick"), "the program did not start"
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 130, err
+        assert b"interrupted" in err
+        assert daemon_log(env).count("(with the spare session)") == 1
+        wait_for(lambda: not spare & session_pids(name),
+                 "the interrupted program's executor still runs", 30)
+    finally:
+        crossjit(direct, "executor", "down", "--profile", str(profile))
