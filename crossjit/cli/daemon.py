@@ -1,13 +1,18 @@
 """`crossjit daemon`: crossjit's imports kept warm; one forked child per command.
 
-The launcher (crossjit/launcher.py) sends a command line, working directory, environment
-and its stdin/stdout/stderr. The daemon forks: the child takes those descriptors as its
-own 0/1/2, that directory and environment, and runs the ordinary CLI code — same output,
-same exit status, the executor inheriting the user's terminal — then reports the status.
-Forking per command keeps commands isolated (state, crashes, concurrency) while the
-expensive part, importing typer, click, pydantic, docker-py, llvmlite and crossjit, was done
-once. If crossjit's sources change, the daemon answers "stale" and exits; the launcher then
-runs the command itself.
+The launcher (crossjit/cli/launcher.py) sends a command line, working directory,
+environment and its stdin/stdout/stderr. The daemon forks: the child takes those
+descriptors as its own 0/1/2, that directory and environment, and runs the ordinary CLI
+code — same output, same exit status, the executor inheriting the user's terminal — then
+reports the status. Forking per command keeps commands isolated (state, crashes,
+concurrency) while the expensive part, importing typer, click, pydantic, docker-py,
+llvmlite and crossjit, was done once. It also keeps a connected spare executor session per
+container that one-shot `run`s used (``_Spares``, run/spares.py).
+
+The first command that profits starts it (launcher.py); it exits after
+``CROSSJIT_DAEMON_IDLE`` seconds without a command, on SIGTERM, and when crossjit's sources
+change: it answers "stale" and exits, the launcher runs the command itself and starts a
+fresh daemon.
 
 Security: the socket lives in a 0700 directory and is 0600; only this user can use it,
 and it runs what that user could run anyway.

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -289,8 +290,9 @@ def _parse_depfile(text: str) -> list[str]:
 
 
 def compile_to_bitcode(source: Path, opts: CompileOptions, compiler: Compiler | None = None,
-                       ) -> CompileResult:
+                       on_compile: Callable[[], None] | None = None) -> CompileResult:
     """Compile one source to bitcode, reusing the cache when nothing it read changed.
+    ``on_compile`` is called when clang really has to run (not on a cache hit).
 
     Cache lookup is ccache's "direct mode": the key covers compiler identity, argv and the
     source; its manifest lists every header the last compile read with their hashes.
@@ -321,6 +323,8 @@ def compile_to_bitcode(source: Path, opts: CompileOptions, compiler: Compiler | 
         # zig cc writes no output when asked for a depfile; its headers never change.
         argv = compile_argv(compiler, source, out, opts,
                             depfile=None if compiler.is_zig else dep)
+        if on_compile is not None:
+            on_compile()
         try:
             proc = subprocess.run(argv, capture_output=True, text=True,
                                   timeout=COMPILE_TIMEOUT_S, check=False)
