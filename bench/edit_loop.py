@@ -4,11 +4,15 @@
 
 Mongoose 7.23 (mongoose.c, its object cached by every flow) + a copy of
 examples/mongoose/main.c whose /api/hello reply is changed to a fresh token each round.
-Three flows, interleaved round by round so machine drift hits them alike:
+Five flows, interleaved round by round so machine drift hits them alike:
 
   (a) crossjit   edit → `crossjit run PROFILE` (a temporary profile pointing at the copy;
                  its musl executor container was started once by `executor up`, and a
                  warm build filled the caches) → poll until the token is served.
+  (a'') daemon   the same one-shot `crossjit run` (own copy and port, same container) with
+                 a crossjit daemon running (private socket): the launcher hands it over, the
+                 forked child takes the daemon's spare session. (a) runs with
+                 CROSSJIT_DAEMON=0, so no daemon is used or started there.
   (a') --watch   one resident `crossjit run PROFILE --watch` (started once, warm, in the
                  same container, its own copy and port); edit → poll until served. Its
                  breakdown comes from the watcher's "reloaded in" line.
