@@ -7,15 +7,19 @@ stderr and exit status 125 (the convention of ``docker run``).
 
 from __future__ import annotations
 
+import copy
 import functools
+import inspect
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import click
 import typer
+import typer.core
+import typer.main
 
 from crossjit import __version__
 from crossjit.errors import EXIT_CROSSJIT_FAILURE, CrossjitError, ExecutorError, UsageError
@@ -371,8 +375,9 @@ app.add_typer(sysroot_app, name="sysroot")
 app.add_typer(executor_app, name="executor")
 daemon_app = typer.Typer(
     help="A resident crossjit that keeps its imports warm: commands start in milliseconds "
-    "instead of ~0.1 s. Used automatically while it runs; stops itself when crossjit's "
-    "code changes.", no_args_is_help=True)
+    "instead of ~0.1 s. The first command starts one (CROSSJIT_DAEMON=0: never); it "
+    "exits after 15 min idle (CROSSJIT_DAEMON_IDLE) or when crossjit's code changes.",
+    no_args_is_help=True)
 app.add_typer(daemon_app, name="daemon")
 
 
@@ -402,11 +407,17 @@ def daemon_status() -> None:
     """Say whether the daemon runs (exit 0) or not (exit 1)."""
     with _guard():
         from crossjit.cli import daemon
-        from crossjit.cli.launcher import socket_path
 
-        pid = daemon.running_pid()
-        print(f"crossjit daemon {pid} on {socket_path()}" if pid else "not running")
-    _exit(0 if pid else 1)
+        st = daemon.status()
+        if st is None:
+            print("not running")
+        else:
+            how = "started by a command" if st.auto else "started by `crossjit daemon start`"
+            idle = f"exits after {st.idle_s:g} s idle" if st.idle_s else "no idle exit"
+            stale = "; stale: crossjit changed, the next command replaces it" if st.stale else ""
+            print(f"crossjit daemon {st.pid} on {st.socket} ({how}; {idle}{stale})")
+    _exit(0 if st else 1)
+
 
 ProfileArg = Annotated[Path, typer.Argument(help="The profile YAML file.", show_default=False)]
 ProfileOpt = Annotated[
@@ -627,25 +638,104 @@ def clean(
         print(report)
 
 
+class _LazyGroup(typer.core.TyperGroup):
+    """The root command, whose subcommands are converted from typer to click on first use.
+
+    typer inspects every command's signature to build its click command (~30 ms for all
+    of them): a command line needs one, ``--help`` none (the listing takes only names and
+    help texts), so each is built when asked for. The daemon builds them all once.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._lazy: dict[str, Callable[[], click.Command]] = {}
+        self._summaries: dict[str, click.Command] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self._lazy)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self._lazy:
+            built = self._lazy[cmd_name]()
+            after = _AFTER_BUILD.get(cmd_name)
+            self.commands[cmd_name] = after(built) if after else built
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        built, self.commands = self.commands, {**self._summaries, **self.commands}
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self.commands = built
+
+
+def _lazy_group(root: typer.Typer) -> click.Command:
+    """What ``typer.main.get_command(root)`` returns, with the subcommands built lazily."""
+    tm = typer.main
+    short, markup = root.pretty_exceptions_short, root.rich_markup_mode
+    lazy: dict[str, Callable[[], click.Command]] = {}
+    summaries: dict[str, click.Command] = {}
+    for info in root.registered_commands:
+        assert info.callback is not None
+        name = info.name or tm.get_command_name(info.callback.__name__)
+        lazy[name] = functools.partial(tm.get_command_from_info, info,
+                                       pretty_exceptions_short=short, rich_markup_mode=markup)
+        doc = inspect.cleandoc(info.help) if info.help else inspect.getdoc(info.callback)
+        summaries[name] = click.Command(name, help=doc, short_help=info.short_help,
+                                        hidden=info.hidden, deprecated=info.deprecated)
+    for sub in root.registered_groups:
+        solved = tm.solve_typer_info_defaults(sub)
+        assert solved.name
+        lazy[solved.name] = functools.partial(tm.get_group_from_info, sub,
+                                              pretty_exceptions_short=short,
+                                              rich_markup_mode=markup)
+        summaries[solved.name] = click.Command(solved.name, help=solved.help,
+                                               short_help=solved.short_help,
+                                               hidden=solved.hidden,
+                                               deprecated=solved.deprecated)
+    # The root alone: typer builds its options and callback from a copy without children.
+    bare = copy.copy(root)
+    bare.registered_commands, bare.registered_groups = [], []
+    bare.info = copy.copy(root.info)
+    bare.info.cls = _LazyGroup
+    group = tm.get_group(bare)
+    assert isinstance(group, _LazyGroup)
+    group._lazy, group._summaries = lazy, summaries
+    return group
+
+
 @functools.cache
 def command() -> click.Command:
-    """The click command typer builds from the app (~20 ms; the daemon builds it once)."""
-    cmd = typer.main.get_command(app)
-    _optional_value(cmd, "build", "compile_commands", _NEXT_TO_PROFILE)
-    return cmd
+    """The click command of the app; its subcommands are built on first use (see
+    _LazyGroup). ``build_all`` builds every one now (the daemon, before it forks)."""
+    return _lazy_group(app)
 
 
-def _optional_value(group: click.Command, sub: str, name: str, bare: str) -> None:
+def _optional_value(cmd: click.Command, name: str, bare: str) -> click.Command:
     """Let an option's value be left out (``--opt`` alone means ``bare``): click can,
     typer cannot declare it, so its click option is replaced by an equivalent one."""
-    assert isinstance(group, click.Group)
-    cmd = group.commands[sub]
     for i, p in enumerate(cmd.params):
         if p.name == name and isinstance(p, click.Option):
             cmd.params[i] = click.Option(p.opts, is_flag=False, flag_value=bare, default=None,
                                          help=p.help, metavar=p.metavar, show_default=False)
-            return
-    raise AssertionError(f"no option {name} in {sub}")
+            return cmd
+    raise AssertionError(f"no option {name} in {cmd.name}")
+
+
+# Adjustments typer cannot declare, made to a subcommand when it is built.
+_AFTER_BUILD: dict[str, Callable[[click.Command], click.Command]] = {
+    "build": lambda cmd: _optional_value(cmd, "compile_commands", _NEXT_TO_PROFILE),
+}
+
+
+def build_all() -> None:
+    group = command()
+    assert isinstance(group, click.Group)
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        sub = group.get_command(ctx, name)
+        if isinstance(sub, click.Group):
+            sub.list_commands(ctx)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,69 +1,125 @@
 """The `crossjit` entry point: hand the command to a running daemon, else run it here.
 
-A fresh Python process spends ~100 ms importing typer, click and crossjit before any work
-(docs/benchmarks.md). `crossjit daemon start` keeps those imports warm in one process; this
-launcher — standard library only, a few ms — passes it the command line, working directory,
-environment and its stdin/stdout/stderr (SCM_RIGHTS), and exits with the status the daemon
-sends back. Anything unusual (no daemon, a stale or busy one, any error) falls back to
-running the command in this process, so the daemon can only make a command faster.
+A fresh Python process spends most of a short command importing typer, click and crossjit
+(docs/benchmarks.md). A resident `crossjit daemon` keeps those imports (and a spare
+executor session per container) warm; this launcher — standard library only, a few ms —
+passes it the command line, working directory, environment and its stdin/stdout/stderr
+(SCM_RIGHTS), and exits with the status the daemon sends back. Anything unusual (no
+daemon, a stale or busy one, any error) falls back to running the command in this
+process, so the daemon can only make a command faster.
+
+The first command that profits starts a daemon in the background (as sccache, Gradle and
+Bazel do) and runs itself in-process meanwhile; later commands use it. It exits after
+``CROSSJIT_DAEMON_IDLE`` seconds without a command (default 900) and when crossjit's code
+changes (the next command starts a fresh one). ``CROSSJIT_DAEMON=0`` (or the older
+``CROSSJIT_NO_DAEMON=1``) neither uses nor starts one; under pytest or ``CI`` a running
+daemon is used but none is started unless ``CROSSJIT_DAEMON=1`` asks for it.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import struct
 import sys
-from pathlib import Path
+import zlib
 
+TYPE_CHECKING = False  # not typing's: importing typing costs ~5 ms of every start-up
+if TYPE_CHECKING:
+    import _socket
+
+PROTOCOL = b"crossjit-launcher-1"  # first field of a request
 ACK = b"+"  # the daemon accepted the request and runs it
 STALE = b"-"  # the daemon's code is older than crossjit on disk: run it here instead
 ACK_TIMEOUT_S = 2.0
-NO_DAEMON = "CROSSJIT_NO_DAEMON"
+DAEMON = "CROSSJIT_DAEMON"  # 0: never; 1: start one even under pytest/CI; unset: auto
+NO_DAEMON = "CROSSJIT_NO_DAEMON"  # the older spelling of CROSSJIT_DAEMON=0
+IDLE = "CROSSJIT_DAEMON_IDLE"
+IDLE_DEFAULT_S = 900.0
 # Always in this process: a debugger wants the terminal as its controlling terminal (job
 # control, Ctrl-C), which a daemon's child cannot have; `daemon` manages the daemon.
 IN_PROCESS = frozenset({"debug", "daemon"})
+# Commands worth starting a daemon for: they do work a warm process does faster. Not
+# `--help`, `--version`, `doctor` or `clean`: nobody runs those in a loop.
+PROFITS = frozenset({"jit", "run", "build", "profile", "executor", "sysroot"})
+PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # crossjit/
 
 
-def socket_path() -> Path:
-    """Where the daemon listens: in a directory only this user can enter."""
+def socket_path() -> str:
+    """Where the daemon listens: in a directory only this user can enter, one socket per
+    crossjit installation (two checkouts must not run each other's code)."""
     override = os.environ.get("CROSSJIT_DAEMON_SOCKET")
     if override:
-        return Path(override)
+        return override
     base = os.environ.get("XDG_RUNTIME_DIR")
-    folder = Path(base) / "crossjit" if base else Path(f"/tmp/crossjit-{os.getuid()}")
-    return folder / "daemon.sock"
+    folder = os.path.join(base, "crossjit") if base else f"/tmp/crossjit-{os.getuid()}"
+    return os.path.join(folder, f"daemon-{zlib.crc32(PACKAGE.encode()):08x}.sock")
 
 
-def private_dir(folder: Path) -> bool:
+def mode(env: os._Environ[str] | dict[str, str] = os.environ) -> str:
+    """``off`` (never use or start), ``use`` (use a running one) or ``auto`` (also start)."""
+    if env.get(NO_DAEMON) or env.get(DAEMON) == "0":
+        return "off"
+    if env.get(DAEMON) == "1":
+        return "auto"
+    # A test run or CI starts many short crossjit processes that must not leave a
+    # resident process behind (nor compare a daemon's output with itself).
+    if "PYTEST_CURRENT_TEST" in env or env.get("CI"):
+        return "use"
+    return "auto"
+
+
+def private_dir(folder: str) -> bool:
     """Ours and closed to others: the environment and terminal go to whoever listens there."""
     try:
-        st = folder.stat()
+        st = os.stat(folder)
     except OSError:
         return False
     return st.st_uid == os.getuid() and not st.st_mode & 0o077
 
 
 def encode_request(argv: list[str]) -> bytes:
-    body = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
-    return struct.pack("<I", len(body)) + body
+    """Length-prefixed NUL-separated fields: no argument or environment entry can hold
+    a NUL (execve), so the split is exact — and it needs no json import (~3 ms)."""
+    fields = [PROTOCOL, os.getcwdb(), str(len(argv)).encode(),
+              *(os.fsencode(a) for a in argv),
+              *(k + b"=" + v for k, v in os.environb.items())]
+    body = b"\0".join(fields)
+    return len(body).to_bytes(4, "little") + body
 
 
-def _via_daemon(argv: list[str]) -> int | None:
-    """The command's exit status, or None when no daemon took it."""
-    path = socket_path()
-    if os.environ.get(NO_DAEMON) or not path.exists() or (argv and argv[0] in IN_PROCESS):
+def decode_request(body: bytes) -> dict[str, object]:
+    """The daemon's side of encode_request: argv, cwd and env as str (fsdecoded)."""
+    parts = body.split(b"\0")
+    if len(parts) < 3 or parts[0] != PROTOCOL:
+        raise ValueError("not a crossjit launcher request")
+    n = int(parts[2])
+    argv, env = parts[3:3 + n], parts[3 + n:]
+    if len(argv) != n:
+        raise ValueError("truncated request")
+    return {"argv": [os.fsdecode(a) for a in argv], "cwd": os.fsdecode(parts[1]),
+            "env": dict(os.fsdecode(e).partition("=")[::2] for e in env if e)}
+
+
+def _via_daemon(path: str, argv: list[str]) -> int | bytes | None:
+    """The command's exit status; STALE; or None when no daemon took it."""
+    if not os.path.exists(path):
         return None
-    if not private_dir(path.parent):
+    if not private_dir(os.path.dirname(path)):
         return None  # someone else's or a shared folder: never hand it our environment
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    # _socket, not socket: the wrapper module and its imports cost ~4 ms of start-up.
+    import _socket
+
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.settimeout(ACK_TIMEOUT_S)
-        sock.connect(str(path))
-        socket.send_fds(sock, [encode_request(argv)], [0, 1, 2])
-        if sock.recv(1) != ACK:
-            return None  # stale, or a daemon going away: run it here
+        sock.connect(path)
+        request = encode_request(argv)
+        fds = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in (0, 1, 2))
+        sent = sock.sendmsg([request], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
+        sock.sendall(request[sent:])
+        answer = sock.recv(1)
+        if answer != ACK:
+            sock.close()
+            return STALE if answer == STALE else None  # or a daemon going away
     except OSError:
         sock.close()
         return None
@@ -74,8 +130,10 @@ def _via_daemon(argv: list[str]) -> int | None:
         sock.close()
 
 
-def _await_status(sock: socket.socket) -> int:
+def _await_status(sock: _socket.socket) -> int:
     """Wait for the 4-byte status; Ctrl-C hangs up, which the daemon treats as Ctrl-C."""
+    import _socket
+
     data = b""
     interrupted = False
     while len(data) < 4:
@@ -83,7 +141,7 @@ def _await_status(sock: socket.socket) -> int:
             chunk = sock.recv(4 - len(data))
         except KeyboardInterrupt:
             interrupted = True
-            sock.shutdown(socket.SHUT_WR)  # the daemon's run sees EOF and stops the program
+            sock.shutdown(_socket.SHUT_WR)  # the daemon's run sees EOF and stops the program
             sock.settimeout(10.0)
             continue
         except OSError:
@@ -91,15 +149,43 @@ def _await_status(sock: socket.socket) -> int:
         if not chunk:
             return 130 if interrupted else 125
         data += chunk
-    return int(struct.unpack("<i", data)[0])
+    return int.from_bytes(data, "little", signed=True)
+
+
+def spawn_daemon(path: str, *, auto: bool) -> int:
+    """Start ``crossjit.cli.daemon`` detached (its own session, output to a log next to
+    the socket); returns its pid without waiting for it to listen."""
+    import subprocess
+
+    folder = os.path.dirname(path)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    if not private_dir(folder):
+        raise OSError(f"{folder} is not a private directory")
+    with open(os.path.splitext(path)[0] + ".log", "ab") as log:
+        args = [sys.executable, "-m", "crossjit.cli.daemon", *(["--auto"] if auto else []),
+                path]
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True, close_fds=True)
+    return proc.pid
 
 
 def main() -> None:
     argv = sys.argv[1:]
-    status = _via_daemon(argv)
-    if status is None:
-        from crossjit.cli.app import main as cli_main
+    how = mode()
+    command = next((a for a in argv if not a.startswith("-")), None)
+    status: int | bytes | None = None
+    if how != "off" and command not in IN_PROCESS:
+        path = socket_path()
+        status = _via_daemon(path, argv)
+        if isinstance(status, int):
+            sys.exit(status)
+        if how == "auto" and command in PROFITS:
+            # None listens (or it was stale and is exiting): start one for the next
+            # command, then do this one here. A daemon that cannot start changes nothing.
+            try:  # noqa: SIM105 (contextlib is ~2 ms of start-up for this one line)
+                spawn_daemon(path, auto=True)
+            except OSError:
+                pass
+    from crossjit.cli.app import main as cli_main
 
-        cli_main()
-        return
-    sys.exit(status)
+    cli_main()

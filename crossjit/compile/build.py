@@ -98,7 +98,8 @@ def _one(path: Path, opts: BuildOptions, compiler: toolchain.Compiler | None) ->
     t0 = time.perf_counter()
     if kind == "source":
         assert compiler is not None
-        res = toolchain.compile_to_bitcode(path, opts, compiler)
+        res = toolchain.compile_to_bitcode(path, opts, compiler,
+                                           on_compile=codegen.warm_up_soon)
         ir, compiled, headers = res.bitcode, not res.cached, res.headers
     t1 = time.perf_counter()
     with _CODEGEN_LOCK:

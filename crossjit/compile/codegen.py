@@ -68,6 +68,18 @@ def warm_up() -> None:
     _init()
 
 
+_WARMING = threading.Event()
+
+
+def warm_up_soon() -> None:
+    """Load llvmlite on a thread, once: a compile is starting and its codegen follows, so
+    the ~20 ms of loading libLLVM overlap clang instead of following it."""
+    if _WARMING.is_set():
+        return
+    _WARMING.set()
+    threading.Thread(target=_init, daemon=True, name="crossjit-llvm-warm-up").start()
+
+
 def llvm_version() -> str:
     return ".".join(str(x) for x in _llvm().llvm_version_info)
 

@@ -15,8 +15,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import cache
 from pathlib import Path
 
 from crossjit.compile import cache as cachedir
@@ -216,9 +216,30 @@ def _zig_compiler() -> Compiler:
     return _probe((*zig, "cc"), (*zig, "c++"), "ziglang wheel", True)
 
 
-@cache
+_FOUND: dict[tuple[object, ...], Compiler] = {}
+
+
 def find_compiler() -> Compiler:
-    """CROSSJIT_CLANG, else clang / clang-NN on PATH, else the ziglang wheel's clang."""
+    """CROSSJIT_CLANG, else clang / clang-NN on PATH, else the ziglang wheel's clang.
+
+    Remembered per CROSSJIT_CLANG, PATH and the PATH folders' mtimes (a compiler
+    installed or removed changes its folder's): a daemon finds it once, before it forks,
+    for every command whose environment matches (listing PATH costs ~2 ms)."""
+    path = os.environ.get("PATH", "")
+    stamps = []
+    for d in path.split(os.pathsep):
+        try:
+            stamps.append(os.stat(d).st_mtime_ns)
+        except OSError:
+            stamps.append(-1)
+    key = (os.environ.get("CROSSJIT_CLANG"), path, *stamps)
+    found = _FOUND.get(key)
+    if found is None:
+        found = _FOUND[key] = _find_compiler()
+    return found
+
+
+def _find_compiler() -> Compiler:
     env = os.environ.get("CROSSJIT_CLANG")
     if env:
         path = shutil.which(env) or env
@@ -297,8 +318,9 @@ def _parse_depfile(text: str) -> list[str]:
 
 
 def compile_to_bitcode(source: Path, opts: CompileOptions, compiler: Compiler | None = None,
-                       ) -> CompileResult:
+                       on_compile: Callable[[], None] | None = None) -> CompileResult:
     """Compile one source to bitcode, reusing the cache when nothing it read changed.
+    ``on_compile`` is called when clang really has to run (not on a cache hit).
 
     Cache lookup is ccache's "direct mode": the key covers compiler identity, argv and the
     source; its manifest lists every header the last compile read with their hashes.
@@ -330,6 +352,8 @@ def compile_to_bitcode(source: Path, opts: CompileOptions, compiler: Compiler | 
         argv = [*launcher_argv(opts),
                 *compile_argv(compiler, source, out, opts,
                               depfile=None if compiler.is_zig else dep)]
+        if on_compile is not None:
+            on_compile()
         try:
             proc = subprocess.run(argv, capture_output=True, text=True,
                                   timeout=COMPILE_TIMEOUT_S, check=False)

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from crossjit.errors import ProfileError
+
+if TYPE_CHECKING:  # imported where a file is parsed: a cached profile needs no yaml
+    import yaml
 
 KeyPath = tuple[str | int, ...]
 
@@ -40,6 +41,7 @@ class Document:
 
 def load(file: Path) -> Document:
     """Parse ``file``; syntax errors and duplicate keys raise ProfileError with file:line."""
+    import yaml
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
@@ -71,6 +73,7 @@ def load(file: Path) -> Document:
 
 
 def _index(file: Path, node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int]) -> None:
+    import yaml
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -17,14 +18,12 @@ from typing import TYPE_CHECKING
 
 from crossjit.compile import build as _build
 from crossjit.errors import ExecutorDisconnected, Progress, UsageError, quiet, signal_name
-from crossjit.link.arch import arch_name
-from crossjit.link.tls import has_tls_sections
-from crossjit.orc.client import OrcClient
 from crossjit.project.plan import ExecutorChoice, RunPlan, docker_container, local_executor_for
-from crossjit.run import loader
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the linker and the ORC client load only where a program is loaded
+    from crossjit.orc.client import OrcClient
     from crossjit.project.profile import Profile
+    from crossjit.run import loader
     from crossjit.targets.base import Target
     from crossjit.targets.libraries import Libraries
 
@@ -63,6 +62,8 @@ class Outcome:
 
 
 def check_target(triple: str, executor_triple: str) -> None:
+    from crossjit.link.arch import arch_name
+
     want, have = arch_name(triple), arch_name(executor_triple)
     if want != have:
         raise UsageError(
@@ -110,9 +111,9 @@ def open_executor(spec: str | None, progress: Progress | None = None, *,
         return
     container = docker_container(spec)
     if container is not None:
-        from crossjit.targets import executors
+        from crossjit.run import spares
 
-        with executors.session(container) as client:
+        with spares.session(container) as client:
             if progress:
                 progress(f"executor {container}: {client.info.triple}, {client.info.dialect}")
             yield client
@@ -124,10 +125,17 @@ def open_executor(spec: str | None, progress: Progress | None = None, *,
 @contextlib.contextmanager
 def open_profile_container(profile: Profile, mounts: Sequence[tuple[Path, str]],
                            progress: Progress | None, keep: bool) -> Iterator[OrcClient]:
-    """The profile's container; started (and afterwards removed) if it is not running."""
+    """The profile's container; started (and afterwards removed) if it is not running.
+    A daemon's child takes the daemon's spare session there (run/spares.py)."""
+    from crossjit.run import spares
     from crossjit.targets import executors
 
     cfg = executors.config(profile=profile, mounts=mounts)
+    spare = spares.take(cfg.name)
+    if spare is not None:  # live, so the container runs: `running` would do nothing
+        with spares.session(cfg.name, spare) as client:
+            yield client
+        return
     with (executors.running(cfg, progress=progress or quiet, keep=keep),
           executors.session(cfg.name) as client):
         yield client
@@ -218,6 +226,8 @@ def program_objects(plan: RunPlan, built: _build.BuildResult) -> list[_build.Obj
     """The built objects plus crossjit's runtime; with -g also runtime/jitdebug.c, which
     deregisters the debug objects at teardown."""
     objects = [*built.objects, _build.runtime_object(plan.build)]
+    from crossjit.link.tls import has_tls_sections
+
     if any(has_tls_sections(o.data) for o in built.objects):  # only then: runtime/tls.c
         objects.append(_build.runtime_object(plan.build, "tls.c", "<crossjit tls>"))
     if plan.build.debug:
@@ -229,6 +239,8 @@ def load_plan(client: OrcClient, plan: RunPlan, built: _build.BuildResult,
               objects: Sequence[_build.ObjectFile], progress: Progress | None,
               warn: Progress | None) -> loader.LoadedProgram:
     """Link and load a built plan (the plan's libraries, debug objects with -g)."""
+    from crossjit.run import loader
+
     resident = loader.resident(
         client, _build.runtime_object(plan.build, "resident.c", "<crossjit resident>"))
     return loader.load(
@@ -239,12 +251,14 @@ def load_plan(client: OrcClient, plan: RunPlan, built: _build.BuildResult,
 
 
 def execute(client: OrcClient, plan: RunPlan, progress: Progress | None,
-            warn: Progress | None) -> int:
-    """Build, load and run a plan on a connected executor; the program's exit status."""
+            warn: Progress | None, built: _build.BuildResult | None = None) -> int:
+    """Build (unless ``built``), load and run a plan on a connected executor; the
+    program's exit status."""
     _mark("connected")
     triple = plan.build.target
     check_target(triple, client.info.triple)
-    built = _build.build(plan.inputs, plan.build, progress)
+    if built is None:
+        built = _build.build(plan.inputs, plan.build, progress)
     _mark("built")
 
     def loading(msg: str) -> None:  # the loader says "loading N bytes" between link and finalize
@@ -262,6 +276,8 @@ def execute(client: OrcClient, plan: RunPlan, progress: Progress | None,
         return ended_executor(exc, warn)
     if outcome.signal is not None and warn:
         warn(describe_crash(outcome, program))
+    from crossjit.run import loader
+
     loader.unload(client, program)
     return outcome.status
 
@@ -382,6 +398,59 @@ def build_profile(path: Path, progress: Progress | None = None,
     return _build.build(run.plan.inputs, run.plan.build, progress)
 
 
+class _Opening:
+    """A session context entered on a thread: ``docker exec`` + Setup (~0.15 s, mostly
+    waiting on the docker CLI and the engine) overlaps the build (clang, llvmlite)."""
+
+    def __init__(self, cm: contextlib.AbstractContextManager[OrcClient]) -> None:
+        self._cm = cm
+        self._client: OrcClient | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._enter, daemon=True,
+                                        name="crossjit-open-session")
+        self._thread.start()
+
+    def _enter(self) -> None:
+        try:
+            self._client = self._cm.__enter__()
+            _mark("connected")
+        except BaseException as exc:  # re-raised where the session is waited for
+            self._error = exc
+
+    def wait(self) -> OrcClient:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._client is not None
+        return self._client
+
+    def close(self, exc: BaseException | None) -> None:
+        self._thread.join()
+        if self._error is None:
+            self._cm.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
+
+
+def _overlapped(cm: contextlib.AbstractContextManager[OrcClient], plan: RunPlan,
+                progress: Progress | None, warn: Progress | None) -> int:
+    """``with cm as client: execute(client, plan)``, the build running while ``cm``
+    opens. Errors come out as they did in sequence: the session's first."""
+    opening = _Opening(cm)
+    raised: BaseException | None = None
+    try:
+        try:
+            built = _build.build(plan.inputs, plan.build, progress)
+            _mark("built")
+        except BaseException:
+            opening.wait()  # a session that failed to open is what the user sees first
+            raise
+        return execute(opening.wait(), plan, progress, warn, built)
+    except BaseException as exc:
+        raised = exc
+        raise
+    finally:
+        opening.close(raised)
+
+
 def run_profile(path: Path, args: tuple[str, ...] | None, *, executor: str | None = None,
                 keep: bool = False, progress: Progress | None = None,
                 warn: Progress | None = None) -> int:
@@ -390,8 +459,16 @@ def run_profile(path: Path, args: tuple[str, ...] | None, *, executor: str | Non
     _mark("prepared")
     plan = run.plan
     if plan.executor.profile_container:
-        with open_profile_container(run.profile, run.mounts, progress, keep) as client:
-            return execute(client, plan, progress, warn)
+        from crossjit.run import spares
+        from crossjit.targets import executors
+
+        cfg = executors.config(profile=run.profile, mounts=run.mounts)
+        spare = spares.take(cfg.name)
+        if spare is not None:  # a daemon's child: the session is ready, nothing to overlap
+            with spares.session(cfg.name, spare) as client:
+                return execute(client, plan, progress, warn)
+        return _overlapped(open_profile_container(run.profile, run.mounts, progress, keep),
+                           plan, progress, warn)
     spec = plan.executor.spec
     if spec is None:
         spec = local_executor_for(plan.build.target)

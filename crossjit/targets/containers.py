@@ -1,5 +1,10 @@
 """The Docker engine, through docker-py: the only module that imports ``docker``.
 
+docker-py (with requests and urllib3) takes ~0.1 s to import, more than a warm `crossjit
+run` spends in total: the two read-only calls on that path — a container's state and
+labels, its processes — go to the engine's unix socket directly (``_Lite``: one HTTP GET
+each); docker-py is imported when any other call needs it.
+
 A thin adapter: connect (with a message that says how to start an engine), build images
 with streamed progress, create/run/find/remove labelled containers, stream archives out
 of containers. What to build and how to run it is decided by ``sysroot.py`` and
@@ -10,16 +15,34 @@ of containers. What to build and how to run it is decided by ``sysroot.py`` and
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import docker
-import docker.errors
+from urllib.parse import quote
 
 from crossjit.errors import ContainerError, Progress, quiet
+
+
+class _LazyDocker:
+    """``docker``, imported on first use (then this stand-in is replaced by the module)."""
+
+    def __getattr__(self, name: str) -> Any:
+        import docker
+        import docker.errors
+
+        globals()["docker"] = docker
+        return getattr(docker, name)
+
+
+docker: Any = _LazyDocker()
+
+
+def warm_up() -> None:
+    """Import docker-py now (the daemon does, before it forks)."""
+    docker.errors  # noqa: B018 (the attribute access imports it)
 
 #: every container and image crossjit makes carries this label (`crossjit clean` finds them)
 MANAGED = "crossjit.managed"
@@ -93,8 +116,22 @@ class RunSpec:
 class Engine:
     """A connection to one Docker engine."""
 
-    def __init__(self, client: Any) -> None:
-        self._client = client
+    def __init__(self, client: Any = None, lite: _Lite | None = None, timeout: int = 10
+                 ) -> None:
+        self._docker = client
+        self._lite = lite
+        self._timeout = timeout
+
+    @property
+    def _client(self) -> Any:
+        """docker-py's client, made on first use (the engine answered ``_Lite``'s ping)."""
+        if self._docker is None:
+            try:
+                self._docker = docker.from_env(timeout=self._timeout)
+            except docker.errors.DockerException as exc:
+                raise ContainerError("no Docker engine is answering", why=_why_no_engine(exc),
+                                     hint=START_ENGINE_HINT) from None
+        return self._docker
 
     # ---- engine ------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
@@ -257,6 +294,16 @@ class Engine:
         return [self._info(c) for c in found]
 
     def get(self, name: str) -> ContainerInfo | None:
+        if self._lite is not None:
+            status, attrs = self._lite.get(f"/containers/{quote(name, safe='')}/json",
+                                           f"looking up container {name}")
+            if status == 404:
+                return None
+            state, config = attrs.get("State") or {}, attrs.get("Config") or {}
+            return ContainerInfo(name=str(attrs.get("Name", name)).lstrip("/"),
+                                 id=str(attrs.get("Id", "")), status=str(state.get("Status")),
+                                 image=str(config.get("Image", "")),
+                                 labels=dict(config.get("Labels") or {}))
         try:
             return self._info(self._client.containers.get(name))
         except docker.errors.NotFound:
@@ -278,8 +325,16 @@ class Engine:
 
     def processes(self, name: str) -> list[tuple[int, int, str]]:
         """(host pid, host parent pid, command line) of each process in the container."""
-        with _engine_errors(f"listing the processes of {name}"):
-            top = self._client.containers.get(name).top(ps_args="-eo pid,ppid,args")
+        what = f"listing the processes of {name}"
+        if self._lite is not None:
+            status, top = self._lite.get(
+                f"/containers/{quote(name, safe='')}/top?ps_args=-eo%20pid,ppid,args", what)
+            if status != 200:
+                raise ContainerError(f"{what}: the Docker engine refused",
+                                     why=str(top.get("message", status)))
+        else:
+            with _engine_errors(what):
+                top = self._client.containers.get(name).top(ps_args="-eo pid,ppid,args")
         titles = [t.upper() for t in top.get("Titles") or []]
         pid_at = titles.index("PID") if "PID" in titles else 0
         ppid_at = titles.index("PPID") if "PPID" in titles else 1
@@ -331,6 +386,17 @@ def _guarded(stream: Iterator[bytes], what: str) -> Iterator[bytes]:
 
 def connect(timeout: int = 10) -> Engine:
     """The engine named by DOCKER_HOST (default: the local socket), checked with a ping."""
+    path = _local_socket()
+    if path is not None:
+        lite = _Lite(path, timeout)
+        try:
+            lite.ping()
+        except OSError as exc:
+            why = ("the engine's socket does not exist (is dockerd running?)"
+                   if isinstance(exc, FileNotFoundError) else exc.strerror or str(exc))
+            raise ContainerError("no Docker engine is answering", why=why,
+                                 hint=START_ENGINE_HINT) from None
+        return Engine(None, lite, timeout)
     try:
         client = docker.from_env(timeout=timeout)
         client.ping()
@@ -351,3 +417,71 @@ def _why_no_engine(exc: Exception) -> str:
     if m:
         return m.group(2)
     return text
+
+
+# --- the engine's own API, for the read-only calls of the hot path -------------------------
+
+
+def _local_socket() -> str | None:
+    """The engine's unix socket when DOCKER_HOST names one (or none is set); None for
+    tcp/ssh engines and contexts, which docker-py handles (TLS, SSH, ...)."""
+    if os.environ.get("DOCKER_CONTEXT"):
+        return None
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    return host.removeprefix("unix://") if host.startswith("unix://") else None
+
+
+class _Lite:
+    """HTTP/1.1 GETs over the engine's unix socket (Connection: close, read to EOF)."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        self.path, self.timeout = path, timeout
+
+    def ping(self) -> None:
+        status, _ = self._request("/_ping")
+        if status != 200:
+            raise OSError(f"the engine answered {status} to a ping")
+
+    def get(self, url: str, what: str) -> tuple[int, Any]:
+        """(HTTP status, decoded JSON body); any failure is a ContainerError on ``what``."""
+        import json
+
+        try:
+            status, body = self._request(url)
+            return status, json.loads(body) if body.strip() else {}
+        except (OSError, ValueError) as exc:
+            raise ContainerError(f"{what}: connection to the engine failed",
+                                 why=str(exc)) from None
+
+    def _request(self, url: str) -> tuple[int, bytes]:
+        import socket
+
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(self.timeout)
+            sock.connect(self.path)
+            sock.sendall(f"GET {url} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n"
+                         .encode())
+            data = bytearray()
+            while chunk := sock.recv(1 << 16):
+                data += chunk
+        head, sep, body = bytes(data).partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split()
+        if not sep or len(parts) < 2 or not parts[1].isdigit():
+            raise OSError(f"not an HTTP answer: {lines[0][:80]!r}")
+        fields = (h.partition(":") for h in lines[1:])
+        headers = {k.strip().lower(): v.strip() for k, _, v in fields}
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            body = _dechunk(body)
+        return int(parts[1]), body
+
+
+def _dechunk(body: bytes) -> bytes:
+    out = bytearray()
+    while True:
+        size_line, sep, rest = body.partition(b"\r\n")
+        size = int(size_line.split(b";")[0].strip() or b"0", 16) if sep else 0
+        if size == 0:
+            return bytes(out)
+        out += rest[:size]
+        body = rest[size + 2:]

@@ -406,6 +406,50 @@ def session(
     ``session_processes`` gives its host pids, so ``run --watch`` can kill a session on
     demand without waiting for ``run_as_main``.
     """
+    opened = open_session(name, timeout=timeout, interactive=interactive, engine=engine,
+                          stdin=stdin, new_session=new_session, sid=sid)
+    try:
+        yield opened.client
+    finally:
+        opened.close()
+
+
+@dataclass
+class Session:
+    """An open container session (``open_session``); ``close`` ends it. Not a context
+    manager on purpose: a daemon opens spares that the command it forks closes."""
+
+    client: OrcClient
+    proc: subprocess.Popen[bytes]
+    engine: containers.Engine
+    name: str
+    sid: str
+    leftovers: tuple[Path, ...]  # its socket and status files in the run dir
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.close()
+        _finish(self.proc, self.engine, self.name, self.sid)
+        for leftover in self.leftovers:
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+
+def open_session(
+    name: str,
+    *,
+    timeout: float = 30.0,
+    interactive: bool = True,
+    engine: containers.Engine | None = None,
+    stdin: int | None = None,
+    new_session: bool = False,
+    sid: str | None = None,
+    stdout: int | None = None,
+    stderr: int | None = None,
+) -> Session:
+    """``session`` without the ``with``: the caller must ``close()`` it. ``stdout`` and
+    ``stderr`` replace the program's (interactive only): the pipes of a daemon's spare
+    session, which the command that takes it copies to its own (run/spares.py)."""
     from crossjit.orc.client import OrcClient
     from crossjit.orc.transport import connect_unix
 
@@ -426,11 +470,10 @@ def session(
     proc = subprocess.Popen(
         argv,
         stdin=stdin if stdin is not None else None if interactive else quiet,
-        stdout=None if interactive else quiet,
-        stderr=None if interactive else subprocess.PIPE,
+        stdout=stdout if interactive else quiet,
+        stderr=stderr if interactive else subprocess.PIPE,
         start_new_session=new_session,
     )
-    client: OrcClient | None = None
     try:
         hint = f"see `crossjit executor logs {name}`"
 
@@ -448,15 +491,13 @@ def session(
                                  fate=_session_fate(proc, variant, host_status, with_status),
                                  signal_as_status=True)
         client = OrcClient(transport, timeout=timeout)
-        yield client
-    finally:
-        if client is not None:
-            with contextlib.suppress(Exception):
-                client.close()
+    except BaseException:
         _finish(proc, engine, name, sid)
         for leftover in (host_sock, host_status):
             with contextlib.suppress(OSError):
                 leftover.unlink()
+        raise
+    return Session(client, proc, engine, name, sid, (host_sock, host_status))
 
 
 def _session_fate(proc: subprocess.Popen[bytes], variant: str, status_file: Path,
