@@ -333,11 +333,12 @@ def build(
     with _guard():
         import json
 
-        from crossjit.compile.commands import destination
         from crossjit.run.session import build_profile
 
         cc = None
         if compile_commands is not None:
+            from crossjit.compile.commands import destination
+
             given = None if compile_commands == _NEXT_TO_PROFILE else Path(compile_commands)
             cc = destination(given, profile.parent).absolute()
         result = build_profile(profile, progress=progress, compile_commands=cc)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crossjit.errors import ProfileError, Progress
-from crossjit.project.plan import container_name, tls_folder
 from crossjit.project.profile import Profile, fetch_ref
 
 
@@ -133,6 +132,8 @@ def summary(profile: Profile, paths: ResolvedPaths, fetched: Mapping[str, Path])
         for host, path in paths.mounts:
             lines.append(f"            mount {host} -> {path} (read-only)")
         if ex.tls:
+            from crossjit.project.plan import container_name, tls_folder  # rare: lazily
+
             made = tls_folder(container_name(profile.name))
             lines.append(f"            tls {made} -> {ex.tls} (self-signed cert.pem + key.pem, "
                          "made at the first start; read-only)")

@@ -25,7 +25,6 @@ if TYPE_CHECKING:  # the linker and the ORC client load only where a program is 
     from crossjit.project.profile import Profile
     from crossjit.run import loader
     from crossjit.targets.base import Target
-    from crossjit.targets.libraries import Libraries
 
 
 # Outcome kinds returned by runtime/crt.c's __crossjit_start as (kind << 8) | status.
@@ -282,14 +281,15 @@ def execute(client: OrcClient, plan: RunPlan, progress: Progress | None,
     return outcome.status
 
 
-def _libraries(req: JitRequest) -> Libraries:
-    """-l/-L: archives to link, shared libraries to dlopen (targets/libraries.py)."""
+def _libraries(req: JitRequest) -> tuple[tuple[Path, ...], tuple[str, ...]]:
+    """-l/-L: (archives to link, shared libraries to dlopen), see targets/libraries.py."""
+    if not req.libs:
+        return (), ()
     from crossjit.targets import libraries
 
-    if not req.libs:
-        return libraries.Libraries()
     local = req.executor is None or req.executor.startswith("spawn")
-    return libraries.resolve(req.libs, req.lib_dirs, sysroot=req.sysroot, local=local)
+    found = libraries.resolve(req.libs, req.lib_dirs, sysroot=req.sysroot, local=local)
+    return tuple(found.archives), tuple(found.dlopen)
 
 
 def run_jit(req: JitRequest, progress: Progress | None = None,
@@ -303,18 +303,18 @@ def run_jit(req: JitRequest, progress: Progress | None = None,
     ctx = (contextlib.closing(client) if client is not None
            else open_executor(req.executor, progress, target=target, triple=req.target))
     with ctx as client:
-        libs = _libraries(req)
+        archives, shared = _libraries(req)
         plan = RunPlan(
             name=req.program_name or (req.inputs[0].stem if req.inputs else "a.out"),
-            inputs=(*req.inputs, *libs.archives),
+            inputs=(*req.inputs, *archives),
             build=_build.BuildOptions(
                 target=req.target or client.info.triple, opt_level=req.opt_level,
                 debug=req.debug, include_dirs=req.include_dirs, defines=req.defines,
                 sysroot=req.sysroot,
             ),
             executor=ExecutorChoice(spec=req.executor),
-            dlopen=(target.resolve_libraries((*req.dlopen, *libs.dlopen)) if target
-                    else (*req.dlopen, *libs.dlopen)),
+            dlopen=(target.resolve_libraries((*req.dlopen, *shared)) if target
+                    else (*req.dlopen, *shared)),
             args=req.program_args,
         )
         return execute(client, plan, progress, warn)

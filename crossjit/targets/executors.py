@@ -34,7 +34,7 @@ from crossjit.errors import (
     quiet,
 )
 from crossjit.project import plan, recipes
-from crossjit.targets import containers, procfs, soname, sysroot, tlscert
+from crossjit.targets import containers, procfs, soname, sysroot
 
 if TYPE_CHECKING:
     from crossjit.orc.client import ExecutorInfo, OrcClient
@@ -255,6 +255,8 @@ def up(
         os.chown(rundir, uid, gid)
     if cfg.tls is not None:
         owner = (uid, gid) if os.getuid() == 0 else None
+        from crossjit.targets import tlscert  # only for executor.tls (runs openssl)
+
         made = tlscert.ensure(cfg.name, owner, progress)
         cfg = replace(cfg, mounts=(*cfg.mounts, (made, cfg.tls)))
     progress(f"starting {cfg.name} ({image})")
