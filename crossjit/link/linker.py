@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from crossjit.errors import LinkError, NotSupportedError, UnresolvedSymbolsError
 from crossjit.link import ehframe
-from crossjit.link.arch import Arch, RangeError, get_arch
+from crossjit.link.arch import Arch, FixupError, get_arch
 from crossjit.link.diagnostics import block_location, location
 from crossjit.link.fixup import apply_segments, raise_range_errors
 from crossjit.link.graph import Block, Edge, Prot, SegClass, Symbol, SymKind
@@ -591,8 +591,8 @@ class LinkedImage:
             if t.kind is SymKind.DISCARDED:
                 t, addend = absolute_zero, tombstone
             edges.append(Edge(off, kind, t, addend, rtype))
-        errs: list[RangeError] = []
+        errs: list[FixupError] = []
         arch.apply_fixups(buf, 0, 0, edges, self._addrs, 0, errs)
         blk = Block(obj.name, sec.name, SegClass.RODATA, 1, len(buf), None)
-        raise_range_errors(arch, [(blk, *e) for e in errs])
+        raise_range_errors(arch, [(blk, e) for e in errs])
         return bytes(buf)
