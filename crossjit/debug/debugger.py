@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crossjit.errors import CrossjitError, Progress, UsageError, quiet
+from crossjit.errors import CrossjitError, NotSupportedError, Progress, UsageError, quiet
 from crossjit.orc.client import ExecutorSpec, OrcClient
 from crossjit.orc.transport import SpawnedTransport
 from crossjit.orc.transport import spawn_executor as spawn_transport
@@ -192,6 +192,13 @@ def spawn_executor(spec: ExecutorSpec, *, interactive: bool) -> OrcClient:
     """A spawned executor in a session of its own (the terminal's Ctrl-C is the
     debugger's) and, interactively, with stdin from /dev/null (the terminal is the
     debugger's too)."""
+    if spec.wrapper:
+        raise NotSupportedError(
+            f"crossjit debug cannot attach to an emulated executor ({spec}) yet",
+            why="a debugger attached to qemu-user by pid sees the emulator, not the AArch64 "
+            "program; that needs qemu's gdbstub",
+            hint="debug the program on an x86-64 executor, or use crossjit jit --target",
+        )
     transport = spawn_transport(spec.path, spec.args, new_session=True,
                                 stdin=subprocess.DEVNULL if interactive else None)
     return OrcClient(transport, timeout=DEBUG_CALL_TIMEOUT)

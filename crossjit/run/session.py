@@ -18,7 +18,14 @@ from crossjit.compile import build as _build
 from crossjit.errors import ExecutorDisconnected, Progress, UsageError, quiet, signal_name
 from crossjit.link.arch import arch_name
 from crossjit.orc.client import OrcClient
-from crossjit.project.plan import ExecutorChoice, RunPlan, docker_container, local_executor_for
+from crossjit.project.plan import (
+    ExecutorChoice,
+    RunPlan,
+    default_sysroot_for,
+    docker_container,
+    is_foreign,
+    local_executor_for,
+)
 from crossjit.run import loader
 
 if TYPE_CHECKING:
@@ -222,18 +229,24 @@ def run_jit(req: JitRequest, progress: Progress | None = None,
     _mark("start")
     for p in req.inputs:
         _build.classify(p)  # bad inputs fail before an executor starts
+    executor = req.executor
+    if client is None and executor is None and req.target and is_foreign(req.target):
+        # Another CPU (AArch64 on x86-64): the host's default executor cannot run it.
+        executor = local_executor_for(req.target)
     ctx = (contextlib.closing(client) if client is not None
-           else open_executor(req.executor, progress))
+           else open_executor(executor, progress))
     with ctx as client:
+        target = req.target or client.info.triple
+        sysroot = req.sysroot if req.sysroot is not None else default_sysroot_for(target)
         plan = RunPlan(
             name=req.program_name or (req.inputs[0].stem if req.inputs else "a.out"),
             inputs=req.inputs,
             build=_build.BuildOptions(
-                target=req.target or client.info.triple, opt_level=req.opt_level,
+                target=target, opt_level=req.opt_level,
                 debug=req.debug, include_dirs=req.include_dirs, defines=req.defines,
-                sysroot=req.sysroot,
+                sysroot=sysroot,
             ),
-            executor=ExecutorChoice(spec=req.executor),
+            executor=ExecutorChoice(spec=executor),
             dlopen=req.dlopen,
             args=req.program_args,
         )
