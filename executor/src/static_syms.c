@@ -52,9 +52,13 @@ static const struct sym table[] = {
     S(isprint), S(ispunct), S(toupper), S(tolower),
     /* math (in musl's libc) */
     S(sqrt), S(sin), S(cos), S(tan), S(atan2), S(pow), S(exp), S(log), S(log10),
-    S(floor), S(ceil), S(fabs), S(fmod), S(round),
+    S(floor), S(ceil), S(fabs), S(fmod), S(round), S(hypot), S(trunc), S(cbrt), S(exp2),
+    S(log2), S(ldexp), S(frexp), S(lround), S(asin), S(acos), S(atan), S(sinh), S(cosh),
+    S(tanh), S(sqrtf), S(sinf), S(cosf), S(tanf), S(atan2f), S(powf), S(expf), S(logf),
+    S(floorf), S(ceilf), S(fabsf), S(fmodf), S(roundf), S(hypotf),
     /* unix, time, signals, threads */
-    S(read), S(write), S(close), S(open), S(lseek), S(unlink), S(getpid), S(sleep),
+    S(read), S(write), S(close), S(open), S(lseek), S(unlink), S(getpid), S(sleep), S(_exit),
+    S(sigaltstack), {"environ", &environ},
     S(usleep), S(isatty), S(fstat), S(stat), S(mmap), S(munmap), S(time), S(clock),
     S(clock_gettime), S(nanosleep), S(gettimeofday), S(signal), S(sigaction), S(raise),
     S(sigemptyset), S(sigaddset), S(setjmp), S(longjmp), S(_setjmp), S(_longjmp),
