@@ -19,6 +19,7 @@ from crossjit.link import LinkedImage, Linker
 from crossjit.orc.client import ExecutorSpec, OrcClient
 from crossjit.orc.messages import SegmentRequest
 from tests.integration import aarch64_env as a64
+from tests.integration.test_executor_support import qemu_aarch64
 from tests.prereq import require_tool
 from tests.unit.a64_decode import branch_target
 
@@ -86,4 +87,4 @@ def test_call_beyond_128_mib_goes_through_a_stub(executor: str, tmp_path: Path) 
                          for image in (near, far) for s in image.segments])
         assert client.run_as_int(near.symbols["caller"], 1) == 203
         assert client.run_as_int(near.symbols["tail"], 1) == 102
-    assert shlex.join(spec.wrapper).startswith(a64.qemu_aarch64())
+    assert shlex.join(spec.wrapper).startswith(qemu_aarch64())
