@@ -7,6 +7,8 @@ host compiler's backend does not matter. Objects are cached by content.
 from __future__ import annotations
 
 import hashlib
+import platform
+import re
 import threading
 from dataclasses import dataclass
 from functools import cache
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from crossjit.compile import cache as cachedir
-from crossjit.errors import CodegenError
+from crossjit.errors import CodegenError, NotSupportedError
 
 _LOCK = threading.Lock()  # llvmlite's target registry init is not thread-safe
 
@@ -39,7 +41,11 @@ def _init() -> None:
     with _LOCK:
         llvm.initialize_all_targets()
         llvm.initialize_all_asmprinters()
-        llvm.initialize_all_asmparsers() if hasattr(llvm, "initialize_all_asmparsers") else None
+        # llvmlite exports only the host's assembler (for inline asm); see _reject_inline_asm.
+        if hasattr(llvm, "initialize_all_asmparsers"):
+            llvm.initialize_all_asmparsers()
+        else:
+            llvm.initialize_native_asmparser()
 
 
 def warm_up() -> None:
@@ -98,10 +104,41 @@ def _optimise(mod: Any, tm: Any, level: int) -> None:
     mpm.run(mod, pb)
 
 
+_ARCH_SPELLINGS = {"amd64": "x86_64", "arm64": "aarch64"}
+# `call ... asm "..."` (inline assembly) or `module asm "..."` in textual IR.
+_INLINE_ASM = re.compile(
+    rb'(^module asm "|\basm (sideeffect |alignstack |inteldialect |unwind )*")', re.MULTILINE
+)
+
+
+def _same_arch_as_host(triple: str) -> bool:
+    def arch(name: str) -> str:
+        return _ARCH_SPELLINGS.get(name.lower(), name.lower())
+
+    return arch(triple.split("-", 1)[0]) == arch(platform.machine())
+
+
+def _reject_inline_asm(mod: Any, name: str, triple: str) -> None:
+    """llvmlite has only the host's assembler: LLVM would abort the whole process on
+    inline assembly for another CPU ("don't have an asm parser for this target")."""
+    if _INLINE_ASM.search(str(mod).encode()):
+        source = mod.source_file or name
+        raise NotSupportedError(
+            f"{source} contains inline assembly, which crossjit cannot assemble for {triple} "
+            "yet",
+            why=f"llvmlite's LLVM only includes an assembler for this host's CPU "
+            f"({platform.machine()})",
+            hint="move the assembly into a .o built with clang --target and pass that "
+            "object, or guard it with #ifdef",
+        )
+
+
 def ir_to_object(data: bytes, name: str, opts: CodegenOptions) -> bytes:
     """Parse, verify, optimise and emit one module (no cache)."""
     tm = _target_machine(opts)
     mod = _parse(data, name)
+    if not _same_arch_as_host(opts.triple):
+        _reject_inline_asm(mod, name, opts.triple)
     mod.triple = opts.triple
     mod.data_layout = str(tm.target_data)
     try:
