@@ -186,6 +186,12 @@ def debug(
                      "Debian's llvm-jitlink-executor), or an executor container started by "
                      "`crossjit executor up`: docker:musl, docker:debian, docker:alpine."),
     ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Target triple (default: the executor's own); "
+                     "aarch64-linux-gnu|musl runs under qemu and is debugged through its "
+                     "gdbstub (gdb-multiarch or lldb)."),
+    ] = None,
     opt: OptLevel = 0,
     include: IncludeDirs = None,
     define: Defines = None,
@@ -205,7 +211,7 @@ def debug(
         request = DebugRequest(
             jit=JitRequest(
                 inputs=tuple(inputs), program_args=tuple(program_args), executor=executor,
-                opt_level=opt, debug=True, include_dirs=tuple(include or ()),
+                target=target, opt_level=opt, debug=True, include_dirs=tuple(include or ()),
                 defines=tuple(define or ()), dlopen=tuple(dlopen or ()), sysroot=sysroot,
             ),
             debugger=debugger,
