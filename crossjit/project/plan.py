@@ -166,7 +166,7 @@ def plan_profile(profile: Profile, *, sources: tuple[Path, ...], include_dirs: t
         debug=profile.debug,
         include_dirs=include_dirs,
         defines=tuple(profile.defines),
-        sysroot=sysroot,
+        sysroot=sysroot if sysroot is not None else default_sysroot_for(t.triple),
         extra_cflags=tuple(profile.cflags),
         cpu=t.cpu or "",
         features=",".join(t.features),
