@@ -4,7 +4,9 @@ through qemu's gdbstub (a unix socket) with gdb-multiarch and lldb-16.
 The seed scenario: a breakpoint on sub1 set before any code exists hits with x == 1 (the
 GDB JIT interface, through the stub), the line is read from the .c file, x = 42 is set
 from the debugger and the program exits 41 — on Debian's arm64 LLVM 16 executor and
-crossjit-executor (glibc and static musl). Plus a backtrace through JIT'd callers.
+crossjit-executor (glibc and static musl), and on the LLVM 19 and 22 executors (their
+debug-object registration differs: 17-19 wrapper + bool, 22 an allocation action).
+Plus a backtrace through JIT'd callers.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def where(executor: str) -> list[str]:
     return ["--target", target, "-e", spec]
 
 
-@pytest.mark.parametrize("executor", ["llvm16", "cj-glibc", "cj-musl"])
+@pytest.mark.parametrize("executor", ["llvm16", "llvm19", "llvm22", "cj-glibc", "cj-musl"])
 @pytest.mark.parametrize("dbg", ["gdb", "lldb"])
 def test_seed_scenario_through_qemus_gdbstub(tmp_path: Path, dbg: str, executor: str) -> None:
     debugger(dbg)
