@@ -121,7 +121,9 @@ def jit(
     ] = None,
     target: Annotated[
         str | None,
-        typer.Option("--target", help="Target triple (default: the executor's own triple)."),
+        typer.Option("--target", help="Target triple (default: the executor's own triple); "
+                     "aarch64-linux-gnu|musl without --executor starts an AArch64 executor "
+                     "under qemu-aarch64-static."),
     ] = None,
     opt: OptLevel = 0,
     debug: Annotated[bool, typer.Option("-g", help="Emit debug information.")] = False,
