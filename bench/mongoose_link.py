@@ -1,12 +1,17 @@
 """Link + run the Mongoose objects: crossjit vs LLVM 16's llvm-jitlink, side by side.
 
-    python -m bench.mongoose_link [--rounds N]
+    python -m bench.mongoose_link [--rounds N] [--arch aarch64]
 
 Both controllers get the same objects (clang-16 -c -fPIC -O0 -g of Mongoose 7.23 and
 examples/mongoose/main.c) and the same executor (Debian's LLVM 16 llvm-jitlink-executor,
 spawned over a socketpair / pipes). Measured per round: wall time from starting the host
 tool to the first HTTP 200 from the JIT'd server, and the host tool's peak RSS (VmHWM).
 Prints medians and ratios (crossjit / LLVM).
+
+``--arch aarch64``: the objects are built for aarch64-linux-gnu against the arm64 root
+(scripts/arm64-root) and the executor is Debian's *arm64* LLVM 16 executor under
+qemu-aarch64-static -L ROOT, for both tools (llvm-jitlink-16 runs it through a two-line
+wrapper script, as its --oop-executor takes a path).
 """
 
 from __future__ import annotations
@@ -38,15 +43,35 @@ class Sample:
     peak_rss_kib: int
 
 
-def build_objects(work: Path) -> list[Path]:
+def build_objects(work: Path, target: list[str] | None = None) -> list[Path]:
     src = mongoose_dir()
     objs = []
     for c in (src / "mongoose.c", REPO / "examples" / "mongoose" / "main.c"):
         out = work / (c.stem + ".o")
-        subprocess.run(["clang-16", "-c", "-fPIC", "-O0", "-g", f"-I{src}", str(c), "-o",
-                        str(out)], check=True)
+        subprocess.run(["clang-16", *(target or []), "-c", "-fPIC", "-O0", "-g", f"-I{src}",
+                        str(c), "-o", str(out)], check=True)
         objs.append(out)
     return objs
+
+
+def aarch64_executor(work: Path) -> tuple[list[str], str, Path]:
+    """(clang target flags, crossjit's spawn spec, a wrapper script for llvm-jitlink) for
+    the arm64 LLVM 16 executor under qemu."""
+    import shlex
+    import shutil
+
+    from crossjit.project.plan import arm64_root
+
+    root = arm64_root()
+    exe = root / "usr/lib/llvm-16/bin/llvm-jitlink-executor"
+    qemu = shutil.which("qemu-aarch64-static")
+    if not exe.exists() or qemu is None:
+        raise SystemExit(f"needs {exe} (scripts/arm64-root) and qemu-aarch64-static")
+    wrapper = work / "llvm-jitlink-executor-aarch64"
+    wrapper.write_text(f'#!/bin/sh\nexec {shlex.join([qemu, "-L", str(root), str(exe)])} "$@"\n')
+    wrapper.chmod(0o755)
+    spec = "spawn:" + shlex.join([qemu, "-L", str(root), str(exe)])
+    return ["--target=aarch64-linux-gnu", f"--sysroot={root}"], spec, wrapper
 
 
 def free_port() -> int:
@@ -132,18 +157,22 @@ def breakdown(cmd: list[str], port: int, root: Path,
 def main() -> int:
     ap = argparse.ArgumentParser(description="Mongoose link+run: crossjit vs llvm-jitlink-16")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--arch", choices=("x86_64", "aarch64"), default="x86_64")
     opts = ap.parse_args()
     if not EXECUTOR.exists():
         print(f"needs {EXECUTOR} (apt-get install llvm-16)", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="crossjit-bench-") as tmp:
         work = Path(tmp)
-        objs = [str(o) for o in build_objects(work)]
+        target: list[str] = []
+        spec, oop = f"spawn:{EXECUTOR}", EXECUTOR
+        if opts.arch == "aarch64":
+            target, spec, oop = aarch64_executor(work)
+        objs = [str(o) for o in build_objects(work, target)]
         root = work / "www"
         root.mkdir()
         (root / "index.txt").write_text("hello\n")
-        jit = [sys.executable, "-m", "crossjit", "jit", "--executor", f"spawn:{EXECUTOR}",
-               *objs, "--"]
+        jit = [sys.executable, "-m", "crossjit", "jit", "--executor", spec, *objs, "--"]
         plain = {**os.environ, "CROSSJIT_NO_DAEMON": "1"}
         sock = work / "daemon" / "daemon.sock"
         warm = {**os.environ, "CROSSJIT_DAEMON_SOCKET": str(sock)}
@@ -154,7 +183,7 @@ def main() -> int:
         tools = {
             "crossjit": (jit, plain, None),
             "crossjit (daemon)": (jit, warm, lambda _pid: daemon_child(sock)),
-            "llvm-jitlink-16": ([str(LLVM16 / "llvm-jitlink"), f"--oop-executor={EXECUTOR}",
+            "llvm-jitlink-16": ([str(LLVM16 / "llvm-jitlink"), f"--oop-executor={oop}",
                                  *objs, "-args", "mongoose"], None, None),  # -args: argv[0] too
         }
         samples: dict[str, list[Sample]] = {k: [] for k in tools}
@@ -166,7 +195,7 @@ def main() -> int:
         finally:
             subprocess.run([*jit[:3], "daemon", "stop"], env=warm, check=False,
                            stdout=subprocess.DEVNULL)
-    print(f"Mongoose link+run to first HTTP 200, {opts.rounds} rounds "
+    print(f"Mongoose ({opts.arch}) link+run to first HTTP 200, {opts.rounds} rounds "
           f"({os.cpu_count()} cores, Python {sys.version.split()[0]})")
     print(f"{'tool':<20}{'median s':>10}{'min s':>10}{'peak RSS MiB':>14}")
     med: dict[str, tuple[float, float]] = {}

@@ -133,7 +133,9 @@ def jit(
     ] = None,
     target: Annotated[
         str | None,
-        typer.Option("--target", help="Target triple (default: the executor's own triple)."),
+        typer.Option("--target", help="Target triple (default: the executor's own triple); "
+                     "aarch64-linux-gnu|musl without --executor starts an AArch64 executor "
+                     "under qemu-aarch64-static."),
     ] = None,
     opt: OptLevel = 0,
     debug: Annotated[bool, typer.Option("-g", help="Emit debug information.")] = False,
@@ -204,6 +206,12 @@ def debug(
                      "Debian's llvm-jitlink-executor), or an executor container started by "
                      "`crossjit executor up`: docker:musl, docker:debian, docker:alpine."),
     ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Target triple (default: the executor's own); "
+                     "aarch64-linux-gnu|musl runs under qemu and is debugged through its "
+                     "gdbstub (gdb-multiarch or lldb)."),
+    ] = None,
     opt: OptLevel = 0,
     include: IncludeDirs = None,
     define: Defines = None,
@@ -225,7 +233,7 @@ def debug(
         request = DebugRequest(
             jit=JitRequest(
                 inputs=tuple(inputs), program_args=tuple(program_args), executor=executor,
-                opt_level=opt, debug=True, include_dirs=tuple(include or ()),
+                target=target, opt_level=opt, debug=True, include_dirs=tuple(include or ()),
                 defines=tuple(define or ()), dlopen=tuple(dlopen or ()), sysroot=sysroot,
                 libs=tuple(lib or ()), lib_dirs=tuple(lib_dir or ()),
             ),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from crossjit.errors import ContainerError, ToolchainError
 from crossjit.project import recipes
-from crossjit.project.plan import executor_builds
+from crossjit.project.plan import arm64_root, executor_builds, qemu_aarch64
 from crossjit.targets import sysroot
 
 
@@ -21,7 +21,8 @@ class Check:
 
 
 def run() -> list[Check]:
-    return [_engine(), _clang(), _llvmlite(), *_executors(), _binfmt(), _sysroots()]
+    return [_engine(), _clang(), _llvmlite(), *_executors(), *_aarch64(), _binfmt(),
+            _sysroots()]
 
 
 def _engine() -> Check:
@@ -76,6 +77,27 @@ def _executors() -> list[Check]:
     ]
 
 
+def _aarch64() -> list[Check]:
+    """What `crossjit jit --target aarch64-...` would run on: qemu-user and the AArch64
+    executors (Debian's arm64 LLVM executors in the arm64 root, crossjit-executor's
+    aarch64 builds)."""
+    qemu = qemu_aarch64()
+    root = arm64_root()
+    llvm = sorted(p.parent.parent.name for p in root.glob("usr/lib/llvm-*/bin/"
+                                                            "llvm-jitlink-executor"))
+    own = sorted(p.name for p in executor_builds().glob("crossjit-executor-aarch64-*"))
+    found = [*llvm, *own]
+    return [
+        Check("qemu-aarch64 (AArch64)", qemu is not None, qemu or "not found",
+              None if qemu else "apt-get install qemu-user-static"),
+        Check("AArch64 executors", bool(found),
+              (", ".join(found) + f" (arm64 root {root})") if found else "none",
+              None if llvm and own else
+              "scripts/arm64-root (Debian's arm64 LLVM executors) and "
+              "make -C executor aarch64"),
+    ]
+
+
 def _binfmt() -> Check:
     entries = Path("/proc/sys/fs/binfmt_misc")
     qemu = sorted(p.name for p in entries.glob("qemu-*")) if entries.is_dir() else []
@@ -85,7 +107,8 @@ def _binfmt() -> Check:
         "binfmt (foreign CPUs)",
         False,
         "no qemu binfmt handlers",
-        "apt-get install qemu-user-static binfmt-support (only for non-x86_64 targets)",
+        "apt-get install qemu-user-static binfmt-support (optional: crossjit starts "
+        "qemu-aarch64 itself)",
     )
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import platform
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from crossjit.compile import cache as cachedir
-from crossjit.errors import CodegenError, signal_name
+from crossjit.errors import CodegenError, NotSupportedError, signal_name
 
 _LOCK = threading.Lock()  # llvmlite's target registry init is not thread-safe
 
@@ -57,10 +59,11 @@ def _init() -> None:
     with _LOCK:
         llvm.initialize_all_targets()
         llvm.initialize_all_asmprinters()
-        # llvmlite 0.50 exposes (and links) only the host's asm parser: inline assembly
-        # works for the host architecture; for others LLVM reports a fatal error, which
-        # `isolated` turns into a CodegenError (see _explain).
-        llvm.initialize_native_asmparser()
+        # llvmlite exports only the host's assembler (for inline asm); see _reject_inline_asm.
+        if hasattr(llvm, "initialize_all_asmparsers"):
+            llvm.initialize_all_asmparsers()
+        else:
+            llvm.initialize_native_asmparser()
 
 
 def warm_up() -> None:
@@ -140,11 +143,42 @@ def _optimise(mod: Any, tm: Any, level: int) -> None:
     mpm.run(mod, pb)
 
 
+_ARCH_SPELLINGS = {"amd64": "x86_64", "arm64": "aarch64"}
+# `call ... asm "..."` (inline assembly) or `module asm "..."` in textual IR.
+_INLINE_ASM = re.compile(
+    rb'(^module asm "|\basm (sideeffect |alignstack |inteldialect |unwind )*")', re.MULTILINE
+)
+
+
+def _same_arch_as_host(triple: str) -> bool:
+    def arch(name: str) -> str:
+        return _ARCH_SPELLINGS.get(name.lower(), name.lower())
+
+    return arch(triple.split("-", 1)[0]) == arch(platform.machine())
+
+
+def _reject_inline_asm(mod: Any, name: str, triple: str) -> None:
+    """llvmlite has only the host's assembler: LLVM would abort the whole process on
+    inline assembly for another CPU ("don't have an asm parser for this target")."""
+    if _INLINE_ASM.search(str(mod).encode()):
+        source = mod.source_file or name
+        raise NotSupportedError(
+            f"{source} contains inline assembly, which crossjit cannot assemble for {triple} "
+            "yet",
+            why=f"llvmlite's LLVM only includes an assembler for this host's CPU "
+            f"({platform.machine()})",
+            hint="move the assembly into a .o built with clang --target and pass that "
+            "object, or guard it with #ifdef",
+        )
+
+
 def ir_to_object(data: bytes, name: str, opts: CodegenOptions) -> bytes:
     """Parse, verify, optimise and emit one module, in this process (no cache). An LLVM
     fatal error ends this process: use ``isolated`` unless that is what you want."""
     tm = _target_machine(opts)
     mod = _parse(data, name)
+    if not _same_arch_as_host(opts.triple):
+        _reject_inline_asm(mod, name, opts.triple)
     mod.triple = opts.triple
     mod.data_layout = str(tm.target_data)
     try:
@@ -171,10 +205,11 @@ def _child(data: bytes, name: str, opts: CodegenOptions, out: int) -> None:
     import pickle  # imported by the parent before the fork (isolated): a dict lookup
     try:
         result: tuple[str, Any] = ("ok", ir_to_object(data, name, opts))
-    except CodegenError as exc:
-        result = ("error", (exc.what, exc.why, exc.hint))
+    except (CodegenError, NotSupportedError) as exc:
+        result = ("error", (type(exc).__name__, exc.what, exc.why, exc.hint))
     except BaseException as exc:  # reported by the parent, never lost
-        result = ("error", (f"code generation failed for {name}", repr(exc), None))
+        result = ("error", ("CodegenError", f"code generation failed for {name}", repr(exc),
+                            None))
     payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
     view = memoryview(payload)
     while view:
@@ -252,8 +287,9 @@ def isolated(data: bytes, name: str, opts: CodegenOptions) -> bytes:
         if kind == "ok":
             obj: bytes = value
             return obj
-        what, why, hint = value
-        raise CodegenError(what, why=why, hint=hint)
+        kind, what, why, hint = value
+        raise (NotSupportedError if kind == "NotSupportedError" else CodegenError)(
+            what, why=why, hint=hint)
     if os.WIFSIGNALED(wstatus):
         fate = f"LLVM was killed by {signal_name(os.WTERMSIG(wstatus))}"
     else:

@@ -32,6 +32,7 @@ import contextlib
 import dataclasses
 import glob
 import os
+import select
 import shlex
 import shutil
 import signal
@@ -43,12 +44,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crossjit.debug import batch
-from crossjit.errors import CrossjitError, Progress, UsageError, quiet
+from crossjit.debug import batch, gdbstub
+from crossjit.errors import CrossjitError, NotSupportedError, Progress, UsageError, quiet
 from crossjit.orc.client import ExecutorSpec, OrcClient
 from crossjit.orc.transport import SpawnedTransport
 from crossjit.orc.transport import spawn_executor as spawn_transport
-from crossjit.project.plan import docker_container
+from crossjit.project.plan import docker_container, is_foreign, local_executor_for
 from crossjit.run.session import JitRequest, run_jit
 from crossjit.targets import procfs
 
@@ -95,13 +96,22 @@ class Target:
         return Path(f"/proc/{self.pid}/root") if self.container else Path("/")
 
 
-def find_debugger(kind: str, path: str | None = None) -> str:
+def find_debugger(kind: str, path: str | None = None, *, foreign: bool = False) -> str:
+    """``foreign``: the program runs on another CPU (under qemu), which needs gdb-multiarch
+    rather than the host-only gdb; lldb handles every architecture."""
     if kind not in DEBUGGERS:
         raise UsageError(f"unknown debugger {kind!r}", hint="use --debugger gdb or lldb")
     if path:
         found = shutil.which(path)
         if not found:
             raise DebuggerError(f"debugger {path} not found")
+        return found
+    if kind == "gdb" and foreign:
+        found = shutil.which("gdb-multiarch")
+        if not found:
+            raise DebuggerError("gdb-multiarch is not installed",
+                                why="the host's gdb only debugs its own CPU",
+                                hint="apt-get install gdb-multiarch, or use --debugger lldb")
         return found
     names = [kind]
     if kind == "lldb":  # Debian ships lldb-N without the plain name unless lldb is installed
@@ -208,6 +218,9 @@ def spawn_executor(spec: ExecutorSpec, *, interactive: bool) -> OrcClient:
     """A spawned executor in a session of its own (the terminal's Ctrl-C is the
     debugger's) and, interactively, with stdin from /dev/null (the terminal is the
     debugger's too)."""
+    if spec.wrapper:  # _executor sends qemu-user executors to _debug_emulated instead
+        raise NotSupportedError(f"crossjit debug cannot attach to {spec} (an emulator that "
+                                "is not qemu-user)")
     transport = spawn_transport(spec.path, spec.args, new_session=True,
                                 stdin=subprocess.DEVNULL if interactive else None)
     return OrcClient(transport, timeout=DEBUG_CALL_TIMEOUT)
@@ -376,11 +389,12 @@ def run_debug(req: DebugRequest, progress: Progress | None = None,
     else:
         jit = dataclasses.replace(req.jit, debug=True)  # no debug objects without -g
         spec_text = req.jit.executor
+        if spec_text is None and jit.target and is_foreign(jit.target):
+            spec_text = local_executor_for(jit.target)  # AArch64: a qemu'd executor
 
         def runner(client: OrcClient) -> int:
             return run_jit(jit, progress, warn, client=client)
 
-    exe = find_debugger(req.debugger, req.debugger_path)
     batch_commands: str | None = None
     if req.batch is not None:
         try:
@@ -390,6 +404,15 @@ def run_debug(req: DebugRequest, progress: Progress | None = None,
                              why=e.strerror or str(e)) from None
         batch.prepare(req.debugger, batch_commands, "", str(req.batch))  # refuse it early
     interactive = req.batch is None
+    if cfg is None and spec_text is not None and docker_container(spec_text) is None \
+            and not spec_text.startswith("ssh:"):
+        spec = ExecutorSpec.parse(spec_text)
+        if spec.kind == "spawn" and gdbstub.is_emulated(spec):
+            status, rc = _debug_emulated(req, spec, runner, batch_commands or "", progress)
+            if rc not in (0, None) and warn:
+                warn(f"note: the debugger exited with status {rc}")
+            return status
+    exe = find_debugger(req.debugger, req.debugger_path)
     triple = req.jit.target
     if req.profile is not None and spec_text is not None and spec_text.startswith("ssh:"):
         from crossjit.project.profile import load_profile
@@ -438,6 +461,80 @@ def _debug(req: DebugRequest, exe: str, client: OrcClient, target: Target, runne
             # one when the user quits.
             rc = _finish(debugger, timeout=BATCH_EXIT_TIMEOUT if not interactive else None)
     return status, rc
+
+
+GDBSTUB_TIMEOUT = 30.0  # for qemu to start listening
+
+
+def _debug_emulated(req: DebugRequest, spec: ExecutorSpec, runner: Runner, batch_commands: str,
+                    progress: Progress | None) -> tuple[int, int | None]:
+    """An executor under qemu-user, debugged through qemu's gdbstub (``gdbstub.py``):
+    start it held before its first instruction, start the debugger connected to the stub
+    (it sets the pending breakpoints and continues), then handshake, build, load and run
+    as usual; (program status, debugger status)."""
+    exe = find_debugger(req.debugger, req.debugger_path, foreign=True)
+    interactive = req.batch is None
+    with tempfile.TemporaryDirectory(prefix="crossjit-debug-") as tmp:  # 0700: ours only
+        sock = Path(tmp) / "gdbstub"
+        transport = spawn_transport(spec.path, spec.args, new_session=True,
+                                    stdin=subprocess.DEVNULL if interactive else None,
+                                    wrapper=gdbstub.with_gdbstub(spec, sock))
+        try:
+            _wait_listening(sock, transport)
+            script = Path(tmp) / f"commands.{req.debugger}"
+            script.write_text(gdbstub.command_file(req.debugger, spec, sock, req.breakpoints,
+                                                   req.source_map, batch_commands))
+            argv = gdbstub.debugger_argv(req.debugger, exe, script, batch=not interactive)
+            if progress:
+                progress(f"debugging {spec} through qemu's gdbstub: {shlex.join(argv)}")
+            with _ignoring_sigint(interactive):
+                try:
+                    debugger = subprocess.Popen(
+                        argv, stdin=None if interactive else subprocess.DEVNULL)
+                except OSError as e:
+                    raise DebuggerError(f"cannot start {exe}", why=e.strerror or str(e)) from None
+                try:
+                    _wait_resumed(transport, debugger)
+                    client = OrcClient(transport, timeout=ATTACH_TIMEOUT)
+                    client.timeout = DEBUG_CALL_TIMEOUT
+                    status = runner(client)
+                except BaseException:
+                    transport.close()
+                    _finish(debugger, timeout=5.0)
+                    raise
+                rc = _finish(debugger, timeout=BATCH_EXIT_TIMEOUT if not interactive else None)
+        finally:
+            transport.close()  # qemu waiting for a debugger ignores SIGTERM: killed if so
+    return status, rc
+
+
+def _wait_listening(sock: Path, transport: SpawnedTransport) -> None:
+    deadline = time.monotonic() + GDBSTUB_TIMEOUT
+    while not sock.exists():
+        if transport.proc.poll() is not None:
+            raise DebuggerError(f"qemu exited (status {transport.proc.returncode}) before its "
+                                "gdbstub listened", hint="its messages are above")
+        if time.monotonic() > deadline:
+            raise DebuggerError(f"qemu's gdbstub did not listen on {sock} within "
+                                f"{GDBSTUB_TIMEOUT:g} s")
+        time.sleep(0.02)
+
+
+def _wait_resumed(transport: SpawnedTransport, debugger: subprocess.Popen[bytes]) -> None:
+    """Until the executor speaks (its Setup: the debugger has continued it) or dies."""
+    deadline = time.monotonic() + ATTACH_TIMEOUT
+    poller = select.poll()
+    poller.register(transport.sock.fileno(), select.POLLIN | select.POLLHUP)
+    while not poller.poll(50):
+        if debugger.poll() is not None:
+            raise DebuggerError(
+                f"the debugger exited (status {debugger.returncode}) before the program ran",
+                why="it could not connect to qemu's gdbstub, or its commands failed (its "
+                "messages are above)",
+            )
+        if time.monotonic() > deadline:
+            raise DebuggerError(f"the debugger did not start the executor within "
+                                f"{ATTACH_TIMEOUT:g} s")
 
 
 def _finish(proc: subprocess.Popen[bytes], timeout: float | None) -> int | None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from crossjit.link.arch import FixupError
 from crossjit.link.graph import Block, Edge, SymKind
+
+BlockFixupError = tuple[Block, FixupError]
 
 MAX_LISTED = 20
 
@@ -27,20 +30,27 @@ def target_name(edge: Edge) -> str:
 
 
 def out_of_range(
-    errors: Sequence[tuple[Block, Edge, int, int, int]],
+    errors: Sequence[BlockFixupError],
     reloc_name: Callable[[int], str],
     kind_name: Callable[[int], str],
 ) -> tuple[str, str, str | None]:
-    """(what, why, hint) for relocations whose value did not fit their field."""
-    lines = []
+    """(what, why, hint) for relocations whose value did not fit their field (or was
+    misaligned, or met the wrong instruction)."""
+    lines: list[str] = []
     external = False
-    for block, e, value, lo, hi in errors[:MAX_LISTED]:
+    n_range = 0
+    for block, err in errors:
+        e = err[0]
         rel = reloc_name(e.rtype) if e.rtype >= 0 else kind_name(e.kind)
-        lines.append(
-            f"{block_location(block, e.offset)}: relocation {rel} against "
-            f"'{target_name(e)}' out of range: {value} is not in [{lo}, {hi}]"
-        )
-        external = external or e.target.kind == SymKind.EXTERNAL
+        head = f"{block_location(block, e.offset)}: relocation {rel} against '{target_name(e)}'"
+        if len(err) == 4:
+            n_range += 1
+            external = external or e.target.kind == SymKind.EXTERNAL
+            why = f"out of range: {err[1]} is not in [{err[2]}, {err[3]}]"
+        else:
+            why = f"cannot be applied: {err[1]}"
+        if len(lines) < MAX_LISTED:
+            lines.append(f"{head} {why}")
     if len(errors) > MAX_LISTED:
         lines.append(f"... and {len(errors) - MAX_LISTED} more")
     hint = None
@@ -51,4 +61,5 @@ def out_of_range(
             "compiled as position-independent code (-fPIC)"
         )
     n = len(errors)
-    return f"{n} relocation{'s' if n > 1 else ''} out of range", "\n".join(lines), hint
+    what = "out of range" if n_range == n else "that cannot be applied"
+    return f"{n} relocation{'s' if n > 1 else ''} {what}", "\n".join(lines), hint

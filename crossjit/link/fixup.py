@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from crossjit.errors import LinkError
-from crossjit.link.arch import Arch, RangeError
-from crossjit.link.diagnostics import out_of_range
-from crossjit.link.graph import Block, Edge
+from crossjit.link.arch import Arch, FixupError
+from crossjit.link.diagnostics import BlockFixupError, out_of_range
 from crossjit.link.layout import SegmentLayout
 
 
-def raise_range_errors(arch: Arch, errors: list[tuple[Block, Edge, int, int, int]]) -> None:
+def raise_range_errors(arch: Arch, errors: list[BlockFixupError]) -> None:
     if errors:
         what, why, hint = out_of_range(
             errors, arch.reloc_name, lambda k: arch.kind_names.get(k, f"kind {k}")
@@ -24,7 +23,7 @@ def apply_segments(
 ) -> list[bytearray]:
     """Each segment's content (up to its zero-fill), fixed up for ``base``."""
     out = []
-    errors: list[tuple[Block, Edge, int, int, int]] = []
+    errors: list[BlockFixupError] = []
     for seg in segments:
         buf = bytearray(seg.content_size)
         for b in seg.blocks:
@@ -33,9 +32,9 @@ def apply_segments(
             pos = b.offset - seg.offset
             buf[pos : pos + b.size] = b.content
             if b.edges:
-                errs: list[RangeError] = []
+                errs: list[FixupError] = []
                 arch.apply_fixups(buf, pos, base + b.offset, b.edges, addrs, got_base, errs)
-                errors.extend((b, *err) for err in errs)
+                errors.extend((b, err) for err in errs)
         out.append(buf)
     raise_range_errors(arch, errors)
     return out

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from crossjit.errors import LinkError, NotSupportedError, UnresolvedSymbolsError
 from crossjit.link import ehframe, tls
-from crossjit.link.arch import Arch, RangeError, get_arch
+from crossjit.link.arch import Arch, FixupError, get_arch
 from crossjit.link.archive import Archive, read_archive
 from crossjit.link.diagnostics import block_location, location
 from crossjit.link.fixup import apply_segments, raise_range_errors
@@ -718,8 +718,8 @@ class LinkedImage:
             kind = tls.debug_kind(arch.tls, kind, t, location(obj.name, sec.name, off),
                                   arch.reloc_name(rtype))
             edges.append(Edge(off, kind, t, addend, rtype))
-        errs: list[RangeError] = []
+        errs: list[FixupError] = []
         arch.apply_fixups(buf, 0, 0, edges, self._addrs, 0, errs)
         blk = Block(obj.name, sec.name, SegClass.RODATA, 1, len(buf), None)
-        raise_range_errors(arch, [(blk, *e) for e in errs])
+        raise_range_errors(arch, [(blk, e) for e in errs])
         return bytes(buf)

@@ -57,8 +57,8 @@ class Tables:
             off = self.stubs.size
             size = len(a.stub_template)
             entry = Symbol(f"{target.name}@plt", LINKER_OBJ, SymKind.DEFINED, self.stubs, off, size)
-            self.stubs.edges.append(
-                Edge(off + a.stub_got_offset, a.stub_got_kind, got, a.stub_got_addend, -1)
+            self.stubs.edges.extend(
+                Edge(off + where, kind, got, addend, -1) for where, kind, addend in a.stub_got_edges
             )
             self.stubs.size += size
             assert isinstance(self.stubs.content, bytearray)

@@ -7,6 +7,7 @@ LLVM releases are looked up in the detected ``Dialect`` record, so callers see o
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import time
@@ -69,18 +70,41 @@ Timeout = float | None | _Default
 # Executor specs
 
 
+# qemu-user options that take no argument (every other -option takes one).
+_QEMU_FLAGS = frozenset({"-h", "-help", "-version", "-strace", "-singlestep",
+                         "-one-insn-per-tb", "-enable-fdpic"})
+
+
+def split_wrapper(words: Sequence[str]) -> tuple[tuple[str, ...], list[str]]:
+    """``qemu-aarch64-static -L ROOT EXE ARGS`` -> ((qemu, -L, ROOT), [EXE, ARGS]).
+
+    A wrapper (an emulator running the executor) comes before the executor's path, and
+    the executor's own ``filedescs=`` must follow that path, not the wrapper's name."""
+    if not words or not os.path.basename(words[0]).startswith("qemu-"):
+        return (), list(words)
+    i = 1
+    while i < len(words) and words[i].startswith("-"):
+        i += 1 if words[i] in _QEMU_FLAGS else 2
+    return tuple(words[:i]), list(words[i:])
+
+
 @dataclass(frozen=True, slots=True)
 class ExecutorSpec:
-    """Where the executor is: ``spawn:PATH [ARGS...]`` or ``tcp:HOST:PORT``."""
+    """Where the executor is: ``spawn:[WRAPPER...] PATH [ARGS...]`` or ``tcp:HOST:PORT``.
+
+    ``wrapper``: an emulator command the executor runs under, e.g. ``qemu-aarch64-static
+    -L ROOT`` for an AArch64 executor on an x86-64 host."""
 
     kind: Literal["spawn", "tcp"]
     path: str = ""
     args: tuple[str, ...] = ()
     host: str = ""
     port: int = 0
+    wrapper: tuple[str, ...] = ()
 
-    FORMS = ("spawn:PATH [ARGS...] (or plain 'spawn' for the default LLVM executor), "
-             "tcp:HOST:PORT, docker:VARIANT or ssh:[USER@]HOST[:PORT]")
+    FORMS = ("spawn:PATH [ARGS...] (or plain 'spawn' for the default LLVM executor; "
+             "spawn:qemu-aarch64-static -L ROOT PATH for an emulated one), tcp:HOST:PORT, "
+             "docker:VARIANT or ssh:[USER@]HOST[:PORT]")
 
     @classmethod
     def parse(cls, text: str) -> ExecutorSpec:
@@ -92,7 +116,11 @@ class ExecutorSpec:
                 raise cls._bad(text, str(e)) from None
             if not words:
                 return cls.default()
-            return cls("spawn", path=words[0], args=tuple(words[1:]))
+            wrapper, words = split_wrapper(words)
+            if not words:
+                raise cls._bad(text, f"{wrapper[0]} needs the executor's path after its "
+                               "options")
+            return cls("spawn", path=words[0], args=tuple(words[1:]), wrapper=wrapper)
         if kind == "tcp" and sep:
             host, colon, port_s = rest.rpartition(":")
             host = host.removeprefix("[").removesuffix("]")  # [::1]:PORT
@@ -116,7 +144,7 @@ class ExecutorSpec:
         if self.kind == "tcp":
             host = f"[{self.host}]" if ":" in self.host else self.host
             return f"tcp:{host}:{self.port}"
-        return "spawn:" + shlex.join([self.path, *self.args])
+        return "spawn:" + shlex.join([*self.wrapper, self.path, *self.args])
 
 
 def llvm_executors(root: str | Path = "/usr/lib") -> dict[int, Path]:
@@ -183,9 +211,10 @@ class OrcClient:
     # ---- construction helpers ------------------------------------------------------
     @classmethod
     def spawn(
-        cls, path: str, args: Sequence[str] = (), *, timeout: float = DEFAULT_TIMEOUT
+        cls, path: str, args: Sequence[str] = (), *, timeout: float = DEFAULT_TIMEOUT,
+        wrapper: Sequence[str] = (),
     ) -> OrcClient:
-        return cls(spawn_executor(path, args), timeout=timeout)
+        return cls(spawn_executor(path, args, wrapper=wrapper), timeout=timeout)
 
     @classmethod
     def connect(
@@ -210,7 +239,7 @@ class OrcClient:
         if isinstance(spec, str):
             spec = ExecutorSpec.parse(spec)
         if spec.kind == "spawn":
-            return cls.spawn(spec.path, spec.args, timeout=timeout)
+            return cls.spawn(spec.path, spec.args, timeout=timeout, wrapper=spec.wrapper)
         return cls.connect(spec.host, spec.port, timeout=timeout, connect_timeout=connect_timeout)
 
     def __enter__(self) -> OrcClient:

@@ -21,6 +21,7 @@ import contextlib
 import errno
 import os
 import select
+import shlex
 import socket
 import struct
 import subprocess
@@ -168,8 +169,9 @@ class SpawnedTransport(SocketTransport):
 
     proc: subprocess.Popen[bytes]
 
-    def __init__(self, sock: socket.socket, proc: subprocess.Popen[bytes], argv: Sequence[str]):
-        super().__init__(sock, description=f"executor {argv[0]} (pid {proc.pid})",
+    def __init__(self, sock: socket.socket, proc: subprocess.Popen[bytes], argv: Sequence[str],
+                 path: str | None = None):
+        super().__init__(sock, description=f"executor {path or argv[0]} (pid {proc.pid})",
                          fate=process_fate(proc))
         self.proc = proc
         self.argv = list(argv)
@@ -186,15 +188,17 @@ class SpawnedTransport(SocketTransport):
 
 def spawn_executor(
     path: str, args: Sequence[str] = (), *, env: dict[str, str] | None = None,
-    new_session: bool = False, stdin: int | None = None,
+    new_session: bool = False, stdin: int | None = None, wrapper: Sequence[str] = (),
 ) -> SpawnedTransport:
-    """Start ``path filedescs=N,N args...`` connected to us by a socketpair.
+    """Start ``[wrapper...] path filedescs=N,N args...`` connected to us by a socketpair.
 
+    ``wrapper``: an emulator and its options (``qemu-aarch64-static -L ROOT``); qemu-user
+    runs the executor in its own process, so the socket and the pid stay the executor's.
     ``new_session``/``stdin`` (e.g. subprocess.DEVNULL) keep the terminal and its Ctrl-C
     for someone else, as when a debugger owns it."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     fd = theirs.fileno()
-    argv = [path, f"filedescs={fd},{fd}", *args]
+    argv = [*wrapper, path, f"filedescs={fd},{fd}", *args]
     try:
         # stdin/stdout/stderr are inherited: program output goes straight to the terminal.
         proc = subprocess.Popen(argv, pass_fds=(fd,), env=env, start_new_session=new_session,
@@ -203,14 +207,15 @@ def spawn_executor(
         ours.close()
         theirs.close()
         raise ExecutorError(
-            f"cannot start the executor {path}",
+            f"cannot start the executor {shlex.join([*wrapper, path])}",
             why=e.strerror or str(e),
-            hint="check the path, or install one (apt-get install llvm-16)",
+            hint="check the path, or install one (apt-get install llvm-16; for AArch64: "
+            "apt-get install qemu-user-static and scripts/arm64-root)",
         ) from None
     finally:
         # Our copy of the child's end must go, or we would never see EOF when it dies.
         theirs.close()
-    return SpawnedTransport(ours, proc, argv)
+    return SpawnedTransport(ours, proc, argv, path)
 
 
 def connect_tcp(host: str, port: int, *, timeout: float = 10.0) -> SocketTransport:

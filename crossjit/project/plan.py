@@ -6,18 +6,23 @@ No I/O beyond reading the profile's already-resolved paths: the session executes
 from __future__ import annotations
 
 import os
+import platform
+import shlex
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crossjit.compile import cache
 from crossjit.compile.build import BuildOptions
-from crossjit.errors import UsageError
+from crossjit.errors import ExecutorError, ToolchainError, UsageError
+from crossjit.link.arch import arch_name
 
 if TYPE_CHECKING:  # pydantic is slow to import; `crossjit jit` never needs it
     from crossjit.project.profile import Profile
 
 LOCAL = "local"
+ARM64_ROOT_ENV = "CROSSJIT_ARM64_ROOT"
 DOCKER = "docker:"
 
 
@@ -95,11 +100,81 @@ def executor_builds() -> Path:
     return Path(override) if override else EXECUTOR_SOURCE / "build"
 
 
+def host_arch() -> str:
+    return arch_name(platform.machine())
+
+
+def is_foreign(triple: str) -> bool:
+    """Does code for ``triple`` need another CPU than this host's?"""
+    return arch_name(triple) != host_arch()
+
+
+def arm64_root() -> Path:
+    """Debian's arm64 packages extracted by scripts/arm64-root: the LLVM executors, the
+    libraries qemu-aarch64 -L loads, glibc headers (CROSSJIT_ARM64_ROOT overrides)."""
+    override = os.environ.get(ARM64_ROOT_ENV)
+    return Path(override) if override else cache.root() / "arm64-root"
+
+
+def qemu_aarch64() -> str | None:
+    return shutil.which("qemu-aarch64-static") or shutil.which("qemu-aarch64")
+
+
+def default_sysroot_for(triple: str) -> Path | None:
+    """The sysroot to compile ``triple`` with when none is given: for aarch64 glibc the
+    arm64 root (musl targets use the ziglang wheel's headers, the host's own triple the
+    host's headers)."""
+    if arch_name(triple) != "aarch64" or host_arch() == "aarch64" or libc_of(triple) == "musl":
+        return None
+    root = arm64_root()
+    if not (root / "usr" / "include" / "stdio.h").is_file():
+        raise ToolchainError(
+            f"no headers to compile for {triple}",
+            why=f"no sysroot was given and {root} holds no arm64 glibc headers",
+            hint="run scripts/arm64-root (extracts Debian's arm64 libc6-dev there), or "
+            "pass --sysroot",
+        )
+    return root
+
+
+def _aarch64_executor(triple: str) -> str:
+    """An AArch64 executor under qemu-user: crossjit-executor (musl: the static build, as
+    no arm64 musl loader is at hand), Debian's arm64 LLVM 16 executor (glibc), else
+    crossjit-executor's glibc build; both glibc ones load their libraries from the arm64
+    root via ``-L``."""
+    qemu = qemu_aarch64()
+    if qemu is None:
+        raise ExecutorError(
+            f"cannot run {triple} code on this {host_arch()} host",
+            why="no qemu-aarch64-static (or qemu-aarch64) on PATH",
+            hint="apt-get install qemu-user-static, or pass --executor tcp:HOST:PORT of an "
+            "executor on an AArch64 machine",
+        )
+    builds = executor_builds()
+    if libc_of(triple) == "musl":
+        exe = builds / "crossjit-executor-aarch64-musl-static"
+        if exe.is_file():
+            return "spawn:" + shlex.join([qemu, str(exe)])
+        hint = "make -C executor aarch64"
+    else:
+        root = arm64_root()
+        for exe in (root / "usr/lib/llvm-16/bin/llvm-jitlink-executor",
+                    builds / "crossjit-executor-aarch64-glibc"):
+            if exe.is_file() and (root / "lib/ld-linux-aarch64.so.1").exists():
+                return "spawn:" + shlex.join([qemu, "-L", str(root), str(exe)])
+        hint = f"run scripts/arm64-root (Debian's arm64 executors and libraries into {root})"
+    raise ExecutorError(f"no local executor for {triple}", why="none is built or extracted",
+                        hint=f"{hint}, or pass --executor")
+
+
 def local_executor_for(triple: str) -> str | None:
     """The spawn spec of a host executor that can run code for ``triple`` (None: default).
 
     musl code needs a musl process: crossjit-executor's musl build, when it is built.
+    AArch64 code runs on an AArch64 executor under qemu-user.
     """
+    if arch_name(triple) == "aarch64" and host_arch() != "aarch64":
+        return _aarch64_executor(triple)
     if libc_of(triple) == "musl":
         exe = executor_builds() / "crossjit-executor-musl"
         return f"spawn:{exe}" if exe.exists() else None
@@ -117,7 +192,7 @@ def plan_profile(profile: Profile, *, sources: tuple[Path, ...], include_dirs: t
         debug=profile.debug,
         include_dirs=include_dirs,
         defines=tuple(profile.defines),
-        sysroot=sysroot,
+        sysroot=sysroot if sysroot is not None else default_sysroot_for(t.triple),
         extra_cflags=tuple(profile.cflags),
         cpu=t.cpu or "",
         features=",".join(t.features),

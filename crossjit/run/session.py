@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING
 
 from crossjit.compile import build as _build
 from crossjit.errors import ExecutorDisconnected, Progress, UsageError, quiet, signal_name
-from crossjit.project.plan import ExecutorChoice, RunPlan, docker_container, local_executor_for
+from crossjit.project.plan import (
+    ExecutorChoice,
+    RunPlan,
+    default_sysroot_for,
+    docker_container,
+    is_foreign,
+    local_executor_for,
+)
 
 if TYPE_CHECKING:  # the linker and the ORC client load only where a program is loaded
     from crossjit.orc.client import OrcClient
@@ -281,14 +288,15 @@ def execute(client: OrcClient, plan: RunPlan, progress: Progress | None,
     return outcome.status
 
 
-def _libraries(req: JitRequest) -> tuple[tuple[Path, ...], tuple[str, ...]]:
+def _libraries(req: JitRequest, sysroot: Path | None
+               ) -> tuple[tuple[Path, ...], tuple[str, ...]]:
     """-l/-L: (archives to link, shared libraries to dlopen), see targets/libraries.py."""
     if not req.libs:
         return (), ()
     from crossjit.targets import libraries
 
     local = req.executor is None or req.executor.startswith("spawn")
-    found = libraries.resolve(req.libs, req.lib_dirs, sysroot=req.sysroot, local=local)
+    found = libraries.resolve(req.libs, req.lib_dirs, sysroot=sysroot, local=local)
     return tuple(found.archives), tuple(found.dlopen)
 
 
@@ -299,21 +307,27 @@ def run_jit(req: JitRequest, progress: Progress | None = None,
     _mark("start")
     for p in req.inputs:
         _build.classify(p)  # bad inputs fail before an executor starts
-    target = target_for(ExecutorChoice(spec=req.executor))
+    executor = req.executor
+    if client is None and executor is None and req.target and is_foreign(req.target):
+        # Another CPU (AArch64 on x86-64): the host's default executor cannot run it.
+        executor = local_executor_for(req.target)
+    device = target_for(ExecutorChoice(spec=executor))  # an SSH device, or None
     ctx = (contextlib.closing(client) if client is not None
-           else open_executor(req.executor, progress, target=target, triple=req.target))
+           else open_executor(executor, progress, target=device, triple=req.target))
     with ctx as client:
-        archives, shared = _libraries(req)
+        triple = req.target or client.info.triple
+        sysroot = req.sysroot if req.sysroot is not None else default_sysroot_for(triple)
+        archives, shared = _libraries(req, sysroot)
         plan = RunPlan(
             name=req.program_name or (req.inputs[0].stem if req.inputs else "a.out"),
             inputs=(*req.inputs, *archives),
             build=_build.BuildOptions(
-                target=req.target or client.info.triple, opt_level=req.opt_level,
+                target=triple, opt_level=req.opt_level,
                 debug=req.debug, include_dirs=req.include_dirs, defines=req.defines,
-                sysroot=req.sysroot,
+                sysroot=sysroot,
             ),
-            executor=ExecutorChoice(spec=req.executor),
-            dlopen=(target.resolve_libraries((*req.dlopen, *shared)) if target
+            executor=ExecutorChoice(spec=executor),
+            dlopen=(device.resolve_libraries((*req.dlopen, *shared)) if device
                     else (*req.dlopen, *shared)),
             args=req.program_args,
         )

@@ -55,6 +55,21 @@ void *__dso_handle __attribute__((visibility("hidden"))) = &__dso_handle;
 
 enum { OUT_RETURNED = 0, OUT_EXITED = 1, OUT_SIGNALLED = 2 };
 
+#if defined(__aarch64__)
+/* clang has no __builtin_setjmp/__builtin_longjmp on AArch64 ("not supported for the
+ * current target"), and llvmlite has no AArch64 assembler for a pair of our own: use
+ * libc's _setjmp/_longjmp (glibc and musl; they leave the signal mask alone, which
+ * SA_NODEFER keeps right). Their jmp_buf is 312 bytes in both; 512 leaves room. The
+ * builtins' names are kept so the code below is the same on every architecture. */
+#define JB_WORDS 64
+extern int _setjmp(void **jb) __attribute__((returns_twice));
+extern void _longjmp(void **jb, int v) __attribute__((noreturn));
+#define __builtin_setjmp(jb) _setjmp(jb)
+#define __builtin_longjmp(jb, v) _longjmp(jb, v)
+#else
+#define JB_WORDS 5 /* what __builtin_setjmp needs */
+#endif
+
 static volatile int outcome_kind;
 static volatile int outcome_value;
 static volatile usize fault_addr;
@@ -101,7 +116,7 @@ __attribute__((weak, noreturn)) void exit(int status) {
 
 /* Runs fn(arg); returns 1 if it left through exit() or a fault instead of returning. */
 __attribute__((noinline)) static int guarded(void (*fn)(void *), void *arg) {
-    void *jb[5];
+    void *jb[JB_WORDS];
     void **saved = current_jb;
     if (__builtin_setjmp(jb) == 0) {
         current_jb = jb;

@@ -69,6 +69,12 @@ static uint64_t page_size(void)
 
 static int sys_prot(uint8_t p)
 {
+#if defined(__aarch64__)
+    /* The instruction-cache flush after finalize (DC CVAU) may fault on an execute-only
+     * page on some cores: code stays readable, as LLVM's own memory manager does on ARM. */
+    if (p & PROT_X_)
+        p |= PROT_R_;
+#endif
     return ((p & PROT_R_) ? PROT_READ : 0) | ((p & PROT_W_) ? PROT_WRITE : 0) |
            ((p & PROT_X_) ? PROT_EXEC : 0);
 }

@@ -41,6 +41,7 @@ VARIANTS: dict[str, str] = {
     "asan": "crossjit-executor-asan",
     "aarch64-musl-static": "crossjit-executor-aarch64-musl-static",
     "aarch64-musl": "crossjit-executor-aarch64-musl",
+    "aarch64-glibc": "crossjit-executor-aarch64-glibc",
 }
 X86_VARIANTS = ("glibc", "musl", "musl-static", "asan")
 

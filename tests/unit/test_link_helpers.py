@@ -67,8 +67,9 @@ def link(
     objects: Mapping[str, bytes],
     resolved: Mapping[str, int | None] | None = None,
     base: int = BASE,
+    arch: str = "x86_64",
 ) -> tuple[LinkPlan, LinkedImage]:
-    linker = Linker(arch="x86_64", page_size=4096)
+    linker = Linker(arch=arch, page_size=4096)
     for name, data in objects.items():
         linker.add_object(name, data)
     plan = linker.plan()

@@ -15,9 +15,12 @@ from crossjit.errors import NotSupportedError
 from crossjit.link.graph import Edge
 
 RangeError = tuple[Edge, int, int, int]  # edge, computed value, lo, hi
+# A value that does not fit, or (edge, why): a misaligned value, the wrong instruction.
+FixupError = RangeError | tuple[Edge, str]
 FixupFn = Callable[
-    [bytearray, int, int, Sequence[Edge], Sequence[int], int, list[RangeError]], None
+    [bytearray, int, int, Sequence[Edge], Sequence[int], int, list[FixupError]], None
 ]
+StubGotEdge = tuple[int, int, int]  # offset in the stub, edge kind, addend
 
 
 class TlsRef(enum.Enum):
@@ -59,9 +62,7 @@ class Arch:
     got_entry_kind: int  # edge from a GOT entry to its target
     stub_template: bytes
     stub_align: int
-    stub_got_offset: int
-    stub_got_addend: int
-    stub_got_kind: int
+    stub_got_edges: tuple[StubGotEdge, ...]  # each stub's references to its GOT entry
     eh_frame_section_types: frozenset[int]
     apply_fixups: FixupFn
     tls: TlsRules | None = None  # None: SHF_TLS sections are refused (NotSupportedError)
@@ -70,7 +71,7 @@ class Arch:
 # Other spellings of an architecture (triples, ELF machine names) -> its canonical name.
 _ALIASES = {"x86-64": "x86_64", "amd64": "x86_64", "em_x86_64": "x86_64",
             "arm64": "aarch64", "em_aarch64": "aarch64"}
-_MODULES = {"x86_64": "x86_64"}  # canonical name -> backend module
+_MODULES = {"x86_64": "x86_64", "aarch64": "aarch64"}  # canonical name -> backend module
 
 
 def arch_name(name: str) -> str:

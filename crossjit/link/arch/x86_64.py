@@ -10,7 +10,7 @@ import enum
 import struct
 from collections.abc import Sequence
 
-from crossjit.link.arch import Arch, RangeError, TlsRef, TlsRules
+from crossjit.link.arch import Arch, FixupError, TlsRef, TlsRules
 from crossjit.link.graph import FIRST_ARCH_KIND, Edge, EdgeKind
 from crossjit.link.objfile import SHT_X86_64_UNWIND
 
@@ -172,7 +172,7 @@ def apply_fixups(
     edges: Sequence[Edge],
     addrs: Sequence[int],
     got_base: int,
-    errors: list[RangeError],
+    errors: list[FixupError],
 ) -> None:
     """Patch ``buf`` (the block's bytes start at ``buf[pos0]``, at address ``block_addr``).
 
@@ -230,7 +230,7 @@ def _apply_rare(
     A: int,
     P: int,
     GOT: int,
-    errors: list[RangeError],
+    errors: list[FixupError],
 ) -> None:
     if k == EdgeKind.Size64:
         Z = e.target.size
@@ -281,9 +281,7 @@ ARCH = Arch(
     got_entry_kind=EdgeKind.Pointer64,
     stub_template=STUB_TEMPLATE,
     stub_align=STUB_ALIGN,
-    stub_got_offset=STUB_GOT_OFFSET,
-    stub_got_addend=STUB_GOT_ADDEND,
-    stub_got_kind=EdgeKind.Delta32,
+    stub_got_edges=((STUB_GOT_OFFSET, EdgeKind.Delta32, STUB_GOT_ADDEND),),
     eh_frame_section_types=frozenset({SHT_X86_64_UNWIND}),
     apply_fixups=apply_fixups,
     tls=TLS,

@@ -1,0 +1,348 @@
+"""AArch64 (AAELF64 psABI): relocation types -> edge kinds, GOT/stub content, fixups.
+
+Edge kinds are JITLink's (``llvm/ExecutionEngine/JITLink/aarch64.h``). Fixup code uses
+the psABI's names: S (symbol address), A (addend), P (place being patched), G (GOT entry
+address), GOT (GOT base), Page(x) = x & ~0xfff (4 KiB whatever the page size).
+
+Unlike x86-64 most fields are bit-fields of an instruction: each fixup clears its field
+before writing it (the object's immediate may be non-zero) and checks that the
+instruction is the one the relocation belongs to, so a mismatch is an error instead of
+silent corruption.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Sequence
+
+from crossjit.link.arch import Arch, FixupError
+from crossjit.link.graph import FIRST_ARCH_KIND, Edge, EdgeKind
+
+NAME = "aarch64"
+ELF_MACHINE = "EM_AARCH64"  # pyelftools' name for e_machine 183
+
+# AAELF64 names (pyelftools 0.31 lacks 299, 313-315, 560-580 and misnames 1028-1033).
+# fmt: off
+RELOC_NAMES: dict[int, str] = {
+    0: "NONE", 256: "NONE",
+    257: "ABS64", 258: "ABS32", 259: "ABS16", 260: "PREL64", 261: "PREL32", 262: "PREL16",
+    263: "MOVW_UABS_G0", 264: "MOVW_UABS_G0_NC", 265: "MOVW_UABS_G1", 266: "MOVW_UABS_G1_NC",
+    267: "MOVW_UABS_G2", 268: "MOVW_UABS_G2_NC", 269: "MOVW_UABS_G3", 270: "MOVW_SABS_G0",
+    271: "MOVW_SABS_G1", 272: "MOVW_SABS_G2", 273: "LD_PREL_LO19", 274: "ADR_PREL_LO21",
+    275: "ADR_PREL_PG_HI21", 276: "ADR_PREL_PG_HI21_NC", 277: "ADD_ABS_LO12_NC",
+    278: "LDST8_ABS_LO12_NC", 279: "TSTBR14", 280: "CONDBR19", 282: "JUMP26", 283: "CALL26",
+    284: "LDST16_ABS_LO12_NC", 285: "LDST32_ABS_LO12_NC", 286: "LDST64_ABS_LO12_NC",
+    287: "MOVW_PREL_G0", 288: "MOVW_PREL_G0_NC", 289: "MOVW_PREL_G1", 290: "MOVW_PREL_G1_NC",
+    291: "MOVW_PREL_G2", 292: "MOVW_PREL_G2_NC", 293: "MOVW_PREL_G3",
+    299: "LDST128_ABS_LO12_NC", 300: "MOVW_GOTOFF_G0", 301: "MOVW_GOTOFF_G0_NC",
+    302: "MOVW_GOTOFF_G1", 303: "MOVW_GOTOFF_G1_NC", 304: "MOVW_GOTOFF_G2",
+    305: "MOVW_GOTOFF_G2_NC", 306: "MOVW_GOTOFF_G3", 307: "GOTREL64", 308: "GOTREL32",
+    309: "GOT_LD_PREL19", 310: "LD64_GOTOFF_LO15", 311: "ADR_GOT_PAGE",
+    312: "LD64_GOT_LO12_NC", 313: "LD64_GOTPAGE_LO15", 314: "PLT32", 315: "GOTPCREL32",
+    512: "TLSGD_ADR_PREL21", 513: "TLSGD_ADR_PAGE21", 514: "TLSGD_ADD_LO12_NC",
+    515: "TLSGD_MOVW_G1", 516: "TLSGD_MOVW_G0_NC", 517: "TLSLD_ADR_PREL21",
+    518: "TLSLD_ADR_PAGE21", 519: "TLSLD_ADD_LO12_NC", 520: "TLSLD_MOVW_G1",
+    521: "TLSLD_MOVW_G0_NC", 522: "TLSLD_LD_PREL19", 523: "TLSLD_MOVW_DTPREL_G2",
+    524: "TLSLD_MOVW_DTPREL_G1", 525: "TLSLD_MOVW_DTPREL_G1_NC", 526: "TLSLD_MOVW_DTPREL_G0",
+    527: "TLSLD_MOVW_DTPREL_G0_NC", 528: "TLSLD_ADD_DTPREL_HI12", 529: "TLSLD_ADD_DTPREL_LO12",
+    530: "TLSLD_ADD_DTPREL_LO12_NC", 531: "TLSLD_LDST8_DTPREL_LO12",
+    532: "TLSLD_LDST8_DTPREL_LO12_NC", 533: "TLSLD_LDST16_DTPREL_LO12",
+    534: "TLSLD_LDST16_DTPREL_LO12_NC", 535: "TLSLD_LDST32_DTPREL_LO12",
+    536: "TLSLD_LDST32_DTPREL_LO12_NC", 537: "TLSLD_LDST64_DTPREL_LO12",
+    538: "TLSLD_LDST64_DTPREL_LO12_NC", 539: "TLSIE_MOVW_GOTTPREL_G1",
+    540: "TLSIE_MOVW_GOTTPREL_G0_NC", 541: "TLSIE_ADR_GOTTPREL_PAGE21",
+    542: "TLSIE_LD64_GOTTPREL_LO12_NC", 543: "TLSIE_LD_GOTTPREL_PREL19",
+    544: "TLSLE_MOVW_TPREL_G2", 545: "TLSLE_MOVW_TPREL_G1", 546: "TLSLE_MOVW_TPREL_G1_NC",
+    547: "TLSLE_MOVW_TPREL_G0", 548: "TLSLE_MOVW_TPREL_G0_NC", 549: "TLSLE_ADD_TPREL_HI12",
+    550: "TLSLE_ADD_TPREL_LO12", 551: "TLSLE_ADD_TPREL_LO12_NC", 552: "TLSLE_LDST8_TPREL_LO12",
+    553: "TLSLE_LDST8_TPREL_LO12_NC", 554: "TLSLE_LDST16_TPREL_LO12",
+    555: "TLSLE_LDST16_TPREL_LO12_NC", 556: "TLSLE_LDST32_TPREL_LO12",
+    557: "TLSLE_LDST32_TPREL_LO12_NC", 558: "TLSLE_LDST64_TPREL_LO12",
+    559: "TLSLE_LDST64_TPREL_LO12_NC", 560: "TLSDESC_LD_PREL19", 561: "TLSDESC_ADR_PREL21",
+    562: "TLSDESC_ADR_PAGE21", 563: "TLSDESC_LD64_LO12", 564: "TLSDESC_ADD_LO12",
+    565: "TLSDESC_OFF_G1", 566: "TLSDESC_OFF_G0_NC", 567: "TLSDESC_LDR", 568: "TLSDESC_ADD",
+    569: "TLSDESC_CALL", 570: "TLSLE_LDST128_TPREL_LO12", 571: "TLSLE_LDST128_TPREL_LO12_NC",
+    572: "TLSLD_LDST128_DTPREL_LO12", 573: "TLSLD_LDST128_DTPREL_LO12_NC",
+    580: "AUTH_ABS64",
+    1024: "COPY", 1025: "GLOB_DAT", 1026: "JUMP_SLOT", 1027: "RELATIVE",
+    1028: "TLS_IMPDEF1", 1029: "TLS_IMPDEF2", 1030: "TLS_TPREL64", 1031: "TLSDESC",
+    1032: "IRELATIVE", 1041: "AUTH_RELATIVE",
+}
+# fmt: on
+
+NONE_RELOCS = frozenset({0, 256})  # AAELF64: both mean "no relocation"
+TLS_RELOCS = frozenset(range(512, 574))
+DYNAMIC_RELOCS = frozenset({*range(1024, 1033), 1041})
+UNSUPPORTED_RELOCS = frozenset(
+    {259, 262, 263, 265, 267, 270, 271, 272, 276, *range(287, 294), *range(300, 311), 314,
+     315, 580}
+)
+
+
+class Kind(enum.IntEnum):
+    """AArch64-specific edge kinds (JITLink's names)."""
+
+    Branch26PCRel = FIRST_ARCH_KIND  # B/BL: S + A - P; to an external: through a stub
+    Page21 = FIRST_ARCH_KIND + 1  # ADRP: Page(S + A) - Page(P)
+    PageOffset12 = FIRST_ARCH_KIND + 2  # ADD/LDR/STR: (S + A) & 0xfff, scaled
+    MoveWide16 = FIRST_ARCH_KIND + 3  # MOVZ/MOVK: 16 bits of S + A, chosen by hw
+    LDRLiteral19 = FIRST_ARCH_KIND + 4  # LDR (literal): S + A - P
+    ADRLiteral21 = FIRST_ARCH_KIND + 5  # ADR: S + A - P
+    TestAndBranch14PCRel = FIRST_ARCH_KIND + 6  # TBZ/TBNZ
+    CondBranch19PCRel = FIRST_ARCH_KIND + 7  # B.cond, CBZ/CBNZ
+    RequestGOTAndTransformToPage21 = FIRST_ARCH_KIND + 8  # Page(G) - Page(P)
+    RequestGOTAndTransformToPageOffset12 = FIRST_ARCH_KIND + 9  # G & 0xfff
+    RequestGOTAndTransformToPageOffset15 = FIRST_ARCH_KIND + 10  # G - Page(GOT)
+    GotPageOffset15 = FIRST_ARCH_KIND + 11  # LDR: S - Page(GOT), S being the entry
+
+
+R_AARCH64_CALL26 = 283
+R_AARCH64_JUMP26 = 282
+
+EDGE_KIND: dict[int, int] = {
+    257: EdgeKind.Pointer64,  # ABS64
+    258: EdgeKind.Pointer32,  # ABS32
+    260: EdgeKind.Delta64,  # PREL64
+    261: EdgeKind.Delta32,  # PREL32
+    264: Kind.MoveWide16,  # MOVW_UABS_G0_NC
+    266: Kind.MoveWide16,  # MOVW_UABS_G1_NC
+    268: Kind.MoveWide16,  # MOVW_UABS_G2_NC
+    269: Kind.MoveWide16,  # MOVW_UABS_G3
+    273: Kind.LDRLiteral19,  # LD_PREL_LO19
+    274: Kind.ADRLiteral21,  # ADR_PREL_LO21
+    275: Kind.Page21,  # ADR_PREL_PG_HI21
+    277: Kind.PageOffset12,  # ADD_ABS_LO12_NC
+    278: Kind.PageOffset12,  # LDST8_ABS_LO12_NC
+    279: Kind.TestAndBranch14PCRel,  # TSTBR14
+    280: Kind.CondBranch19PCRel,  # CONDBR19
+    R_AARCH64_JUMP26: Kind.Branch26PCRel,
+    R_AARCH64_CALL26: Kind.Branch26PCRel,
+    284: Kind.PageOffset12,  # LDST16_ABS_LO12_NC
+    285: Kind.PageOffset12,  # LDST32_ABS_LO12_NC
+    286: Kind.PageOffset12,  # LDST64_ABS_LO12_NC
+    299: Kind.PageOffset12,  # LDST128_ABS_LO12_NC
+    311: Kind.RequestGOTAndTransformToPage21,  # ADR_GOT_PAGE
+    312: Kind.RequestGOTAndTransformToPageOffset12,  # LD64_GOT_LO12_NC
+    313: Kind.RequestGOTAndTransformToPageOffset15,  # LD64_GOTPAGE_LO15
+}
+
+GOT_TRANSFORM: dict[int, int] = {
+    Kind.RequestGOTAndTransformToPage21: Kind.Page21,
+    Kind.RequestGOTAndTransformToPageOffset12: Kind.PageOffset12,
+    Kind.RequestGOTAndTransformToPageOffset15: Kind.GotPageOffset15,
+}
+BRANCH_KINDS = frozenset({Kind.Branch26PCRel})
+
+GOT_ENTRY_SIZE = 8
+# adrp x16, entry@page; ldr x16, [x16, entry@pageoff]; br x16. x16 (IP0) may be
+# clobbered by veneers (AAELF64), so no caller keeps anything live in it across a call.
+STUB_TEMPLATE = bytes.fromhex("10000090" "100240f9" "00021fd6")
+STUB_ALIGN = 4
+STUB_GOT_EDGES = ((0, Kind.Page21, 0), (4, Kind.PageOffset12, 0))
+
+
+def reloc_name(rtype: int) -> str:
+    return "R_AARCH64_" + RELOC_NAMES.get(rtype, f"<unknown {rtype}>")
+
+
+def is_branch_site(content: bytes | bytearray | memoryview, offset: int) -> bool:
+    """Never needed: calls always carry CALL26/JUMP26, never a data relocation."""
+    return False
+
+
+_M64 = (1 << 64) - 1
+_unpack_from = struct.unpack_from
+_pack_into = struct.pack_into
+
+
+def _page(x: int) -> int:
+    return x & ~0xFFF
+
+
+def _is_ldst_imm12(insn: int) -> bool:
+    """LDR/STR (unsigned immediate), integer or SIMD&FP."""
+    return insn & 0x3B000000 == 0x39000000
+
+
+def _ldst_shift(insn: int) -> int:
+    """The implied scale of an LDR/STR's imm12: log2 of the access size."""
+    shift = insn >> 30
+    if shift == 0 and insn & 0x04800000 == 0x04800000:
+        shift = 4  # 128-bit SIMD&FP (Q register)
+    return shift
+
+
+def _is_add_imm(insn: int) -> bool:
+    """ADD/SUB (immediate), 32 or 64-bit."""
+    return insn & 0x1F800000 == 0x11000000
+
+
+def apply_fixups(
+    buf: bytearray,
+    pos0: int,
+    block_addr: int,
+    edges: Sequence[Edge],
+    addrs: Sequence[int],
+    got_base: int,
+    errors: list[FixupError],
+) -> None:
+    """Patch ``buf`` (the block's bytes start at ``buf[pos0]``, at address ``block_addr``).
+
+    Values that do not fit their field, misaligned values and instructions that do not
+    match their relocation are appended to ``errors`` (and not written).
+    """
+    P64, D32, D64, P32 = EdgeKind.Pointer64, EdgeKind.Delta32, EdgeKind.Delta64, EdgeKind.Pointer32
+    pack, unpack = _pack_into, _unpack_from
+    for e in edges:
+        k = e.kind
+        S = addrs[e.target.id]
+        A = e.addend
+        P = block_addr + e.offset
+        pos = pos0 + e.offset
+        # Data first (.eh_frame, vtables, jump tables, debug info are most edges).
+        if k == P64:
+            pack("<Q", buf, pos, (S + A) & _M64)
+            continue
+        if k == D32:
+            v = S + A - P
+            if -(1 << 31) <= v < 1 << 31:
+                pack("<i", buf, pos, v)
+            else:
+                errors.append((e, v, -(1 << 31), (1 << 31) - 1))
+            continue
+        if k == D64:
+            pack("<Q", buf, pos, (S + A - P) & _M64)
+            continue
+        if k == P32:
+            v = S + A
+            # AAELF64: ABS32 may be read signed or unsigned.
+            if -(1 << 31) <= v < 1 << 32:
+                pack("<I", buf, pos, v & 0xFFFFFFFF)
+            else:
+                errors.append((e, v, -(1 << 31), (1 << 32) - 1))
+            continue
+        (insn,) = unpack("<I", buf, pos)
+        new = _patch(insn, k, e, S, A, P, got_base, errors)
+        if new is not None:
+            pack("<I", buf, pos, new)
+
+
+def _patch(
+    insn: int, k: int, e: Edge, S: int, A: int, P: int, GOT: int, errors: list[FixupError]
+) -> int | None:
+    """``insn`` with its immediate field set for edge ``e``, or None (error recorded)."""
+    if k == Kind.Branch26PCRel:
+        if insn & 0x7C000000 != 0x14000000:
+            errors.append((e, f"the instruction {insn:#010x} is not B or BL"))
+            return None
+        v = S + A - P
+        if v & 3:
+            errors.append((e, f"branch displacement {v} is not a multiple of 4"))
+            return None
+        if not -(1 << 27) <= v < 1 << 27:
+            errors.append((e, v, -(1 << 27), (1 << 27) - 1))
+            return None
+        return (insn & ~0x3FFFFFF) | ((v >> 2) & 0x3FFFFFF)
+    if k == Kind.Page21:
+        if insn & 0x9F000000 != 0x90000000:
+            errors.append((e, f"the instruction {insn:#010x} is not ADRP"))
+            return None
+        v = _page(S + A) - _page(P)
+        if not -(1 << 32) <= v < 1 << 32:
+            errors.append((e, v, -(1 << 32), (1 << 32) - 1))
+            return None
+        imm = v >> 12
+        return (insn & ~0x60FFFFE0) | ((imm & 3) << 29) | (((imm >> 2) & 0x7FFFF) << 5)
+    if k == Kind.PageOffset12:
+        lo12 = (S + A) & 0xFFF
+        if _is_ldst_imm12(insn):
+            shift = _ldst_shift(insn)
+        elif _is_add_imm(insn):
+            shift = 0
+        else:
+            errors.append((e, f"the instruction {insn:#010x} is not ADD, LDR or STR (immediate)"))
+            return None
+        if lo12 & ((1 << shift) - 1):
+            errors.append(
+                (e, f"page offset {lo12:#x} is not aligned to the {1 << shift}-byte access")
+            )
+            return None
+        return (insn & ~(0xFFF << 10)) | ((lo12 >> shift) << 10)
+    if k == Kind.MoveWide16:
+        # MOVZ (opc 10) or MOVK (opc 11), 64-bit; MOVN (00) would invert the value.
+        if insn & 0x7F800000 not in (0x52800000, 0x72800000):
+            errors.append((e, f"the instruction {insn:#010x} is not MOVZ or MOVK"))
+            return None
+        hw = (insn >> 21) & 3
+        return (insn & ~(0xFFFF << 5)) | ((((S + A) >> (16 * hw)) & 0xFFFF) << 5)
+    if k == Kind.GotPageOffset15:
+        if insn & 0xFFC00000 != 0xF9400000:
+            errors.append((e, f"the instruction {insn:#010x} is not a 64-bit LDR"))
+            return None
+        v = S + A - _page(GOT)
+        if v & 7:
+            errors.append((e, f"GOT entry offset {v:#x} is not a multiple of 8"))
+            return None
+        if not 0 <= v < 1 << 15:
+            errors.append((e, v, 0, (1 << 15) - 1))
+            return None
+        return (insn & ~(0xFFF << 10)) | ((v >> 3) << 10)
+    v = S + A - P
+    if k == Kind.ADRLiteral21:
+        if insn & 0x9F000000 != 0x10000000:
+            errors.append((e, f"the instruction {insn:#010x} is not ADR"))
+            return None
+        if not -(1 << 20) <= v < 1 << 20:
+            errors.append((e, v, -(1 << 20), (1 << 20) - 1))
+            return None
+        return (insn & ~0x60FFFFE0) | ((v & 3) << 29) | (((v >> 2) & 0x7FFFF) << 5)
+    if k == Kind.LDRLiteral19:
+        ok = insn & 0x3B000000 == 0x18000000  # LDR (literal), integer or SIMD&FP
+        bits, shift, what = 19, 5, "LDR (literal)"
+    elif k == Kind.CondBranch19PCRel:
+        ok = insn & 0xFF000010 == 0x54000000 or insn & 0x7E000000 == 0x34000000
+        bits, shift, what = 19, 5, "B.cond, CBZ or CBNZ"
+    elif k == Kind.TestAndBranch14PCRel:
+        ok = insn & 0x7E000000 == 0x36000000
+        bits, shift, what = 14, 5, "TBZ or TBNZ"
+    else:
+        raise AssertionError(f"edge kind {k} reached fixup untransformed")
+    if not ok:
+        errors.append((e, f"the instruction {insn:#010x} is not {what}"))
+        return None
+    if v & 3:
+        errors.append((e, f"displacement {v} is not a multiple of 4"))
+        return None
+    lim = 1 << (bits + 1)
+    if not -lim <= v < lim:
+        errors.append((e, v, -lim, lim - 1))
+        return None
+    mask = ((1 << bits) - 1) << shift
+    return (insn & ~mask) | (((v >> 2) << shift) & mask)
+
+
+ARCH = Arch(
+    name=NAME,
+    elf_machine=ELF_MACHINE,
+    reloc_name=reloc_name,
+    edge_kind=EDGE_KIND,
+    kind_names={int(k): k.name for k in Kind},
+    none_relocs=NONE_RELOCS,
+    tls_relocs=TLS_RELOCS,
+    dynamic_relocs=DYNAMIC_RELOCS,
+    unsupported_relocs=UNSUPPORTED_RELOCS,
+    got_transform=GOT_TRANSFORM,
+    got_base_transform={},
+    branch_kinds=BRANCH_KINDS,
+    data_delta_kind=EdgeKind.Delta32,
+    branch_kind=Kind.Branch26PCRel,
+    is_branch_site=is_branch_site,
+    got_entry_size=GOT_ENTRY_SIZE,
+    got_entry_kind=EdgeKind.Pointer64,
+    stub_template=STUB_TEMPLATE,
+    stub_align=STUB_ALIGN,
+    stub_got_edges=STUB_GOT_EDGES,
+    eh_frame_section_types=frozenset(),
+    apply_fixups=apply_fixups,
+)
