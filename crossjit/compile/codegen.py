@@ -24,6 +24,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from crossjit import arch_name
 from crossjit.compile import cache as cachedir
 from crossjit.errors import CodegenError, NotSupportedError, signal_name
 
@@ -143,7 +144,6 @@ def _optimise(mod: Any, tm: Any, level: int) -> None:
     mpm.run(mod, pb)
 
 
-_ARCH_SPELLINGS = {"amd64": "x86_64", "arm64": "aarch64"}
 # `call ... asm "..."` (inline assembly) or `module asm "..."` in textual IR.
 _INLINE_ASM = re.compile(
     rb'(^module asm "|\basm (sideeffect |alignstack |inteldialect |unwind )*")', re.MULTILINE
@@ -151,19 +151,15 @@ _INLINE_ASM = re.compile(
 
 
 def _same_arch_as_host(triple: str) -> bool:
-    def arch(name: str) -> str:
-        return _ARCH_SPELLINGS.get(name.lower(), name.lower())
-
-    return arch(triple.split("-", 1)[0]) == arch(platform.machine())
+    return arch_name(triple) == arch_name(platform.machine())
 
 
 def _reject_inline_asm(mod: Any, name: str, triple: str) -> None:
     """llvmlite has only the host's assembler: LLVM would abort the whole process on
     inline assembly for another CPU ("don't have an asm parser for this target")."""
     if _INLINE_ASM.search(str(mod).encode()):
-        source = mod.source_file or name
         raise NotSupportedError(
-            f"{source} contains inline assembly, which crossjit cannot assemble for {triple} "
+            f"{name} contains inline assembly, which crossjit cannot assemble for {triple} "
             "yet",
             why=f"llvmlite's LLVM only includes an assembler for this host's CPU "
             f"({platform.machine()})",

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crossjit import arch_name
 from crossjit.compile import cache
 from crossjit.compile.build import BuildOptions
 from crossjit.errors import ExecutorError, ToolchainError, UsageError
-from crossjit.link.arch import arch_name
 
 if TYPE_CHECKING:  # pydantic is slow to import; `crossjit jit` never needs it
     from crossjit.project.profile import Profile
@@ -73,8 +73,6 @@ def host_triple() -> str:
     """This machine's triple, spelled as profiles do (``x86_64-linux-gnu``): what a
     profile without ``target:`` builds for. glibc unless this host's libc is musl."""
     import platform
-
-    from crossjit.link.arch import arch_name  # lazily: it loads the linker
 
     arch = arch_name(platform.machine())
     if platform.libc_ver()[0] == "glibc":

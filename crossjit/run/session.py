@@ -68,7 +68,7 @@ class Outcome:
 
 
 def check_target(triple: str, executor_triple: str) -> None:
-    from crossjit.link.arch import arch_name
+    from crossjit import arch_name
 
     want, have = arch_name(triple), arch_name(executor_triple)
     if want != have:

@@ -24,11 +24,22 @@ def test_gdbstub_goes_on_a_unix_socket_before_the_other_options() -> None:
 
 
 def test_gdb_connects_then_breaks_then_continues() -> None:
-    text = gdbstub.command_file("gdb", SPEC, SOCK, ["sub1"], batch_commands="print x")
-    lines = text.splitlines()
+    lines = gdbstub.command_file("gdb", SPEC, SOCK, ["sub1"]).splitlines()
     assert lines.index("set sysroot /root/arm64") < lines.index('file "/root/arm64/exe"')
     assert lines.index("target remote /tmp/x/gdbstub") < lines.index("break sub1")
-    assert lines.index("break sub1") < lines.index("continue") < lines.index("print x")
+    assert lines.index("break sub1") < lines.index("continue") == len(lines) - 1
+
+
+def test_gdb_batch_file_runs_as_gdb_x_would() -> None:
+    """From its first line, after --break; its own `run` lets the program go (as a
+    continue: qemu already runs the executor); one without a resume gets one at the end."""
+    lines = gdbstub.command_file("gdb", SPEC, SOCK, ["sub1"],
+                                 batch_commands="break main\nrun\nprint x\n").splitlines()
+    assert lines.index("break sub1") < lines.index("break main") < lines.index("continue")
+    assert lines.index("continue") < lines.index("print x")
+    assert "run" not in lines
+    lines = gdbstub.command_file("gdb", SPEC, SOCK, [], batch_commands="print 1").splitlines()
+    assert lines.index("print 1") < lines.index("continue")
 
 
 def test_lldb_uses_the_remote_linux_platform_and_unix_connect() -> None:

@@ -11,6 +11,7 @@ import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from crossjit import arch_name
 from crossjit.errors import NotSupportedError
 from crossjit.link.graph import Edge
 
@@ -68,20 +69,7 @@ class Arch:
     tls: TlsRules | None = None  # None: SHF_TLS sections are refused (NotSupportedError)
 
 
-# Other spellings of an architecture (triples, ELF machine names) -> its canonical name.
-_ALIASES = {"x86-64": "x86_64", "amd64": "x86_64", "em_x86_64": "x86_64",
-            "arm64": "aarch64", "em_aarch64": "aarch64"}
 _MODULES = {"x86_64": "x86_64", "aarch64": "aarch64"}  # canonical name -> backend module
-
-
-def arch_name(name: str) -> str:
-    """The canonical architecture of ``name`` (``x86_64``, a triple such as
-    ``amd64-linux-gnu``, or an ELF machine name), whether or not a backend exists."""
-    key = name.lower()
-    if key in _ALIASES:
-        return _ALIASES[key]
-    head = key.split("-", 1)[0]
-    return _ALIASES.get(head, head)
 
 
 def get_arch(name: str) -> Arch:
