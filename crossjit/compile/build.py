@@ -30,9 +30,11 @@ class BuildOptions(toolchain.CompileOptions):
     cpu: str = ""
     features: str = ""
     jobs: int = field(default_factory=lambda: os.cpu_count() or 2)
+    live: bool = False  # --live: per-function sections for the live linker (docs/watch.md)
 
     def codegen_options(self) -> codegen.CodegenOptions:
-        return codegen.CodegenOptions(self.target, self.opt_level, self.cpu, self.features)
+        return codegen.CodegenOptions(self.target, self.opt_level, self.cpu, self.features,
+                                      function_sections=self.live)
 
 
 @dataclass(frozen=True)

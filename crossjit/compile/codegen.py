@@ -25,6 +25,9 @@ class CodegenOptions:
     opt_level: int = 0
     cpu: str = ""
     features: str = ""
+    # --live: one section per function (compile/sections.py), so that every reference to
+    # a function carries a relocation the linker can route through its live stub.
+    function_sections: bool = False
 
 
 def _llvm() -> Any:
@@ -98,10 +101,19 @@ def _optimise(mod: Any, tm: Any, level: int) -> None:
     mpm.run(mod, pb)
 
 
+def _with_function_sections(mod: Any, name: str) -> Any:
+    from crossjit.compile.sections import add_function_sections
+
+    text, count = add_function_sections(str(mod))
+    return _parse(text.encode(), name) if count else mod
+
+
 def ir_to_object(data: bytes, name: str, opts: CodegenOptions) -> bytes:
     """Parse, verify, optimise and emit one module (no cache)."""
     tm = _target_machine(opts)
     mod = _parse(data, name)
+    if opts.function_sections:
+        mod = _with_function_sections(mod, name)
     mod.triple = opts.triple
     mod.data_layout = str(tm.target_data)
     try:

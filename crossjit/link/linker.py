@@ -12,6 +12,7 @@ import enum
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from crossjit.errors import LinkError, NotSupportedError, UnresolvedSymbolsError
 from crossjit.link import ehframe
@@ -45,6 +46,9 @@ from crossjit.link.objfile import (
 )
 from crossjit.link.resolve import resolve, select_comdats
 from crossjit.link.tables import GOT_SYMBOL, LINKER_OBJ, Tables
+
+if TYPE_CHECKING:
+    from crossjit.link.live import LiveImage, LiveMap, LivePass
 
 __all__ = ["ExternalRef", "LinkPlan", "LinkedImage", "Linker", "Prot", "SectionInfo", "Segment"]
 
@@ -154,7 +158,12 @@ class SectionInfo:
 class Linker:
     """Collects relocatable objects for one target architecture."""
 
-    def __init__(self, arch: str = "x86_64", page_size: int = 4096) -> None:
+    def __init__(self, arch: str = "x86_64", page_size: int = 4096, *, live: bool = False,
+                 running: LiveMap | None = None) -> None:
+        """``live``: stubs + slots for every function (link/live.py); ``running``: link a
+        live patch against that running program."""
+        self.live = live or running is not None
+        self.running = running
         if page_size <= 0 or page_size & (page_size - 1):
             raise LinkError(f"page size {page_size} is not a power of two")
         self.arch = get_arch(arch)
@@ -207,14 +216,16 @@ class Linker:
 
     def plan(self) -> LinkPlan:
         """Resolve symbols among the objects, build GOT/stubs and lay everything out."""
-        return LinkPlan(self.arch, self.page_size, self._objects, self._roles)
+        return LinkPlan(self.arch, self.page_size, self._objects, self._roles,
+                        live=self.live, running=self.running)
 
 
 class LinkPlan:
     """Everything but the addresses. ``finish`` may be called more than once."""
 
     def __init__(
-        self, arch: Arch, page_size: int, objects: list[ObjectFile], roles: list[list[Role | None]]
+        self, arch: Arch, page_size: int, objects: list[ObjectFile], roles: list[list[Role | None]],
+        *, live: bool = False, running: LiveMap | None = None,
     ) -> None:
         self.arch = arch
         self.page_size = page_size
@@ -380,6 +391,14 @@ class LinkPlan:
 
         # GOT and stubs, then layout.
         loaded = [*text, *rodata, *data, self._init, self._fini]
+        self.live: LivePass | None = None
+        if live:
+            from crossjit.link import live as _live
+
+            live_inputs = [b for sb in section_blocks for b in sb.values()] + res.common_blocks
+            self.live = _live.prepare(arch, objects, res, live_inputs, loaded, tables, running)
+            all_symbols += self.live.extra_symbols
+            seen.update(id(s) for s in self.live.extra_symbols)
         if eh is not None:
             loaded.append(eh)
         tables.run(loaded)
@@ -514,6 +533,7 @@ class LinkedImage:
         self._starts: list[int] | None = None
         self._by_addr: list[tuple[int, int, int, str, str]] = []
         self._debug: dict[str, dict[str, bytes]] | None = None
+        self.live: LiveImage | None = plan.live.finish(base, addrs) if plan.live else None
 
     @staticmethod
     def _array(blk: Block, segs: list[SegmentLayout], bufs: list[bytearray]) -> list[int]:
