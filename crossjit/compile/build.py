@@ -34,7 +34,7 @@ class BuildOptions(toolchain.CompileOptions):
 
     def codegen_options(self) -> codegen.CodegenOptions:
         return codegen.CodegenOptions(self.target, self.opt_level, self.cpu, self.features,
-                                      function_sections=self.live)
+                                      live=self.live)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ class CodegenOptions:
     features: str = ""
     # --live: one section per function (compile/sections.py), so that every reference to
     # a function carries a relocation the linker can route through its live stub.
-    function_sections: bool = False
+    live: bool = False
 
 
 def _llvm() -> Any:
@@ -91,12 +91,21 @@ def _parse(data: bytes, name: str) -> Any:
     return mod
 
 
-def _optimise(mod: Any, tm: Any, level: int) -> None:
+def _optimise(mod: Any, tm: Any, level: int, per_function: bool = False) -> None:
     if level == 0:
         return
     llvm = _llvm()
     pto = llvm.PipelineTuningOptions(speed_level=level)
     pb = llvm.create_pass_builder(tm, pto)
+    if per_function:
+        # --live: a function's callers must not depend on its body (a reload replaces it
+        # under a running caller), so no inliner and no interprocedural passes (IPSCCP
+        # would fold a constant return value into the caller): each function alone.
+        fpm = pb.getFunctionPassManager()
+        for fn in mod.functions:
+            if not fn.is_declaration:
+                fpm.run(fn, pb)
+        return
     mpm = pb.getModulePassManager()
     mpm.run(mod, pb)
 
@@ -112,12 +121,12 @@ def ir_to_object(data: bytes, name: str, opts: CodegenOptions) -> bytes:
     """Parse, verify, optimise and emit one module (no cache)."""
     tm = _target_machine(opts)
     mod = _parse(data, name)
-    if opts.function_sections:
+    if opts.live:
         mod = _with_function_sections(mod, name)
     mod.triple = opts.triple
     mod.data_layout = str(tm.target_data)
     try:
-        _optimise(mod, tm, opts.opt_level)
+        _optimise(mod, tm, opts.opt_level, per_function=opts.live)
         obj: bytes = tm.emit_object(mod)
     except RuntimeError as exc:
         raise CodegenError(f"code generation failed for {name}", why=str(exc).strip()) from exc

@@ -11,6 +11,13 @@ reference to a ``static`` variable then arrives as "section + addend" with one v
 that section, so a reload can bind it to the storage in use whatever the addend (an x86-64
 ``movl $1, n(%rip)`` has an addend that points 8 bytes before ``n``, not 4).
 
+Reloading a unit replaces all of it, but a loop that is running (``main``) keeps its old
+code: what it inlined or what interprocedural passes derived from a same-unit callee
+(a constant return value, a dropped argument, ``fastcc``) would never see the edit. So
+each define is also marked ``noinline`` (unless ``alwaysinline``) and every function and
+sectioned variable is listed in ``@llvm.compiler.used``: to the optimiser their uses are
+unknown, as they are — the next version of the unit will use them.
+
 Skipped: functions and variables that already have a section (the user's choice) or a COMDAT (their
 group's section name is the group's business), and names that need quoting.
 """
@@ -46,22 +53,50 @@ def _close_paren(line: str, start: int) -> int:
     return -1
 
 
+_ATTR_GROUP = re.compile(r"attributes #(\d+) = \{(.*)\}")
+_USED = re.compile(r"@llvm\.compiler\.used = appending global \[(\d+) x ptr\] \[(.*?)\]"
+                   r"(, section \"llvm\.metadata\")?")
+
+
 def add_function_sections(ir: str) -> tuple[str, int]:
-    """``ir`` with a ``section ".text.<fn>"`` on every eligible define and a data section
-    on every eligible writable variable; and how many were added."""
+    """``ir`` with a ``section ".text.<fn>"`` (and ``noinline``) on every eligible define
+    and a data section on every eligible writable variable, all of them listed in
+    ``@llvm.compiler.used``; and how many were sectioned."""
+    always = {m.group(1) for m in _ATTR_GROUP.finditer(ir) if "alwaysinline" in m.group(2)}
     out: list[str] = []
-    count = 0
+    used: list[str] = []
+    used_at = -1
+    old_used: list[str] = []
     for line in ir.splitlines(keepends=True):
         new = None
         if line.startswith("define ") and line.rstrip().endswith("{"):
-            new = _with_section(line)
+            new = _with_section(line, always)
+        elif line.startswith("@llvm.compiler.used = "):
+            m = _USED.match(line)
+            if m is None:
+                return ir, 0  # a form we do not know: leave the module alone
+            old_used = [x.strip() for x in m.group(2).split(",") if x.strip()]
+            used_at = len(out)
+            out.append("")
+            continue
         elif line.startswith("@"):
             new = _variable_with_section(line)
         if new is not None:
             line = new
-            count += 1
+            mt = _NAME.search(line) if line.startswith("define") else _GLOBAL.match(line)
+            if mt is not None:
+                used.append(f"ptr @{mt.group(1)}")
         out.append(line)
-    return "".join(out), count
+    if not used:
+        return ir, 0
+    entries = old_used + [u for u in used if u not in old_used]
+    decl = (f"@llvm.compiler.used = appending global [{len(entries)} x ptr] "
+            f'[{", ".join(entries)}], section "llvm.metadata"\n')
+    if used_at >= 0:
+        out[used_at] = decl
+    else:
+        out.append(decl)
+    return "".join(out), len(used)
 
 
 _GLOBAL = re.compile(r"@([-a-zA-Z$._][-a-zA-Z$._0-9]*) = ([a-z_ ()0-9]*?)global ")
@@ -105,7 +140,7 @@ def _top_level_comma(text: str, start: int) -> int:
     return -1
 
 
-def _with_section(line: str) -> str | None:
+def _with_section(line: str, always: set[str] | frozenset[str] = frozenset()) -> str | None:
     m = _NAME.search(line)
     if m is None:
         return None
@@ -119,4 +154,9 @@ def _with_section(line: str) -> str | None:
     if cut is None:
         return None
     pos = end + cut.start()
-    return f'{line[:pos]} section ".text.{m.group(1)}"{line[pos:]}'
+    text = f'{line[:pos]} section ".text.{m.group(1)}"{line[pos:]}'
+    group = re.search(r" #(\d+)\b", tail[:cut.start()])
+    if "alwaysinline" in tail or (group is not None and group.group(1) in always):
+        return text
+    at = end + (group.start() if group is not None else cut.start())
+    return f"{text[:at]} noinline{text[at:]}"

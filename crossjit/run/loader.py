@@ -85,8 +85,10 @@ def resolve_externals(client: OrcClient, handles: Sequence[tuple[str, int]],
 
 def load(client: OrcClient, objects: Sequence[ObjectFile], *, dlopen: Sequence[str] = (),
          implicit: Sequence[str] = (), progress: Progress | None = None,
-         warn: Progress | None = None, debug: bool = False) -> LoadedProgram:
-    linker = Linker(arch=client.info.triple, page_size=client.info.page_size)
+         warn: Progress | None = None, debug: bool = False,
+         live: bool = False) -> LoadedProgram:
+    """``live``: every function behind a stub + slot, for run/live.py's reloads."""
+    linker = Linker(arch=client.info.triple, page_size=client.info.page_size, live=live)
     for obj in objects:
         linker.add_object(obj.name, obj.data)
     plan = linker.plan()

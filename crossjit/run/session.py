@@ -178,7 +178,7 @@ def load_plan(client: OrcClient, plan: RunPlan, built: _build.BuildResult,
     return loader.load(
         client, objects, dlopen=plan.dlopen,
         implicit=loader.implicit_libraries(plan.build.target, built.has_cxx),
-        progress=progress, warn=warn, debug=plan.build.debug,
+        progress=progress, warn=warn, debug=plan.build.debug, live=plan.build.live,
     )
 
 

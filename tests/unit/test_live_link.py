@@ -54,7 +54,7 @@ def obj(tmp: Path, src: str, name: str = "m.c", opt: int = 0) -> bytes:
     subprocess.run([clang, "-c", "-emit-llvm", "-fPIC", "-O0", "-Xclang",
                     "-disable-O0-optnone", str(path), "-o", str(bc)],
                    check=True, capture_output=True)
-    opts = codegen.CodegenOptions(TRIPLE, opt, function_sections=True)
+    opts = codegen.CodegenOptions(TRIPLE, opt, live=True)
     return codegen.ir_to_object(bc.read_bytes(), str(path), opts)
 
 
@@ -105,10 +105,10 @@ def test_sections_added_to_defines_and_writable_variables() -> None:
     out, count = add_function_sections(ir)
     lines = out.splitlines()
     assert count == 6
-    assert lines[0] == ('define internal void @handle(ptr noundef %c, i32 (i32)* %f) #0 '
-                        'section ".text.handle" !dbg !12 {')
-    assert lines[1] == ('define i32 @g(i32 %0) local_unnamed_addr #1 section ".text.g" '
-                        'personality ptr @__gxx_personality_v0 {')
+    assert lines[0] == ('define internal void @handle(ptr noundef %c, i32 (i32)* %f) noinline '
+                        '#0 section ".text.handle" !dbg !12 {')
+    assert lines[1] == ('define i32 @g(i32 %0) local_unnamed_addr noinline #1 section '
+                        '".text.g" personality ptr @__gxx_personality_v0 {')
     assert lines[2] == 'define linkonce_odr i32 @inl() #0 comdat {'  # COMDAT: its own
     assert lines[3] == 'define i32 @mine() #0 section "custom" {'  # the user's section
     assert lines[4] == ('@s_requests = internal global i64 0, section ".bss.s_requests", '
@@ -119,6 +119,12 @@ def test_sections_added_to_defines_and_writable_variables() -> None:
     assert lines[7:9] == ir.splitlines()[7:9]  # constants and declarations untouched
     assert lines[9] == '@z = global { i32, i32 } zeroinitializer, section ".bss.z"'
     assert lines[10] == ir.splitlines()[10]
+    # what a running loop calls must stay a call: no inlining, no IPO on unknown uses
+    assert lines[11] == ('@llvm.compiler.used = appending global [6 x ptr] [ptr @handle, '
+                         'ptr @g, ptr @s_requests, ptr @s_root, ptr @t, ptr @z], '
+                         'section "llvm.metadata"')
+    ai = 'define i32 @a() #2 {\nattributes #2 = { alwaysinline nounwind }\n'
+    assert add_function_sections(ai)[0].splitlines()[0] == 'define i32 @a() #2 section ".text.a" {'
 
 
 # --- the first image ---------------------------------------------------------------------

@@ -1,0 +1,305 @@
+"""Live reload (run/live.py) against real executors, with real edits and real builds.
+
+- A two-file C loop (`bump` in counter.c with `static int n`): edits of counter.c are
+  patched into the running process; the output continues from the old `n`; the running
+  (old) `main` calls the new code; the executor's pid never changes; the last reload
+  makes `bump` return -1 and `main` return. On crossjit-executor (many reloads) and on
+  LLVM 14/16/19/22's executors (the calls are multiplexed with `run_as_main`).
+- One C file holding a heap-allocated list, a function-pointer table, an `atexit`
+  callback and a `qsort` comparator: after reloads all of them run the new code and the
+  list keeps growing.
+- Refusals by real edits: a kept variable's size, a function removed that another file
+  still calls, TLS in a reloaded unit; the program keeps running the old code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from crossjit.compile import build
+from crossjit.link.live import LiveRefusal
+from crossjit.orc.client import OrcClient
+from crossjit.orc.transport import SpawnedTransport
+from crossjit.project.plan import executor_builds, host_triple
+from crossjit.run import live, loader, session
+from crossjit.run.live import Reload
+from tests.prereq import llvm_executor, require_file, require_tool
+
+pytestmark = pytest.mark.integration
+
+DEADLINE = 30.0
+
+MAIN = """\
+#include <stdio.h>
+#include <unistd.h>
+int bump(void);
+int main(int argc, char **argv) {
+  FILE *out = fopen(argv[1], "w");
+  for (;;) {
+    int v = bump();
+    if (v < 0) break;
+    fprintf(out, "%d\\n", v);
+    fflush(out);
+    usleep(2000);
+  }
+  fprintf(out, "done\\n");
+  fclose(out);
+  return 7;
+}
+"""
+COUNTER = """\
+static int n;
+int bump(void) { n += STEP; return n; }
+"""
+
+
+def opts(tmp: Path) -> build.BuildOptions:
+    require_tool("clang-16", "clang-16 (apt-get install clang-16)")
+    return build.BuildOptions(target=host_triple(), opt_level=1, live=True)
+
+
+def crossjit_executor() -> str:
+    exe = require_file(executor_builds() / "crossjit-executor-glibc",
+                       "crossjit-executor (make -C executor)")
+    return f"spawn:{exe}"
+
+
+def llvm_spec(version: int) -> Callable[[], str]:
+    return lambda: f"spawn:{llvm_executor(version)}"
+
+
+EXECUTORS: dict[str, Callable[[], str]] = {
+    "crossjit": crossjit_executor, **{f"llvm-{v}": llvm_spec(v) for v in (14, 16, 19, 22)},
+}
+
+
+@dataclass
+class Running:
+    client: OrcClient
+    live: live.LiveProgram
+    thread: threading.Thread
+    result: list[object]
+    out: Path
+    o: build.BuildOptions
+
+    def lines(self) -> list[str]:
+        return self.out.read_text().splitlines() if self.out.exists() else []
+
+    def wait_for(self, what: str, ok: Callable[[list[str]], bool]) -> list[str]:
+        end = time.monotonic() + DEADLINE
+        while True:
+            lines = self.lines()
+            if ok(lines):
+                return lines
+            if time.monotonic() > end:
+                pytest.fail(f"no {what} within {DEADLINE:.0f} s; last lines: {lines[-5:]}; "
+                            f"run_as_main: {self.result}")
+            time.sleep(0.005)
+
+    def reload(self, sources: list[Path]) -> Reload | None:
+        built = build.build(sources, self.o)
+        return self.live.reload([*built.objects, build.runtime_object(self.o)])
+
+    def pid(self) -> int:
+        t = self.client.transport
+        assert isinstance(t, SpawnedTransport)
+        return t.proc.pid
+
+
+@contextlib.contextmanager
+def running(spec: str, sources: list[Path], tmp: Path) -> Iterator[Running]:
+    o = opts(tmp)
+    built = build.build(sources, o)
+    objects = [*built.objects, build.runtime_object(o)]
+    out = tmp / "out.txt"
+    with OrcClient.open(spec) as client:
+        program = loader.load(client, objects, live=True)
+        lp = live.LiveProgram.start(client, program, objects)
+        result: list[object] = []
+
+        def serve() -> None:
+            try:
+                result.append(session.run_loaded(client, program, ["prog", str(out)]))
+            except Exception as exc:  # reported by the test
+                result.append(exc)
+
+        th = threading.Thread(target=serve, daemon=True)
+        th.start()
+        r = Running(client, lp, th, result, out, o)
+        try:
+            yield r
+        finally:
+            if th.is_alive():
+                client.transport.close()  # unblocks run_as_main; the executor is killed
+                th.join(10)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def _values(lines: list[str]) -> list[int]:
+    return [int(x) for x in lines if x.lstrip("-").isdigit()]
+
+
+def _more(lines: list[str], n: int) -> bool:
+    return len(_values(lines)) > n
+
+
+def _stepped(lines: list[str], step: int, since: int) -> bool:
+    """Some value from ``since`` on was followed by one ``step`` higher."""
+    return any(y - x == step and x >= since for x, y in pairwise(_values(lines)))
+
+
+@pytest.mark.parametrize("executor", list(EXECUTORS))
+def test_counter_continues_from_kept_state(executor: str, tmp_path: Path) -> None:
+    spec = EXECUTORS[executor]()
+    main = write(tmp_path / "main.c", MAIN)
+    counter = write(tmp_path / "counter.c", COUNTER.replace("STEP", "1"))
+    reloads = 30 if executor == "crossjit" else 3
+    with running(spec, [main, counter], tmp_path) as r:
+        pid = r.pid()
+        r.wait_for("output", lambda ls: len(_values(ls)) >= 3)
+        step = 1
+        for i in range(reloads):
+            step = 100 if step == 1 else 1
+            write(counter, COUNTER.replace("STEP", str(step)))
+            before = _values(r.lines())[-1]
+            rep = r.reload([main, counter])
+            assert rep is not None and rep.files == (str(counter),)
+            assert rep.replaced == 1 and rep.kept == 1 and rep.new_functions == 0
+            lines = r.wait_for(f"reload {i + 1}'s step {step}",
+                               functools.partial(_stepped, step=step, since=before))
+            vals = _values(lines)
+            # strictly increasing by the old or the new step: n was never reset
+            assert all(y - x in (1, 100) for x, y in pairwise(vals)), vals[-20:]
+        assert r.pid() == pid
+        # the running (old) main calls the new bump, which ends the loop
+        write(counter, "int bump(void) { return -1; }\n")
+        rep = r.reload([main, counter])
+        assert rep is not None
+        r.thread.join(DEADLINE)
+        assert not r.thread.is_alive()
+        outcome = r.result[0]
+        assert isinstance(outcome, session.Outcome) and outcome.status == 7, r.result
+        assert r.lines()[-1] == "done"
+        assert r.live.patch_bytes > 0 and r.live.retired_bytes > 0
+        assert r.pid() == pid
+
+
+STATEFUL = """\
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+struct node { int v; struct node *next; };
+static struct node *list;          /* on the heap: must survive reloads */
+static FILE *out;
+static int twice(int x) { return 2 * x; }
+static int (*ops[])(int) = { twice };
+static int cmp(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
+static void bye(void) { fprintf(out, "bye v1\\n"); fclose(out); }
+static const char *tag(void) { return "v1"; }
+static int done(int len) { (void)len; return 0; }
+int main(int argc, char **argv) {
+  out = fopen(argv[1], "w");
+  atexit(bye);
+  for (int i = 0;; i++) {
+    struct node *n = malloc(sizeof *n);
+    n->v = i; n->next = list; list = n;
+    int len = 0;
+    for (struct node *p = list; p; p = p->next) len++;
+    int a[3] = {2, 1, 3};
+    qsort(a, 3, sizeof a[0], cmp);
+    fprintf(out, "%s len=%d ops=%d sorted=%d%d%d\\n", tag(), len, ops[0](10), a[0], a[1], a[2]);
+    fflush(out);
+    if (done(len)) break;
+    usleep(2000);
+  }
+  return 0;
+}
+"""
+V2 = (STATEFUL.replace('"v1"', '"v2"').replace("2 * x", "3 * x")
+      .replace("*(const int *)a - *(const int *)b", "*(const int *)b - *(const int *)a")
+      .replace("bye v1", "bye v2"))
+V3 = V2.replace('"v2"', '"v3"').replace("bye v2", "bye v3").replace(
+    "(void)len; return 0;", "return len > 0;")
+
+
+@pytest.mark.parametrize("executor", ["crossjit", "llvm-16"])
+def test_list_table_atexit_and_qsort_follow_reloads(executor: str, tmp_path: Path) -> None:
+    spec = EXECUTORS[executor]()
+    src = write(tmp_path / "prog.c", STATEFUL)
+    with running(spec, [src], tmp_path) as r:
+        r.wait_for("v1 output", lambda ls: len(ls) >= 3)
+        write(src, V2)
+        rep = r.reload([src])
+        assert rep is not None and rep.replaced >= 6, rep
+        assert rep.kept >= 3  # list, out, ops
+        lines = r.wait_for("v2 output", lambda ls: any(x.startswith("v2") for x in ls))
+        v1 = [x for x in lines if x.startswith("v1")]
+        v2 = [x for x in lines if x.startswith("v2")]
+        assert v1[-1].endswith("ops=20 sorted=123")
+        assert v2[0].endswith("ops=30 sorted=321"), v2[0]
+        len1 = int(v1[-1].split("len=")[1].split()[0])
+        len2 = int(v2[0].split("len=")[1].split()[0])
+        assert len2 == len1 + 1  # the list survived
+        write(src, V3)
+        assert r.reload([src]) is not None
+        r.thread.join(DEADLINE)
+        assert not r.thread.is_alive()
+        outcome = r.result[0]
+        assert isinstance(outcome, session.Outcome) and outcome.status == 0, r.result
+        text = r.lines()
+        assert text[-1] == "bye v3", text[-3:]  # the atexit callback registered by v1
+        assert text[-2].startswith("v3 len=")
+
+
+OTHER = """\
+int helper(void);
+int use(void) { return helper(); }
+"""
+
+
+def test_refusals_leave_the_old_program_running(tmp_path: Path) -> None:
+    main = write(tmp_path / "main.c", MAIN.replace("int bump(void);",
+                                                   "int bump(void);\nint use(void);"))
+    counter = write(tmp_path / "counter.c", COUNTER.replace("STEP", "1")
+                    + "int helper(void) { return 1; }\n")
+    other = write(tmp_path / "other.c", OTHER)
+    srcs = [main, counter, other]
+    with running(crossjit_executor(), srcs, tmp_path) as r:
+        r.wait_for("output", lambda ls: len(_values(ls)) >= 3)
+        helper = "int helper(void) { return 1; }\n"
+        cases = [
+            ("static unsigned char n[16];\nint bump(void) { n[0] += 1; return n[0]; }\n"
+             + helper, "kept variable 'n' changed size (4 -> 16 bytes)", "counter.c:1"),
+            (COUNTER.replace("STEP", "1"),
+             "function 'helper' was removed but loaded code still calls it", "counter.c:"),
+            ("static __thread int n;\nint bump(void) { n += 1; return n; }\n" + helper,
+             "'n' is a thread-local variable", "counter.c:1"),
+        ]
+        for text, what, where in cases:
+            write(counter, text)
+            with pytest.raises(LiveRefusal) as err:
+                r.reload(srcs)
+            para = live.refusal_paragraph(err.value)
+            assert what in para and para.startswith(where), para
+            assert para.endswith("; restarting (state lost)")
+            n = len(_values(r.lines()))
+            r.wait_for("the old program's output", functools.partial(_more, n=n + 2))
+            vals = _values(r.lines())
+            assert all(y - x == 1 for x, y in pairwise(vals))
+        # after the refusals a good edit still applies (nothing half-done was left)
+        write(counter, COUNTER.replace("STEP", "100") + "int helper(void) { return 1; }\n")
+        assert r.reload(srcs) is not None
+        r.wait_for("step 100", lambda ls: _stepped(ls, 100, 0))
