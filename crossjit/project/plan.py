@@ -111,6 +111,7 @@ def plan_profile(profile: Profile, *, sources: tuple[Path, ...], include_dirs: t
         extra_cflags=tuple(profile.cflags),
         cpu=t.cpu or "",
         features=",".join(t.features),
+        live=profile.live,
     )
     ex = profile.executor
     if executor_override is not None:

@@ -57,7 +57,8 @@ class Reload:
     retired_bytes: int  # old code bodies no longer reached through their slots
     ms: float
 
-    def line(self) -> str:
+    def line(self, total_ms: float | None = None) -> str:
+        """``reloaded main.c: 2 functions, 1 variable kept, 43 ms``."""
         names = ", ".join(Path(f).name for f in self.files)
         parts = [f"{self.replaced} function{'s' if self.replaced != 1 else ''}"]
         if self.new_functions:
@@ -67,7 +68,8 @@ class Reload:
         if self.new_variables:
             parts.append(f"{self.new_variables} new variable"
                          f"{'s' if self.new_variables != 1 else ''}")
-        return f"reloaded {names}: {', '.join(parts)}, {self.ms:.0f} ms"
+        ms = self.ms if total_ms is None else total_ms
+        return f"reloaded {names}: {', '.join(parts)}, {ms:.0f} ms"
 
 
 @dataclass
