@@ -101,6 +101,9 @@ def _optimise(mod: Any, tm: Any, level: int, per_function: bool = False) -> None
         # --live: a function's callers must not depend on its body (a reload replaces it
         # under a running caller), so no inliner and no interprocedural passes (IPSCCP
         # would fold a constant return value into the caller): each function alone.
+        always = llvm.create_new_module_pass_manager()
+        always.add_always_inliner_pass()  # always_inline is the user's (or intrinsics') word
+        always.run(mod, pb)
         fpm = pb.getFunctionPassManager()
         for fn in mod.functions:
             if not fn.is_declaration:
@@ -143,9 +146,12 @@ def object_for(ir_path: Path, opts: CodegenOptions) -> tuple[bytes, bool]:
     # so a cache hit costs no llvmlite start-up.
     import llvmlite
 
-    key = hashlib.sha256(
-        b"\0".join([data, repr(opts).encode(), llvmlite.__version__.encode()])
-    ).hexdigest()
+    parts = [data, repr(opts).encode(), llvmlite.__version__.encode()]
+    if opts.live:
+        from crossjit.compile.sections import REVISION
+
+        parts.append(f"live-revision {REVISION}".encode())
+    key = hashlib.sha256(b"\0".join(parts)).hexdigest()
     store = cachedir.subdir("objects")
     hit = store / f"{key}.o"
     if hit.exists():

@@ -18,6 +18,10 @@ each define is also marked ``noinline`` (unless ``alwaysinline``) and every func
 sectioned variable is listed in ``@llvm.compiler.used``: to the optimiser their uses are
 unknown, as they are — the next version of the unit will use them.
 
+Without the inliner, an ``available_externally`` body (C++ extern templates: the library
+is assumed to have a copy) would become a call to a symbol the library may not export;
+such defines become ``linkonce_odr`` — a local weak copy of the same code.
+
 Skipped: functions and variables that already have a section (the user's choice) or a COMDAT (their
 group's section name is the group's business), and names that need quoting.
 """
@@ -25,6 +29,9 @@ group's section name is the group's business), and names that need quoting.
 from __future__ import annotations
 
 import re
+
+# Part of the object cache key of live objects: bump it when the rewriting changes.
+REVISION = "2"
 
 _NAME = re.compile(r"@([-a-zA-Z$._][-a-zA-Z$._0-9]*)\(")
 # What may follow the function attributes on a define line, in LLVM's grammar order
@@ -70,6 +77,8 @@ def add_function_sections(ir: str) -> tuple[str, int]:
     for line in ir.splitlines(keepends=True):
         new = None
         if line.startswith("define ") and line.rstrip().endswith("{"):
+            if line.startswith("define available_externally "):
+                line = "define linkonce_odr " + line[len("define available_externally "):]
             new = _with_section(line, always)
         elif line.startswith("@llvm.compiler.used = "):
             m = _USED.match(line)

@@ -381,3 +381,58 @@ def test_threads_call_a_function_reloaded_many_times(executor: str, reloads: int
         assert r.lines()[-1].startswith("calls ")
         # patches stay mapped (old code may still run): growth is about their size
         assert grown <= patches + 4096, (grown, patches)
+
+
+SHAPES = """\
+#include <cstdio>
+#include <string>
+#include <unistd.h>
+static FILE *out;
+static int made;
+struct Tracked {
+  std::string text;
+  explicit Tracked(const char *t) : text(t) { made++; }
+  ~Tracked() { std::fprintf(out, "destroyed %s\\n", text.c_str()); std::fflush(out); }
+};
+static const Tracked &tracked() { static Tracked t("VERSION"); return t; }
+struct Shape {
+  virtual int area() const;
+  virtual ~Shape() {}
+};
+int Shape::area() const { return AREA; }
+static Shape *kept;  // created by the first version, used by every later one
+int main(int argc, char **argv) {
+  out = std::fopen(argv[1], "w");
+  kept = new Shape;
+  for (;;) {
+    int a = kept->area();
+    std::fprintf(out, "%d %s %d\\n", a, tracked().text.c_str(), made);
+    std::fflush(out);
+    if (a < 0) break;
+    usleep(2000);
+  }
+  return 0;
+}
+"""
+
+
+def test_cxx_virtual_method_of_an_old_object_and_a_local_static(tmp_path: Path) -> None:
+    """A virtual method edited: the object made by the first version dispatches to the
+    new body through its old vtable; a function-local static std::string is constructed
+    once (its guard is kept) and destroyed once at exit."""
+    require_tool("clang++-16", "clang++-16 (apt-get install clang-16)")
+    src = write(tmp_path / "shapes.cpp", SHAPES.replace("AREA", "1"))
+    with running(crossjit_executor(), [src], tmp_path) as r:
+        r.wait_for("v1 output", lambda ls: "1 VERSION 1" in ls)
+        write(src, SHAPES.replace("AREA", "2").replace('"VERSION"', '"second"'))
+        rep = r.reload([src])
+        assert rep is not None and rep.kept >= 3  # out, made, the static and its guard
+        r.wait_for("v2 output", lambda ls: "2 VERSION 1" in ls)  # not constructed again
+        write(src, SHAPES.replace("AREA", "-1"))
+        assert r.reload([src]) is not None
+        r.thread.join(DEADLINE)
+        assert not r.thread.is_alive()
+        assert isinstance(r.result[0], session.Outcome) and r.result[0].status == 0, r.result
+        lines = r.lines()
+        assert lines[-2:] == ["-1 VERSION 1", "destroyed VERSION"], lines[-4:]
+        assert sum(x.startswith("destroyed") for x in lines) == 1
