@@ -83,6 +83,7 @@ class LiveProgram:
     implicit: tuple[str, ...] = ()
     running: LiveMap = field(default_factory=LiveMap)
     patches: list[int] = field(default_factory=list)  # finalize handles
+    patch_bases: list[int] = field(default_factory=list)  # where each patch was mapped
     patch_bytes: int = 0
     retired_bytes: int = 0
     _libs: list[tuple[str, int]] | None = None
@@ -154,6 +155,7 @@ class LiveProgram:
         if live.slot_writes:
             client.write_uint64s(live.slot_writes)
         self.patches.append(handle)
+        self.patch_bases.append(base)
         self.running.merge(live)
         for o in changed:
             self.objects[o.name] = o.data
