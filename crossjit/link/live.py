@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from crossjit.errors import CrossjitError
+from crossjit.errors import CrossjitError, NotSupportedError
 from crossjit.link.arch import Arch
 from crossjit.link.graph import Block, SegClass, Symbol, SymKind
 from crossjit.link.objfile import (
@@ -220,6 +220,10 @@ def prepare(arch: Arch, objects: Sequence[ObjectFile], res: Resolution,
     """Create stubs/slots, bind a patch to the running program, retarget ``blocks``'
     edges. ``data_blocks``: every loaded input block (for writable data);
     ``blocks``: those whose references are rewritten (not .eh_frame)."""
+    if arch.name != "x86_64":
+        # The pass is generic, but only x86-64's stubs and reference forms are tested.
+        raise NotSupportedError(f"--live does not support {arch.name} yet",
+                                hint="use --watch without --live (it restarts the program)")
     lp = LivePass(tables)
     lp.imports = _imports(objects)
     lp.globals_ = {n: s for n, s in res.definitions.items() if s.obj != LINKER_OBJ}
