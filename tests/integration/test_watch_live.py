@@ -12,6 +12,7 @@ ordinary restart follows (state lost: the counter starts again).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -20,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -209,3 +211,88 @@ def test_mongoose_edit_keeps_connection_and_counter(watched: tuple[Watch, Path, 
     assert value == {"message": "hello again", "requests": 1}
     assert listener_pid(port) != pid
     assert w.interrupt() == 130
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+STRESS_RELOADS = 200
+
+
+def _reloads_above(w: Watch, n: int) -> bool:
+    return w.err().count("reloaded main.c:") > n
+
+
+def test_mongoose_200_reloads_under_load(tmp_path: Path) -> None:
+    """200 saves in a row while a client keeps requesting on one keep-alive connection:
+    no failed request, the counter never resets, every reload patched (none restarted),
+    the server's memory grows by about the patches' size."""
+    port = free_port()
+    profile = project(tmp_path, port, container=False)
+    main_c = profile.parent / "main.c"
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    argv = [sys.executable, "-m", "crossjit", "run", str(profile), "--watch", "--live"]
+    with open(out, "wb") as o, open(err, "wb") as e:
+        proc = subprocess.Popen(argv, cwd=env.REPO, stdin=subprocess.DEVNULL, stdout=o,
+                                stderr=e, env={**os.environ, "CROSSJIT_NO_DAEMON": "1"})
+    w = Watch(proc, out, err)
+    seen: list[tuple[str, int]] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        h = Http(port)
+        try:
+            while not stop.is_set():
+                v = hello(h)
+                assert isinstance(v["message"], str) and isinstance(v["requests"], int)
+                seen.append((v["message"], v["requests"]))
+                time.sleep(0.002)
+        except Exception as exc:  # reported below
+            failures.append(repr(exc))
+        finally:
+            h.close()
+
+    try:
+        w.wait_for("the server", lambda: "serving" in w.out(), deadline=START_DEADLINE)
+        pid = listener_pid(port)
+        assert pid is not None
+        rss0 = _rss_kib(pid)
+        th = threading.Thread(target=client, daemon=True)
+        th.start()
+        text = main_c.read_text()
+        messages = ["hello from crossjit", "edit A", "edit B"]
+        for i in range(STRESS_RELOADS):
+            before = w.err().count("reloaded main.c:")
+            new = messages[1 + i % 2]
+            main_c.write_text(text.replace('"hello from crossjit"', f'"{new}"'))
+            w.wait_for(f"live reload {i + 1}", functools.partial(_reloads_above, w, before))
+            assert not failures, failures
+        end = time.monotonic() + RELOAD_DEADLINE
+        while not seen or seen[-1][0] != "edit B":
+            assert time.monotonic() < end, seen[-3:]
+            time.sleep(0.01)
+        stop.set()
+        th.join(RELOAD_DEADLINE)
+        assert not failures, failures
+        assert "restarting" not in w.err() and "main.c: reloaded in" not in w.err()
+        counts = [n for _, n in seen]
+        assert counts == list(range(counts[0], counts[0] + len(counts)))  # never reset
+        assert {m for m, _ in seen} <= set(messages) and seen[-1][0] == "edit B"
+        assert listener_pid(port) == pid
+        grown = _rss_kib(pid) - rss0
+        last = [x for x in w.err().splitlines() if "reloaded main.c:" in x][-1]
+        mapped = int(re.search(r"(\d+) bytes of patches mapped", last).group(1))  # type: ignore[union-attr]
+        assert grown * 1024 <= mapped + (8 << 20), (grown, mapped)
+        print(f"{len(seen)} requests over {STRESS_RELOADS} reloads; RSS +{grown} KiB, "
+              f"patches {mapped // 1024} KiB")
+        assert w.interrupt() == 130
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
