@@ -52,11 +52,12 @@ _ARRAY_PREFIXES = (".init_array", ".fini_array", ".ctors", ".dtors")
 class LiveRefusal(CrossjitError):
     """Kept state cannot survive this edit; watch restarts the program instead."""
 
-    def __init__(self, what: str, *, symbol: str = "", obj: str = "", why: str | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(self, what: str, *, symbol: str = "", obj: str = "", line: int = 0,
+                 why: str | None = None, hint: str | None = None) -> None:
         super().__init__(what, why=why, hint=hint)
         self.symbol = symbol
         self.obj = obj
+        self.line = line  # from DWARF when known; else the paragraph looks it up
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crossjit.compile.build import ObjectFile
+from crossjit.elf import DwarfFacts, dwarf_facts
 from crossjit.errors import CrossjitError, LinkError, NotSupportedError
 from crossjit.link import Linker
 from crossjit.link.arch import get_arch
@@ -87,6 +88,7 @@ class LiveProgram:
     patch_bytes: int = 0
     retired_bytes: int = 0
     _libs: list[tuple[str, int]] | None = None
+    _facts: dict[bytes, DwarfFacts | None] = field(default_factory=dict)  # by object bytes
 
     @classmethod
     def start(cls, client: OrcClient, program: loader.LoadedProgram,
@@ -125,6 +127,8 @@ class LiveProgram:
                 raise LiveRefusal(f"the reloaded unit uses something live reload cannot "
                                   f"patch: {err.what}", obj=o.name, why=err.why) from err
         plan = linker.plan()
+        assert plan.live is not None
+        self._check_dwarf(changed, {name for d in plan.live.kept for name, _, _ in d.symbols})
         resolved: dict[str, int | None] = {}
         pending = []
         for ext in plan.externals:
@@ -165,6 +169,49 @@ class LiveProgram:
         return Reload(tuple(o.name for o in changed), len(live.replaced), len(live.functions),
                       len(live.kept), len(live.new_data), size, live.retired_bytes,
                       (time.perf_counter() - t0) * 1000)
+
+    def _dwarf(self, data: bytes) -> DwarfFacts | None:
+        if data not in self._facts:
+            self._facts = {data: dwarf_facts(data),
+                           **{k: v for k, v in self._facts.items() if k in
+                              self.objects.values()}}
+        return self._facts[data]
+
+    def _check_dwarf(self, changed: Sequence[ObjectFile], kept: set[str]) -> None:
+        """With DWARF in the old and the new unit (-g): a kept variable whose type or the
+        layout of a struct it holds or points to changed; a prototype changed while an
+        unchanged unit calls the function."""
+        names = {o.name for o in changed}
+        for o in changed:
+            if b".debug_info" not in o.data:
+                continue
+            old, new = self._dwarf(self.objects[o.name]), self._dwarf(o.data)
+            if old is None or new is None:
+                continue
+            for name in sorted(kept & old.variables.keys() & new.variables.keys()):
+                a, b = old.variables[name], new.variables[name]
+                was = dict(a.structs)
+                for struct, layout in b.structs:
+                    if struct in was and was[struct] != layout:
+                        raise LiveRefusal(
+                            f"the layout of {struct} changed, and kept variable '{name}' "
+                            f"holds or points to one", symbol=name, obj=o.name, line=b.line,
+                            why=f"was {was[struct]}; now {layout}")
+                if a.shape != b.shape:
+                    raise LiveRefusal(f"the type of kept variable '{name}' changed",
+                                      symbol=name, obj=o.name, line=b.line,
+                                      why=f"was {a.shape}; now {b.shape}")
+            for name in sorted(old.functions.keys() & new.functions.keys()):
+                a, b = old.functions[name], new.functions[name]
+                if a.shape == b.shape:
+                    continue
+                users = sorted(u for u, imports in self.running.imports.items()
+                               if u not in names and name in imports)
+                if users:
+                    raise LiveRefusal(
+                        f"the signature of '{name}' changed while unchanged code calls it",
+                        symbol=name, obj=o.name, line=b.line,
+                        why=f"{a.shape} -> {b.shape}; called from {', '.join(users)}")
 
     def _libraries(self) -> list[tuple[str, int]]:
         if self._libs is None:
@@ -231,7 +278,7 @@ def refusal_paragraph(err: CrossjitError) -> str:
     symbol = getattr(err, "symbol", "") or ""
     where = Path(obj).name if obj else "live reload"
     if obj and symbol:
-        line = _line_of(obj, symbol)
+        line = getattr(err, "line", 0) or _line_of(obj, symbol)
         if line is not None:
             where = f"{where}:{line}"
     text = f"{where}: kept state can't survive this edit: {err.what}"

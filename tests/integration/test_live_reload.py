@@ -62,9 +62,9 @@ int bump(void) { n += STEP; return n; }
 """
 
 
-def opts(tmp: Path) -> build.BuildOptions:
+def opts(tmp: Path, debug: bool = False) -> build.BuildOptions:
     require_tool("clang-16", "clang-16 (apt-get install clang-16)")
-    return build.BuildOptions(target=host_triple(), opt_level=1, live=True)
+    return build.BuildOptions(target=host_triple(), opt_level=1, live=True, debug=debug)
 
 
 def crossjit_executor() -> str:
@@ -116,8 +116,9 @@ class Running:
 
 
 @contextlib.contextmanager
-def running(spec: str, sources: list[Path], tmp: Path) -> Iterator[Running]:
-    o = opts(tmp)
+def running(spec: str, sources: list[Path], tmp: Path, debug: bool = False
+            ) -> Iterator[Running]:
+    o = opts(tmp, debug)
     built = build.build(sources, o)
     objects = [*built.objects, build.runtime_object(o)]
     out = tmp / "out.txt"
@@ -436,3 +437,59 @@ def test_cxx_virtual_method_of_an_old_object_and_a_local_static(tmp_path: Path) 
         lines = r.lines()
         assert lines[-2:] == ["-1 VERSION 1", "destroyed VERSION"], lines[-4:]
         assert sum(x.startswith("destroyed") for x in lines) == 1
+
+
+LISTED = """\
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+struct node { int v; struct node *next; };
+static struct node *list;
+static float scale = 1.0f;
+int bump(void);
+int main(int argc, char **argv) {
+  FILE *out = fopen(argv[1], "w");
+  for (int i = 0;; i++) {
+    struct node *n = malloc(sizeof *n);
+    n->v = bump(); n->next = list; list = n;
+    if (n->v < 0) break;
+    fprintf(out, "%d\\n", (int)(n->v * scale));
+    fflush(out);
+    usleep(2000);
+  }
+  return 0;
+}
+"""
+
+
+def test_dwarf_refusals_struct_layout_type_and_signature(tmp_path: Path) -> None:
+    """With -g: a field added to a struct a kept pointer leads to, a kept variable's type
+    changed at the same size, a prototype changed while another file calls it."""
+    main = write(tmp_path / "main.c", LISTED)
+    counter = write(tmp_path / "counter.c", COUNTER.replace("STEP", "1"))
+    srcs = [main, counter]
+    with running(crossjit_executor(), srcs, tmp_path, debug=True) as r:
+        r.wait_for("output", lambda ls: len(_values(ls)) >= 3)
+        cases = [
+            (main, LISTED.replace("int v; struct", "int v; int w; struct"),
+             "the layout of struct node changed, and kept variable 'list' holds or points "
+             "to one", "main.c:5:"),
+            (main, LISTED.replace("static float scale = 1.0f;", "static int scale = 1;"),
+             "the type of kept variable 'scale' changed", "main.c:6:"),
+            (counter, "static int n;\nlong bump(int step) { n += step; return n; }\n",
+             "the signature of 'bump' changed while unchanged code calls it", "counter.c:2:"),
+        ]
+        for path, text, what, where in cases:
+            original = path.read_text()
+            write(path, text)
+            with pytest.raises(LiveRefusal) as err:
+                r.reload(srcs)
+            para = live.refusal_paragraph(err.value)
+            assert what in para and para.startswith(where), para
+            write(path, original)
+            n = len(_values(r.lines()))
+            r.wait_for("the old program's output", functools.partial(_more, n=n + 2))
+        # a compatible edit of the same files still applies
+        write(counter, COUNTER.replace("STEP", "100"))
+        assert r.reload(srcs) is not None
+        r.wait_for("step 100", lambda ls: _stepped(ls, 100, 0))
