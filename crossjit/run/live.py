@@ -85,6 +85,7 @@ class LiveProgram:
     running: LiveMap = field(default_factory=LiveMap)
     patches: list[int] = field(default_factory=list)  # finalize handles
     patch_bases: list[int] = field(default_factory=list)  # where each patch was mapped
+    patch_programs: list[loader.LoadedProgram] = field(default_factory=list)
     patch_bytes: int = 0
     retired_bytes: int = 0
     _libs: list[tuple[str, int]] | None = None
@@ -155,11 +156,17 @@ class LiveProgram:
         handle = client.finalize(
             [SegmentRequest(s.addr, s.size, int(s.prot), s.content) for s in image.segments],
             actions)
+        patch = loader.LoadedProgram(image, handle)
+        if self.program.debug_handle is not None:
+            # Before the slots switch: a debugger plants pending breakpoints in the new
+            # bodies while nothing can reach them yet.
+            loader.register_debug_objects(client, patch, {o.name: o.data for o in changed})
         # Every slot at once: no caller sees half of a reload.
         if live.slot_writes:
             client.write_uint64s(live.slot_writes)
         self.patches.append(handle)
         self.patch_bases.append(base)
+        self.patch_programs.append(patch)
         self.running.merge(live)
         for o in changed:
             self.objects[o.name] = o.data
@@ -212,6 +219,14 @@ class LiveProgram:
                         f"the signature of '{name}' changed while unchanged code calls it",
                         symbol=name, obj=o.name, line=b.line,
                         why=f"{a.shape} -> {b.shape}; called from {', '.join(users)}")
+
+    def program_at(self, pc: int | None) -> loader.LoadedProgram:
+        """The first image or the patch whose code holds ``pc`` (crash reports name the
+        function and line from that link)."""
+        for p in self.patch_programs:
+            if pc is not None and any(s.addr <= pc < s.addr + s.size for s in p.image.segments):
+                return p
+        return self.program
 
     def _libraries(self) -> list[tuple[str, int]]:
         if self._libs is None:

@@ -471,7 +471,9 @@ class Watcher:
         else:
             if not slot.stopping:
                 if outcome.signal is not None:
-                    self.note(f"{session.describe_crash(outcome, slot.program)}")
+                    where = (slot.live.program_at(outcome.fault_pc) if slot.live is not None
+                             else slot.program)
+                    self.note(f"{session.describe_crash(outcome, where)}")
                 self.note(f"program exited with status {outcome.status}; "
                          "waiting for changes")
         finally:

@@ -493,3 +493,21 @@ def test_dwarf_refusals_struct_layout_type_and_signature(tmp_path: Path) -> None
         write(counter, COUNTER.replace("STEP", "100"))
         assert r.reload(srcs) is not None
         r.wait_for("step 100", lambda ls: _stepped(ls, 100, 0))
+
+
+def test_crash_in_reloaded_code_is_named(tmp_path: Path) -> None:
+    """A fault in a patch's code: the report names the function and its line (-g)."""
+    main = write(tmp_path / "main.c", MAIN)
+    counter = write(tmp_path / "counter.c", COUNTER.replace("STEP", "1"))
+    with running(crossjit_executor(), [main, counter], tmp_path, debug=True) as r:
+        r.wait_for("output", lambda ls: len(_values(ls)) >= 3)
+        write(counter, "static int n;\nint bump(void) {\n  n++;\n"
+                       "  *(volatile int *)0 = n;\n  return n;\n}\n")
+        assert r.reload([main, counter]) is not None
+        r.thread.join(DEADLINE)
+        outcome = r.result[0]
+        assert isinstance(outcome, session.Outcome) and outcome.signal == 11, r.result
+        where = r.live.program_at(outcome.fault_pc)
+        assert where is not r.live.program
+        text = session.describe_crash(outcome, where)
+        assert "SIGSEGV in bump (counter.c:4)" in text, text
