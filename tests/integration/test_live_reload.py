@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -107,7 +109,11 @@ class Running:
 
     def reload(self, sources: list[Path]) -> Reload | None:
         built = build.build(sources, self.o)
-        return self.live.reload([*built.objects, build.runtime_object(self.o)])
+        names = set(self.live.objects)
+        extra = [build.runtime_object(self.o)]
+        if "<crossjit jitdebug>" in names:
+            extra.append(build.runtime_object(self.o, "jitdebug.c", "<crossjit jitdebug>"))
+        return self.live.reload([*built.objects, *extra])
 
     def pid(self) -> int:
         t = self.client.transport
@@ -116,14 +122,17 @@ class Running:
 
 
 @contextlib.contextmanager
-def running(spec: str, sources: list[Path], tmp: Path, debug: bool = False
-            ) -> Iterator[Running]:
+def running(spec: str, sources: list[Path], tmp: Path, debug: bool = False,
+            register: bool = False) -> Iterator[Running]:
+    """``register``: debug objects registered with the GDB JIT interface (as -g runs do)."""
     o = opts(tmp, debug)
     built = build.build(sources, o)
     objects = [*built.objects, build.runtime_object(o)]
+    if register:
+        objects.append(build.runtime_object(o, "jitdebug.c", "<crossjit jitdebug>"))
     out = tmp / "out.txt"
     with OrcClient.open(spec) as client:
-        program = loader.load(client, objects, live=True)
+        program = loader.load(client, objects, live=True, debug=register)
         lp = live.LiveProgram.start(client, program, objects)
         result: list[object] = []
 
@@ -511,3 +520,33 @@ def test_crash_in_reloaded_code_is_named(tmp_path: Path) -> None:
         assert where is not r.live.program
         text = session.describe_crash(outcome, where)
         assert "SIGSEGV in bump (counter.c:4)" in text, text
+
+
+def test_gdb_breakpoint_stops_in_the_new_code(tmp_path: Path) -> None:
+    """-g: the patch's debug objects are registered; gdb attached after a reload puts a
+    breakpoint on the edited line, and the stop is inside the patch."""
+    gdb = require_tool("gdb", "gdb (apt-get install gdb)")
+    main = write(tmp_path / "main.c", MAIN)
+    counter = write(tmp_path / "counter.c", "static int n;\nint bump(void) {\n"
+                    "  n += 1;\n  return n;\n}\n")
+    with running(crossjit_executor(), [main, counter], tmp_path, debug=True,
+                 register=True) as r:
+        r.wait_for("output", lambda ls: len(_values(ls)) >= 3)
+        write(counter, "static int n;\nint bump(void) {\n  n += 100;\n  return n;\n}\n")
+        assert r.reload([main, counter]) is not None
+        lo = r.live.patch_bases[-1]
+        done = subprocess.run(
+            [gdb, "-nx", "-batch", "-p", str(r.pid()), "-ex", "break counter.c:3",
+             "-ex", "continue", "-ex", "printf \"PC=%lx\\n\", $pc", "-ex", "delete",
+             "-ex", "detach"],
+            capture_output=True, text=True, timeout=120, check=False)
+        out = done.stdout + done.stderr
+        m = re.search(r"PC=([0-9a-f]+)", out)
+        assert m, out[-3000:]
+        pc = int(m.group(1), 16)
+        assert lo <= pc < lo + r.live.patch_bytes, (hex(pc), hex(lo), out[-2000:])
+        assert "counter.c:3" in out, out[-2000:]
+        write(counter, "int bump(void) { return -1; }\n")
+        assert r.reload([main, counter]) is not None
+        r.thread.join(DEADLINE)
+        assert isinstance(r.result[0], session.Outcome) and r.result[0].status == 7, r.result
