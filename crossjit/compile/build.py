@@ -7,6 +7,7 @@ and tests can assert what was recompiled.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -109,6 +110,8 @@ def build(inputs: Sequence[Path], opts: BuildOptions, progress: Progress | None 
           ) -> BuildResult:
     """Build every input; all compile errors are reported together."""
     kinds = [classify(p) for p in inputs]  # bad suffixes fail before any work starts
+    if opts.live:  # crossjit.h (crossjit_reload_point) for live builds
+        opts = dataclasses.replace(opts, include_dirs=(*opts.include_dirs, runtime_include()))
     for p in inputs:
         if not p.exists():
             raise UsageError(f"input {p} does not exist")
@@ -156,6 +159,11 @@ def build(inputs: Sequence[Path], opts: BuildOptions, progress: Progress | None 
         steps=tuple(s for _, s in ok),
         has_cxx=any(toolchain.is_cxx(p) for p in inputs),
     )
+
+
+def runtime_include() -> Path:
+    """The folder of runtime/include/crossjit.h (crossjit_reload_point)."""
+    return Path(str(resources.files("crossjit") / "runtime" / "include"))
 
 
 def runtime_object(opts: BuildOptions, source: str = "crt.c",

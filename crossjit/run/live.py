@@ -15,6 +15,7 @@ Anything kept state cannot survive raises :class:`LiveRefusal`; watch then resta
 from __future__ import annotations
 
 import re
+import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from pathlib import Path
 from crossjit.compile.build import ObjectFile
 from crossjit.elf import DwarfFacts, dwarf_facts
 from crossjit.errors import CrossjitError, LinkError, NotSupportedError
-from crossjit.link import Linker
+from crossjit.link import Linker, Prot
 from crossjit.link.arch import get_arch
 from crossjit.link.live import LiveMap, LiveRefusal
 from crossjit.link.objfile import (
@@ -44,6 +45,9 @@ from crossjit.run import loader
 
 __all__ = ["LiveProgram", "LiveRefusal", "Reload", "refusal_paragraph"]
 
+RELOAD_POINT = "crossjit_reload_point"  # runtime/include/crossjit.h
+RELOAD_PENDING = "__crossjit_reload_pending"  # runtime/crt.c
+
 
 @dataclass(frozen=True)
 class Reload:
@@ -57,6 +61,7 @@ class Reload:
     patch_bytes: int  # mapped for this patch
     retired_bytes: int  # old code bodies no longer reached through their slots
     ms: float
+    deferred: bool = False  # applied at the program's next crossjit_reload_point()
 
     def line(self, total_ms: float | None = None) -> str:
         """``reloaded main.c: 2 functions, 1 variable kept, 43 ms``."""
@@ -70,7 +75,8 @@ class Reload:
             parts.append(f"{self.new_variables} new variable"
                          f"{'s' if self.new_variables != 1 else ''}")
         ms = self.ms if total_ms is None else total_ms
-        return f"reloaded {names}: {', '.join(parts)}, {ms:.0f} ms"
+        when = "; applied at the next crossjit_reload_point()" if self.deferred else ""
+        return f"reloaded {names}: {', '.join(parts)}, {ms:.0f} ms{when}"
 
 
 @dataclass
@@ -90,6 +96,7 @@ class LiveProgram:
     retired_bytes: int = 0
     _libs: list[tuple[str, int]] | None = None
     _facts: dict[bytes, DwarfFacts | None] = field(default_factory=dict)  # by object bytes
+    _last_table: int = 0  # the previous reload table (crossjit_reload_point mode)
 
     @classmethod
     def start(cls, client: OrcClient, program: loader.LoadedProgram,
@@ -161,8 +168,11 @@ class LiveProgram:
             # Before the slots switch: a debugger plants pending breakpoints in the new
             # bodies while nothing can reach them yet.
             loader.register_debug_objects(client, patch, {o.name: o.data for o in changed})
-        # Every slot at once: no caller sees half of a reload.
-        if live.slot_writes:
+        deferred = self.uses_reload_point
+        if live.slot_writes and deferred:
+            self._publish(live.slot_writes)
+        elif live.slot_writes:
+            # Every slot at once: no caller sees half of a reload.
             client.write_uint64s(live.slot_writes)
         self.patches.append(handle)
         self.patch_bases.append(base)
@@ -175,7 +185,30 @@ class LiveProgram:
         self.retired_bytes += live.retired_bytes
         return Reload(tuple(o.name for o in changed), len(live.replaced), len(live.functions),
                       len(live.kept), len(live.new_data), size, live.retired_bytes,
-                      (time.perf_counter() - t0) * 1000)
+                      (time.perf_counter() - t0) * 1000, deferred)
+
+    @property
+    def uses_reload_point(self) -> bool:
+        """The program calls crossjit_reload_point(): reloads apply there, not at once."""
+        return any(RELOAD_POINT in imports for name, imports in self.running.imports.items()
+                   if not name.startswith("<crossjit"))
+
+    def _publish(self, writes: Sequence[tuple[int, int]]) -> None:
+        """Map the slot writes as a table (runtime/crt.c's struct crossjit_reload) and
+        publish it with one pointer store; the program applies it at its next
+        crossjit_reload_point()."""
+        client = self.client
+        pending = self.program.symbol(RELOAD_PENDING)
+        words = [self._last_table, 0, len(writes)] + [v for pair in writes for v in pair]
+        data = struct.pack(f"<{len(words)}Q", *words)
+        page = client.info.page_size
+        size = (len(data) + page - 1) // page * page
+        addr = client.reserve(size)
+        self.patches.append(client.finalize(
+            [SegmentRequest(addr, size, int(Prot.READ | Prot.WRITE), data)]))
+        client.write_uint64s([(pending, addr)])
+        self._last_table = addr
+        self.patch_bytes += size
 
     def _dwarf(self, data: bytes) -> DwarfFacts | None:
         if data not in self._facts:
@@ -198,12 +231,12 @@ class LiveProgram:
             for name in sorted(kept & old.variables.keys() & new.variables.keys()):
                 a, b = old.variables[name], new.variables[name]
                 was = dict(a.structs)
-                for struct, layout in b.structs:
-                    if struct in was and was[struct] != layout:
+                for agg, layout in b.structs:
+                    if agg in was and was[agg] != layout:
                         raise LiveRefusal(
-                            f"the layout of {struct} changed, and kept variable '{name}' "
+                            f"the layout of {agg} changed, and kept variable '{name}' "
                             f"holds or points to one", symbol=name, obj=o.name, line=b.line,
-                            why=f"was {was[struct]}; now {layout}")
+                            why=f"was {was[agg]}; now {layout}")
                 if a.shape != b.shape:
                     raise LiveRefusal(f"the type of kept variable '{name}' changed",
                                       symbol=name, obj=o.name, line=b.line,

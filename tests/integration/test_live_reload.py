@@ -550,3 +550,78 @@ def test_gdb_breakpoint_stops_in_the_new_code(tmp_path: Path) -> None:
         assert r.reload([main, counter]) is not None
         r.thread.join(DEADLINE)
         assert isinstance(r.result[0], session.Outcome) and r.result[0].status == 7, r.result
+
+
+SYNCED = """\
+#include <stdio.h>
+#include <unistd.h>
+#include <crossjit.h>
+int version(void);
+int main(int argc, char **argv) {
+  FILE *out = fopen(argv[1], "w");
+  for (;;) {
+    int a = version();
+    usleep(3000);  /* a reload landing here would split a and b without the safe point */
+    int b = version();
+    fprintf(out, "%d %d\\n", a, b);
+    fflush(out);
+    if (b < 0) break;
+    crossjit_reload_point();
+  }
+  return 0;
+}
+"""
+
+
+def _pairs(lines: list[str]) -> list[tuple[int, int]]:
+    out = []
+    for x in lines:
+        parts = x.split()
+        if len(parts) == 2 and all(p.lstrip("-").isdigit() for p in parts):
+            out.append((int(parts[0]), int(parts[1])))
+    return out
+
+
+@pytest.mark.parametrize("executor", ["crossjit", "llvm-14"])
+def test_reload_point_applies_reloads_only_there(executor: str, tmp_path: Path) -> None:
+    """A program calling crossjit_reload_point(): every reload takes effect at that call,
+    so the two calls of one loop iteration always see the same version."""
+    main = write(tmp_path / "main.c", SYNCED)
+    ver = write(tmp_path / "ver.c", "int version(void) { return 0; }\n")
+    with running(EXECUTORS[executor](), [main, ver], tmp_path) as r:
+        r.wait_for("output", lambda ls: len(_pairs(ls)) >= 2)
+        for v in range(1, 21):
+            write(ver, f"int version(void) {{ return {v}; }}\n")
+            rep = r.reload([main, ver])
+            assert rep is not None and rep.deferred
+            assert "applied at the next crossjit_reload_point()" in rep.line()
+            time.sleep(0.004)
+        r.wait_for("the last version", lambda ls: (20, 20) in _pairs(ls))
+        write(ver, "int version(void) { return -1; }\n")
+        assert r.reload([main, ver]) is not None
+        r.thread.join(DEADLINE)
+        assert isinstance(r.result[0], session.Outcome) and r.result[0].status == 0, r.result
+        pairs = _pairs(r.lines())
+        assert pairs[-1] == (-1, -1)
+        assert all(a == b for a, b in pairs), [p for p in pairs if p[0] != p[1]]
+        seen = [a for a, _ in pairs]
+        assert seen == [*sorted(seen[:-1]), -1]  # versions only move forward
+
+
+def test_without_the_reload_point_reloads_land_mid_iteration(tmp_path: Path) -> None:
+    """The control for the test above: the same loop without crossjit_reload_point()
+    gets its reloads at once, so some iterations see two versions."""
+    main = write(tmp_path / "main.c", SYNCED.replace("    crossjit_reload_point();\n", ""))
+    ver = write(tmp_path / "ver.c", "int version(void) { return 0; }\n")
+    with running(crossjit_executor(), [main, ver], tmp_path) as r:
+        r.wait_for("output", lambda ls: len(_pairs(ls)) >= 2)
+        for v in range(1, 21):
+            write(ver, f"int version(void) {{ return {v}; }}\n")
+            rep = r.reload([main, ver])
+            assert rep is not None and not rep.deferred
+            time.sleep(0.004)
+        write(ver, "int version(void) { return -1; }\n")
+        assert r.reload([main, ver]) is not None
+        r.thread.join(DEADLINE)
+        pairs = _pairs(r.lines())
+        assert any(a != b for a, b in pairs), pairs
