@@ -282,6 +282,7 @@ class Watcher:
                  live: bool = False) -> None:
         self.profile, self.args, self.executor, self.keep = profile, args, executor, keep
         self.live = live  # --live (the profile's `live: true` is read at each prepare)
+        self.profile_changed = False  # in the change being handled: no live reload
         self.say, self.progress = say, progress
         self.note: Progress = lambda msg: say(f"crossjit: {msg}")
         self.files = WatchedFiles()
@@ -321,6 +322,7 @@ class Watcher:
 
     def _on_change(self, changed: list[Path]) -> None:
         t0 = time.perf_counter()
+        self.profile_changed = self.profile.resolve() in {p.resolve() for p in changed}
         before = self.files.snapshot()
         try:
             prepared = self._prepare()
@@ -387,6 +389,9 @@ class Watcher:
             return False
         assert self.identity is not None
         try:
+            if self.profile_changed:
+                raise LiveRefusal("the profile changed (its flags, sources or settings may "
+                                  "no longer match the running program)")
             if identity[1:] != self.identity[1:]:
                 raise LiveRefusal("the program's arguments or dlopen list changed")
             report = slot.live.reload(objects)
@@ -396,6 +401,10 @@ class Watcher:
         except CrossjitError as err:
             self.say(err.render())
             self.note("the live reload failed; restarting (state lost)")
+            return False
+        except Exception as exc:  # a bug of ours must not end the watch with a traceback
+            self.note(f"the live reload failed ({type(exc).__name__}: {exc}); "
+                      "restarting (state lost)")
             return False
         self.identity = identity
         total = (time.perf_counter() - phases.t0) * 1000

@@ -185,6 +185,14 @@ def test_mongoose_edit_keeps_connection_and_counter(watched: tuple[Watch, Path, 
         w.wait_for_err("reloaded main.c:", after=mark)
         assert hello(h) == {"message": "hello again", "requests": n + 4}
 
+        # a profile edit is not patched: the ordinary restart (the counter starts again)
+        mark = len(w.err())
+        profile = main_c.parent / "live.yaml"
+        profile.write_text(profile.read_text().replace("opt: 1", "opt: 2"))
+        w.wait_for_err("live.yaml: reloaded in", after=mark)
+        assert ("live reload: kept state can't survive this edit: the profile changed"
+                in w.err()[mark:]), w.err()[mark:]
+
         # refused: s_requests changes size -> one paragraph, then the ordinary restart
         mark = len(w.err())
         edit(main_c, "static unsigned long s_requests;", "static unsigned int s_requests;")
