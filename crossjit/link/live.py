@@ -24,6 +24,7 @@ symbol there. A reference into the middle of a function (a jump table) stays dir
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -41,6 +42,8 @@ from crossjit.link.resolve import Resolution
 from crossjit.link.tables import LINKER_OBJ, Tables
 
 FunctionKey = tuple[str, str]  # ("", name) for a global; (object, name) for a local
+# A C++ vtable: its size and what each slot refers to (offset in the table, symbol).
+VtableShape = tuple[int, tuple[tuple[int, str], ...]]
 DataKey = tuple[str, str]  # (object, section)
 
 # The displacement of a PC-relative 32-bit field counts from the end of the instruction:
@@ -92,6 +95,7 @@ class LiveImage:
     symbols: dict[str, int]  # global names -> what later references bind to
     imports: dict[str, frozenset[str]]  # per object: global names it references
     retired_bytes: int = 0  # code bodies no longer reached through a slot
+    vtables: dict[str, VtableShape] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,8 +106,10 @@ class LiveMap:
     data: dict[DataKey, LiveData] = field(default_factory=dict)
     symbols: dict[str, int] = field(default_factory=dict)
     imports: dict[str, frozenset[str]] = field(default_factory=dict)
+    vtables: dict[str, VtableShape] = field(default_factory=dict)
 
     def merge(self, image: LiveImage) -> None:
+        self.vtables.update(image.vtables)
         for f in (*image.functions, *image.replaced):
             self.functions[f.key] = f
         for d in image.new_data:
@@ -133,6 +139,7 @@ class LivePass:
         self.extra_symbols: list[Symbol] = []
         self.globals_: dict[str, Symbol] = {}  # global name -> its definition here
         self.imports: dict[str, frozenset[str]] = {}
+        self.vtables: dict[str, VtableShape] = {}
 
     def finish(self, base: int, addrs: Sequence[int]) -> LiveImage:
         t = self.tables
@@ -160,7 +167,7 @@ class LivePass:
         return LiveImage(
             functions, replaced, self.kept, new_data,
             [(f.slot, f.body) for f in replaced], symbols, self.imports,
-            retired_bytes=sum(old.size for old, _ in self.replaced),
+            retired_bytes=sum(old.size for old, _ in self.replaced), vtables=self.vtables,
         )
 
 
@@ -209,6 +216,25 @@ def _named_objects(objects: Sequence[ObjectFile], res: Resolution
     return out
 
 
+def _class_of_vtable(name: str) -> str:
+    """``_ZTV5Shape`` -> ``Shape`` (a plain class name); the mangled name otherwise."""
+    m = re.fullmatch(r"_ZTV(\d+)([A-Za-z_]\w*)", name)
+    return m.group(2) if m and len(m.group(2)) == int(m.group(1)) else name
+
+
+def _vtables(definitions: dict[str, Symbol]) -> dict[str, VtableShape]:
+    """Each defined C++ vtable's shape, read before references are retargeted."""
+    out: dict[str, VtableShape] = {}
+    for name, s in definitions.items():
+        if not name.startswith("_ZTV") or s.block is None or s.kind is not SymKind.DEFINED:
+            continue
+        lo, hi = s.offset, s.offset + s.size
+        refs = tuple(sorted((e.offset - lo, e.target.name) for e in s.block.edges
+                            if lo <= e.offset < hi))
+        out[name] = (s.size, refs)
+    return out
+
+
 def _imports(objects: Sequence[ObjectFile]) -> dict[str, frozenset[str]]:
     return {obj.name: frozenset(rs.name for rs in obj.symbols[1:]
                                 if rs.shndx == SHN_UNDEF and rs.bind != STB_LOCAL and rs.name)
@@ -228,6 +254,18 @@ def prepare(arch: Arch, objects: Sequence[ObjectFile], res: Resolution,
     lp = LivePass(tables)
     lp.imports = _imports(objects)
     lp.globals_ = {n: s for n, s in res.definitions.items() if s.obj != LINKER_OBJ}
+    lp.vtables = _vtables(lp.globals_)
+    if running is not None:
+        for name, shape in lp.vtables.items():
+            old_shape = running.vtables.get(name)
+            if old_shape is not None and old_shape != shape:
+                s = lp.globals_[name]
+                cls = _class_of_vtable(name)
+                raise LiveRefusal(
+                    f"the vtable of {cls} changed shape ({old_shape[0]} -> {shape[0]} bytes)",
+                    symbol=cls, obj=s.obj,
+                    why="objects made before the reload keep the old vtable, whose slots "
+                    "would no longer match what new code calls")
     absolute: dict[int, Symbol] = {}
 
     def at(addr: int, name: str) -> Symbol:

@@ -625,3 +625,31 @@ def test_without_the_reload_point_reloads_land_mid_iteration(tmp_path: Path) -> 
         r.thread.join(DEADLINE)
         pairs = _pairs(r.lines())
         assert any(a != b for a, b in pairs), pairs
+
+
+def test_cxx_refusals_vtable_shape_and_static_constructors(tmp_path: Path) -> None:
+    """A virtual method added (the old objects' vtable no longer fits), a global with a
+    constructor in the reloaded unit (running it again would re-initialise state)."""
+    require_tool("clang++-16", "clang++-16 (apt-get install clang-16)")
+    base = SHAPES.replace("AREA", "1")
+    src = write(tmp_path / "shapes.cpp", base)
+    with running(crossjit_executor(), [src], tmp_path) as r:
+        r.wait_for("v1 output", lambda ls: "1 VERSION 1" in ls)
+        cases = [
+            (base.replace("  virtual ~Shape() {}", "  virtual ~Shape() {}\n"
+                          "  virtual int sides() const { return 0; }"),
+             "the vtable of Shape changed shape (40 -> 48 bytes)", "shapes.cpp:12:"),
+            (base.replace("static Shape *kept;", "static Shape *kept;\n"
+                          "static std::string banner(\"hi\");"),
+             "a reloaded unit with static constructors or destructors", "shapes.cpp"),
+        ]
+        for text, what, where in cases:
+            write(src, text)
+            with pytest.raises(LiveRefusal) as err:
+                r.reload([src])
+            para = live.refusal_paragraph(err.value)
+            assert what in para and para.startswith(where), para
+        write(src, SHAPES.replace("AREA", "-1"))
+        assert r.reload([src]) is not None
+        r.thread.join(DEADLINE)
+        assert isinstance(r.result[0], session.Outcome) and r.result[0].status == 0, r.result
