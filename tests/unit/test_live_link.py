@@ -202,7 +202,8 @@ def test_patch_binds_to_running_stubs_and_kept_storage(tmp_path: Path) -> None:
     old = {f.name: f for f in first.live.functions}
     old_data = {d.section: d for d in first.live.new_data}
     v2 = (V1.replace("return x + n;", "return x + n + extra(x);")
-          .replace("static int helper", "static int extra(int x) { return x * 100; }\n"
+          .replace("static int helper", "static int added = 7;\n"
+                   "static int extra(int x) { return x * 100 + added++; }\n"
                    "static int helper")
           .replace("v1 %d", "v2 %d"))
     base2 = BASE + 0x100000
@@ -235,6 +236,10 @@ def test_patch_binds_to_running_stubs_and_kept_storage(tmp_path: Path) -> None:
     calls = [pub_body + i + 5 + struct.unpack_from("<i", code, i + 1)[0]
              for i in range(len(code) - 5) if code[i] == 0xE8]
     assert old["helper"].stub in calls
+    # a new variable is new storage in the patch, initialised from the object
+    (added,) = [d for d in live.new_data if d.section == ".data.added"]
+    assert base2 <= added.addr < base2 + 0x100000
+    assert struct.unpack("<i", read(patch, added.addr, 4))[0] == 7
     # read-only data is new: the edited format string lives in the patch
     ro = [s for s in patch.segments if int(s.prot) == 1]
     assert any(b"v2 %d" in s.content for s in ro)
