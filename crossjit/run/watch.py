@@ -35,6 +35,7 @@ from crossjit.errors import (
     CrossjitError,
     ExecutorDisconnected,
     ExecutorTimeout,
+    LinkError,
     Progress,
     UsageError,
     quiet,
@@ -398,6 +399,11 @@ class Watcher:
         except LiveRefusal as err:
             self.note(refusal_paragraph(err))
             return False
+        except LinkError as err:
+            # The program's own link error (an undefined symbol...): a restart would fail
+            # the same way, so report it like a compile error; the program keeps running.
+            self._failed(err)
+            return True
         except CrossjitError as err:
             self.say(err.render())
             self.note("the live reload failed; restarting (state lost)")

@@ -185,6 +185,19 @@ def test_mongoose_edit_keeps_connection_and_counter(watched: tuple[Watch, Path, 
         w.wait_for_err("reloaded main.c:", after=mark)
         assert hello(h) == {"message": "hello again", "requests": n + 4}
 
+        # a link error in the edit (an undefined function): reported, the program runs on
+        mark = len(w.err())
+        good = main_c.read_text()
+        edit(main_c, "  s_requests++;", "  s_requests++;\n  extern void no_such_function(void);\n"
+             "  no_such_function();")
+        w.wait_for_err("the previous program keeps running", after=mark)
+        assert "no_such_function" in w.err()[mark:]
+        assert hello(h) == {"message": "hello again", "requests": n + 5}
+        assert listener_pid(port) == pid
+        mark = len(w.err())
+        main_c.write_text(good)  # the running code again: nothing to patch
+        w.wait_for_err("no change to the program; it keeps running", after=mark)
+
         # a profile edit is not patched: the ordinary restart (the counter starts again)
         mark = len(w.err())
         profile = main_c.parent / "live.yaml"
