@@ -268,6 +268,11 @@ def run(
                            "program whenever a source, header or the profile changes "
                            "(docs/watch.md). Ctrl-C ends it.")
     ] = False,
+    live: Annotated[
+        bool, typer.Option("--live", help="With --watch: patch edited functions into the "
+                           "running program, keeping its state (docs/watch.md); falls back "
+                           "to a restart when kept state cannot survive the edit.")
+    ] = False,
     verbose: Verbose = False,
 ) -> None:
     """Build what changed, link, and run PROFILE's program on its executor.
@@ -277,13 +282,19 @@ def run(
     """
     args = _args_after_dashdash()
     _terminate_like_interrupt()
+    if live and not watch:
+        with _guard():
+            from crossjit.errors import UsageError
+
+            raise UsageError("--live needs --watch",
+                             hint="crossjit run PROFILE --watch --live")
     if watch:
         with _guard():
             from crossjit.run.watch import watch_profile
 
             status = watch_profile(profile, tuple(args) if "--" in sys.argv else None,
                                    executor=executor, keep=keep, say=_stderr,
-                                   progress=progress if verbose else None)
+                                   progress=progress if verbose else None, live=live)
         _exit(status)
     with _guard():
         from crossjit.run.session import run_profile

@@ -7,6 +7,7 @@ and tests can assert what was recompiled.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -31,9 +32,11 @@ class BuildOptions(toolchain.CompileOptions):
     cpu: str = ""
     features: str = ""
     jobs: int = field(default_factory=lambda: os.cpu_count() or 2)
+    live: bool = False  # --live: per-function sections for the live linker (docs/watch.md)
 
     def codegen_options(self) -> codegen.CodegenOptions:
-        return codegen.CodegenOptions(self.target, self.opt_level, self.cpu, self.features)
+        return codegen.CodegenOptions(self.target, self.opt_level, self.cpu, self.features,
+                                      live=self.live)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,8 @@ def build(inputs: Sequence[Path], opts: BuildOptions, progress: Progress | None 
           ) -> BuildResult:
     """Build every input; all compile errors are reported together."""
     kinds = [classify(p) for p in inputs]  # bad suffixes fail before any work starts
+    if opts.live:  # crossjit.h (crossjit_reload_point) for live builds
+        opts = dataclasses.replace(opts, include_dirs=(*opts.include_dirs, runtime_include()))
     for p in inputs:
         if not p.exists():
             raise UsageError(f"input {p} does not exist")
@@ -159,6 +164,11 @@ def build(inputs: Sequence[Path], opts: BuildOptions, progress: Progress | None 
         steps=tuple(s for _, s in ok),
         has_cxx=any(toolchain.is_cxx(p) for p in inputs),
     )
+
+
+def runtime_include() -> Path:
+    """The folder of runtime/include/crossjit.h (crossjit_reload_point)."""
+    return Path(str(resources.files("crossjit") / "runtime" / "include"))
 
 
 def runtime_object(opts: BuildOptions, source: str = "crt.c",

@@ -46,6 +46,9 @@ class CodegenOptions:
     opt_level: int = 0
     cpu: str = ""
     features: str = ""
+    # --live: one section per function (compile/sections.py), so that every reference to
+    # a function carries a relocation the linker can route through its live stub.
+    live: bool = False
 
 
 def _llvm() -> Any:
@@ -96,6 +99,10 @@ def cache_key(data: bytes, opts: CodegenOptions) -> str:
 
     parts = [data, repr(opts).encode(), repr(sorted(TARGET_MACHINE.items())).encode(),
              str(CODEGEN_VERSION).encode(), llvmlite.__version__.encode()]
+    if opts.live:  # and the IR rewrite that --live adds (compile/sections.py)
+        from crossjit.compile.sections import REVISION
+
+        parts.append(f"live-revision {REVISION}".encode())
     return hashlib.sha256(b"\0".join(parts)).hexdigest()
 
 
@@ -134,12 +141,24 @@ def _parse(data: bytes, name: str) -> Any:
     return mod
 
 
-def _optimise(mod: Any, tm: Any, level: int) -> None:
+def _optimise(mod: Any, tm: Any, level: int, per_function: bool = False) -> None:
     if level == 0:
         return
     llvm = _llvm()
     pto = llvm.PipelineTuningOptions(speed_level=level)
     pb = llvm.create_pass_builder(tm, pto)
+    if per_function:
+        # --live: a function's callers must not depend on its body (a reload replaces it
+        # under a running caller), so no inliner and no interprocedural passes (IPSCCP
+        # would fold a constant return value into the caller): each function alone.
+        always = llvm.create_new_module_pass_manager()
+        always.add_always_inliner_pass()  # always_inline is the user's (or intrinsics') word
+        always.run(mod, pb)
+        fpm = pb.getFunctionPassManager()
+        for fn in mod.functions:
+            if not fn.is_declaration:
+                fpm.run(fn, pb)
+        return
     mpm = pb.getModulePassManager()
     mpm.run(mod, pb)
 
@@ -168,6 +187,13 @@ def _reject_inline_asm(mod: Any, name: str, triple: str) -> None:
         )
 
 
+def _with_function_sections(mod: Any, name: str) -> Any:
+    from crossjit.compile.sections import add_function_sections
+
+    text, count = add_function_sections(str(mod))
+    return _parse(text.encode(), name) if count else mod
+
+
 def ir_to_object(data: bytes, name: str, opts: CodegenOptions) -> bytes:
     """Parse, verify, optimise and emit one module, in this process (no cache). An LLVM
     fatal error ends this process: use ``isolated`` unless that is what you want."""
@@ -175,10 +201,12 @@ def ir_to_object(data: bytes, name: str, opts: CodegenOptions) -> bytes:
     mod = _parse(data, name)
     if not _same_arch_as_host(opts.triple):
         _reject_inline_asm(mod, name, opts.triple)
+    if opts.live:
+        mod = _with_function_sections(mod, name)
     mod.triple = opts.triple
     mod.data_layout = str(tm.target_data)
     try:
-        _optimise(mod, tm, opts.opt_level)
+        _optimise(mod, tm, opts.opt_level, per_function=opts.live)
         obj: bytes = tm.emit_object(mod)
     except RuntimeError as exc:
         raise CodegenError(f"code generation failed for {name}", why=str(exc).strip()) from exc

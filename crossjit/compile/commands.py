@@ -9,6 +9,7 @@ entry writes to /dev/null (tools that re-run an entry must not litter the projec
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -36,6 +37,10 @@ def entries(sources: Sequence[Path], opts: toolchain.CompileOptions, directory: 
             hint="install a clang (apt-get install clang-16) or set CROSSJIT_CLANG",
         )
     opts = toolchain.compile_options_for(opts, compiler)
+    if getattr(opts, "live", False):  # as build.build compiles live units: crossjit.h
+        from crossjit.compile.build import runtime_include
+
+        opts = dataclasses.replace(opts, include_dirs=(*opts.include_dirs, runtime_include()))
     out: list[dict[str, Any]] = []
     for src in sources:
         if src.suffix not in toolchain.SOURCE_SUFFIXES:

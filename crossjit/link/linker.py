@@ -12,6 +12,7 @@ import enum
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from crossjit.errors import LinkError, NotSupportedError, UnresolvedSymbolsError
 from crossjit.link import ehframe, tls
@@ -48,6 +49,9 @@ from crossjit.link.objfile import (
 )
 from crossjit.link.resolve import resolve, select_comdats
 from crossjit.link.tables import GOT_SYMBOL, LINKER_OBJ, Tables
+
+if TYPE_CHECKING:
+    from crossjit.link.live import LiveImage, LiveMap, LivePass
 
 __all__ = ["ExternalRef", "LinkPlan", "LinkedImage", "Linker", "Prot", "SectionInfo", "Segment"]
 
@@ -161,7 +165,12 @@ class SectionInfo:
 class Linker:
     """Collects relocatable objects for one target architecture."""
 
-    def __init__(self, arch: str = "x86_64", page_size: int = 4096) -> None:
+    def __init__(self, arch: str = "x86_64", page_size: int = 4096, *, live: bool = False,
+                 running: LiveMap | None = None) -> None:
+        """``live``: stubs + slots for every function (link/live.py); ``running``: link a
+        live patch against that running program."""
+        self.live = live or running is not None
+        self.running = running
         if page_size <= 0 or page_size & (page_size - 1):
             raise LinkError(f"page size {page_size} is not a power of two")
         self.arch = get_arch(arch)
@@ -304,7 +313,7 @@ class Linker:
         """Resolve symbols among the objects, build GOT/stubs and lay everything out."""
         self._pull_archive_members()
         return LinkPlan(self.arch, self.page_size, self._objects, self._roles,
-                        self._tls_relocs)
+                        self._tls_relocs, live=self.live, running=self.running)
 
 
 class LinkPlan:
@@ -313,6 +322,7 @@ class LinkPlan:
     def __init__(
         self, arch: Arch, page_size: int, objects: list[ObjectFile],
         roles: list[list[Role | None]], tls_relocs: bool = False,
+        *, live: bool = False, running: LiveMap | None = None,
     ) -> None:
         self.arch = arch
         self.page_size = page_size
@@ -494,6 +504,14 @@ class LinkPlan:
 
         # TLS edges -> index entries / module offsets, then GOT and stubs, then layout.
         loaded = [*text, *rodata, *data, self._init, self._fini]
+        self.live: LivePass | None = None
+        if live:
+            from crossjit.link import live as _live
+
+            live_inputs = [b for sb in section_blocks for b in sb.values()] + res.common_blocks
+            self.live = _live.prepare(arch, objects, res, live_inputs, loaded, tables, running)
+            all_symbols += self.live.extra_symbols
+            seen.update(id(s) for s in self.live.extra_symbols)
         if eh is not None:
             loaded.append(eh)
         if module is not None:
@@ -639,6 +657,7 @@ class LinkedImage:
         self._starts: list[int] | None = None
         self._by_addr: list[tuple[int, int, int, str, str]] = []
         self._debug: dict[str, dict[str, bytes]] | None = None
+        self.live: LiveImage | None = plan.live.finish(base, addrs) if plan.live else None
 
     @staticmethod
     def _array(blk: Block, segs: list[SegmentLayout], bufs: list[bytearray]) -> list[int]:

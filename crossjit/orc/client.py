@@ -1,7 +1,10 @@
 """``OrcClient``: typed, synchronous calls to an LLVM ORC executor.
 
-Single-threaded: each call sends one CallWrapper and reads frames until its Result arrives
-(with a deadline), answering executor→controller calls in between. The differences between
+Each call sends one CallWrapper and waits (with a deadline) for its Result, answering
+executor→controller calls in between. Calls may come from several threads (a live reload
+sends ``finalize``/``write_uint64s`` while another thread waits in ``run_as_main``):
+whichever waiting thread holds the *reader* role reads frames and files each Result
+under its sequence number; the others wait on a condition for theirs. The differences between
 LLVM releases are looked up in the detected ``Dialect`` record, so callers see one API.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -201,6 +205,14 @@ class OrcClient:
         self._process_handle: int | None = None
         self._reservations: dict[int, int] = {}  # base -> size
         self._init_keys: dict[int, int] = {}  # 22+: init key -> reservation base
+        # Multiplexing (see the module doc): _lock guards the connection state and the
+        # fields below, _send_lock keeps frames from different threads whole.
+        self._lock = threading.Lock()
+        self._cv = threading.Condition(self._lock)
+        self._send_lock = threading.Lock()
+        self._waiting: set[int] = set()  # our calls in flight
+        self._results: dict[int, bytes] = {}  # answers not yet taken by their caller
+        self._reading = False  # a thread is reading frames for everyone
         try:
             self.info = self._handshake(time.monotonic() + timeout)
         except BaseException:
@@ -287,7 +299,8 @@ class OrcClient:
             self._broken = err
             raise err
         try:
-            return self._conn.receive_data(chunk)
+            with self._lock:
+                return self._conn.receive_data(chunk)
         except ProtocolError as e:
             self._broken = e
             raise
@@ -300,7 +313,10 @@ class OrcClient:
                 result = handler(call.payload)
             except Exception:
                 result = b""  # an OOB error for the JIT'd caller; we must still answer
-        self.transport.send(self._conn.send_result(call.seq, result))
+        with self._lock:
+            data = self._conn.send_result(call.seq, result)
+        with self._send_lock:
+            self.transport.send(data)
 
     def call(self, tag: int, payload: bytes, *, what: str, timeout: Timeout = _DEFAULT) -> bytes:
         """Send a CallWrapper to ``tag`` and return the Result payload."""
@@ -310,18 +326,64 @@ class OrcClient:
             raise ExecutorError(f"cannot {what}: the session already failed", why=str(self._broken))
         t = self.timeout if isinstance(timeout, _Default) else timeout
         deadline = None if t is None else time.monotonic() + t
-        seq, data = self._conn.send_call(tag, payload)
+        with self._lock:
+            seq, data = self._conn.send_call(tag, payload)
+            self._waiting.add(seq)
         try:
-            self.transport.send(data, deadline)
+            with self._send_lock:
+                self.transport.send(data, deadline)
+            return self._await(seq, deadline, what)
         except ExecutorDisconnected as e:
             self._broken = e
             raise
+        finally:
+            with self._lock:
+                self._waiting.discard(seq)
+                self._results.pop(seq, None)  # a late answer nobody wants any more
+
+    def _await(self, seq: int, deadline: float | None, what: str) -> bytes:
+        """Wait for the Result of ``seq``: as the reader, or until the reader files it."""
         while True:
+            with self._cv:
+                while True:
+                    if seq in self._results:
+                        return self._results.pop(seq)
+                    if self._broken is not None:
+                        raise self._broken
+                    if not self._reading:
+                        self._reading = True
+                        break
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        raise ExecutorTimeout(
+                            f"the executor did not send the answer to {what} in time",
+                            why=f"no answer within the deadline ({self.transport.description})",
+                            hint="the executor may be stuck; a longer timeout helps if it is "
+                            "just slow",
+                        )
+                    self._cv.wait(left)
+            try:
+                if self._read_until(seq, deadline, what):
+                    with self._lock:
+                        return self._results.pop(seq)
+            finally:
+                with self._cv:
+                    self._reading = False
+                    self._cv.notify_all()
+
+    def _read_until(self, seq: int, deadline: float | None, what: str) -> bool:
+        """Read frames, filing Results for every waiting caller, until ``seq``'s is in."""
+        while True:
+            with self._lock:
+                if seq in self._results:
+                    return True
             for ev in self._receive(deadline, f"the answer to {what}"):
                 if isinstance(ev, ResultReceived):
-                    if ev.seq == seq:
-                        return ev.payload
-                    # else: the late answer to a call that timed out; nobody wants it
+                    with self._cv:
+                        if ev.seq in self._waiting:
+                            self._results[ev.seq] = ev.payload
+                            self._cv.notify_all()
+                        # else: the late answer to a call that timed out; nobody wants it
                 elif isinstance(ev, IncomingCall):
                     self._answer(ev)
                 elif isinstance(ev, HangupReceived):

@@ -186,6 +186,7 @@ class Profile:
     compiler_launcher: tuple[str, ...] = ()  # ccache, sccache, distcc ... before clang
     opt: int = 0
     debug: bool = False
+    live: bool = False  # run --watch patches edits into the running program (docs/watch.md)
     args: tuple[str, ...] = ()
     file: Path = field(default=Path("<memory>"), compare=False)
     # Line (1-based) of every key path in the file, for messages about its contents.

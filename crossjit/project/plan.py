@@ -195,6 +195,7 @@ def plan_profile(profile: Profile, *, sources: tuple[Path, ...], include_dirs: t
         cpu=t.cpu or "",
         features=",".join(t.features),
         launcher=tuple(profile.compiler_launcher),
+        live=profile.live,
     )
     ex = profile.executor
     env = tuple(sorted(ex.env.items())) if ex is not None else ()

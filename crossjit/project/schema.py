@@ -327,6 +327,9 @@ class Profile(_Model):
     compiler_launcher: Annotated[tuple[NonEmpty, ...], BeforeValidator(_launcher_words)] = ()
     opt: Annotated[int, Field(ge=0, le=3)] = 0
     debug: bool = False
+    # `run --watch` patches edits into the running program instead of restarting it
+    # (docs/watch.md, "--live"); the same as passing --live.
+    live: bool = False
     args: Annotated[tuple[Text, ...], BeforeValidator(_one_or_many)] = ()
 
     _file: Path = PrivateAttr(default=Path("<memory>"))

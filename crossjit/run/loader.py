@@ -110,10 +110,11 @@ def resident(client: OrcClient, obj: ObjectFile) -> dict[str, int]:
 def load(client: OrcClient, objects: Sequence[ObjectFile], *, dlopen: Sequence[str] = (),
          implicit: Sequence[str] = (), progress: Progress | None = None,
          warn: Progress | None = None, debug: bool = False,
-         preloaded: Mapping[str, int] | None = None) -> LoadedProgram:
+         preloaded: Mapping[str, int] | None = None, live: bool = False) -> LoadedProgram:
     """``preloaded``: symbols already in the executor (a resident image), which win
-    over the executor's lookups."""
-    linker = Linker(arch=client.info.triple, page_size=client.info.page_size)
+    over the executor's lookups. ``live``: every function behind a stub + slot, for
+    run/live.py's reloads."""
+    linker = Linker(arch=client.info.triple, page_size=client.info.page_size, live=live)
     for obj in objects:
         if is_archive(obj.data):
             linker.add_archive(obj.name, obj.data)

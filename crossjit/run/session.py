@@ -253,6 +253,7 @@ def load_plan(client: OrcClient, plan: RunPlan, built: _build.BuildResult,
         client, objects, dlopen=plan.dlopen,
         implicit=loader.implicit_libraries(plan.build.target, built.has_cxx),
         progress=progress, warn=warn, debug=plan.build.debug, preloaded=resident,
+        live=plan.build.live,
     )
 
 

@@ -35,6 +35,7 @@ from crossjit.errors import (
     CrossjitError,
     ExecutorDisconnected,
     ExecutorTimeout,
+    LinkError,
     Progress,
     UsageError,
     quiet,
@@ -43,6 +44,7 @@ from crossjit.orc.client import ExecutorSpec, OrcClient
 from crossjit.orc.transport import SpawnedTransport
 from crossjit.project.plan import RunPlan, docker_container, local_executor_for
 from crossjit.run import loader, session
+from crossjit.run.live import LiveProgram, LiveRefusal, refusal_paragraph
 from crossjit.targets import procfs
 
 if TYPE_CHECKING:
@@ -116,6 +118,7 @@ class Slot:
     pids: tuple[int, ...]
     closer: Callable[[], object]
     program: loader.LoadedProgram | None = None
+    live: LiveProgram | None = None  # --live: what reloads patch (run/live.py)
     thread: threading.Thread | None = None
     stopping: bool = False  # set before we kill it: the disconnect is then expected
     _pidfds: list[int] = field(default_factory=list)
@@ -302,8 +305,11 @@ def _names(paths: Sequence[Path]) -> str:
 
 class Watcher:
     def __init__(self, profile: Path, args: tuple[str, ...] | None, executor: str | None,
-                 keep: bool, say: Progress, progress: Progress | None) -> None:
+                 keep: bool, say: Progress, progress: Progress | None,
+                 live: bool = False) -> None:
         self.profile, self.args, self.executor, self.keep = profile, args, executor, keep
+        self.live = live  # --live (the profile's `live: true` is read at each prepare)
+        self.profile_changed = False  # in the change being handled: no live reload
         self.say, self.progress = say, progress
         self.note: Progress = lambda msg: say(f"crossjit: {msg}")
         self.files = WatchedFiles()
@@ -333,11 +339,17 @@ class Watcher:
             self.close()
 
     def _prepare(self) -> session.ProfileRun:
-        return session.prepare_profile(self.profile, self.args, self.executor, self.progress,
-                                       build_sysroot=self.note)
+        run = session.prepare_profile(self.profile, self.args, self.executor, self.progress,
+                                      build_sysroot=self.note)
+        if self.live and not run.plan.build.live:
+            plan = dataclasses.replace(
+                run.plan, build=dataclasses.replace(run.plan.build, live=True))
+            run = dataclasses.replace(run, plan=plan)
+        return run
 
     def _on_change(self, changed: list[Path]) -> None:
         t0 = time.perf_counter()
+        self.profile_changed = self.profile.resolve() in {p.resolve() for p in changed}
         before = self.files.snapshot()
         try:
             prepared = self._prepare()
@@ -387,6 +399,8 @@ class Watcher:
         if identity == self.identity and self.running:
             self.note("no change to the program; it keeps running")
             return
+        if self._live_reload(plan, built, objects, identity, phases):
+            return
         try:
             slot = self._take_spare()
             program = self._load(slot, plan, built, objects, phases)
@@ -399,6 +413,48 @@ class Watcher:
         phases.mark("started")
         self.spare = self.pool.submit(self._place().open)  # off the path of the next edit
         self.note(f"{verb} in {phases.line(built)}")
+
+    def _live_reload(self, plan: RunPlan, built: _build.BuildResult,
+                     objects: list[_build.ObjectFile], identity: tuple[object, ...],
+                     phases: Phases) -> bool:
+        """--live: patch the running program; False when it must restart instead."""
+        slot = self.current
+        if slot is None or slot.live is None or not self.running or not plan.build.live:
+            return False
+        assert self.identity is not None
+        try:
+            if self.profile_changed:
+                raise LiveRefusal("the profile changed (its flags, sources or settings may "
+                                  "no longer match the running program)")
+            if identity[1:] != self.identity[1:]:
+                raise LiveRefusal("the program's arguments or dlopen list changed")
+            report = slot.live.reload(objects)
+        except LiveRefusal as err:
+            self.note(refusal_paragraph(err))
+            return False
+        except LinkError as err:
+            # The program's own link error (an undefined symbol...): a restart would fail
+            # the same way, so report it like a compile error; the program keeps running.
+            self._failed(err)
+            return True
+        except CrossjitError as err:
+            self.say(err.render())
+            self.note("the live reload failed; restarting (state lost)")
+            return False
+        except Exception as exc:  # a bug of ours must not end the watch with a traceback
+            self.note(f"the live reload failed ({type(exc).__name__}: {exc}); "
+                      "restarting (state lost)")
+            return False
+        self.identity = identity
+        total = (time.perf_counter() - phases.t0) * 1000
+        if report is None:
+            self.note("no change to the program; it keeps running")
+        else:
+            build_ms = (phases.marks["built"] - phases.t0) * 1000
+            self.note(f"{report.line(total)} (build {build_ms:.0f}, patch {report.ms:.0f}; "
+                      f"{slot.live.patch_bytes} bytes of patches mapped, "
+                      f"{slot.live.retired_bytes} bytes of old code retired)")
+        return True
 
     # ---- sessions ---------------------------------------------------------------------
     def _place(self) -> Place:
@@ -433,6 +489,10 @@ class Watcher:
             self.spare = self.pool.submit(self._place().open)
             raise
         phases.mark("loaded")
+        if plan.build.live:
+            slot.live = LiveProgram.start(
+                slot.client, program, objects, plan.dlopen,
+                loader.implicit_libraries(plan.build.target, built.has_cxx))
         return program
 
     def _start(self, slot: Slot, program: loader.LoadedProgram, argv: list[str],
@@ -465,7 +525,9 @@ class Watcher:
         else:
             if not slot.stopping:
                 if outcome.signal is not None:
-                    self.note(f"{session.describe_crash(outcome, slot.program)}")
+                    where = (slot.live.program_at(outcome.fault_pc) if slot.live is not None
+                             else slot.program)
+                    self.note(f"{session.describe_crash(outcome, where)}")
                 self.note(f"program exited with status {outcome.status}; "
                          "waiting for changes")
         finally:
@@ -547,7 +609,8 @@ class Watcher:
 
 
 def watch_profile(path: Path, args: tuple[str, ...] | None, *, executor: str | None = None,
-                  keep: bool = False, say: Progress, progress: Progress | None = None) -> int:
-    """`crossjit run PROFILE --watch`; returns only by an exception (Ctrl-C, SIGTERM) or a
-    failure before the first build."""
-    return Watcher(path, args, executor, keep, say, progress).run()
+                  keep: bool = False, say: Progress, progress: Progress | None = None,
+                  live: bool = False) -> int:
+    """`crossjit run PROFILE --watch [--live]`; returns only by an exception (Ctrl-C,
+    SIGTERM) or a failure before the first build."""
+    return Watcher(path, args, executor, keep, say, progress, live).run()

@@ -290,3 +290,36 @@ int __crossjit_fault(int argc, char **argv) {
     default: return 0;
     }
 }
+
+/* --- live reload's safe point (include/crossjit.h) --------------------------------------
+ * A program that calls crossjit_reload_point() gets its reloads applied there: the host
+ * maps each reload's slot writes as a table and publishes it with one pointer store; the
+ * tables form a chain (newest first) so none is lost when the program is slow to call. */
+struct crossjit_reload {
+    struct crossjit_reload *prev;   /* the reload before, maybe applied already */
+    unsigned long applied;          /* set here once its writes are done */
+    unsigned long count;
+    unsigned long writes[][2];      /* (slot address, new body) */
+};
+
+struct crossjit_reload *volatile __crossjit_reload_pending;
+static int reload_lock;  /* threads calling the safe point at once apply in turn */
+
+static void apply_reload(struct crossjit_reload *t) {
+    if (!t || __atomic_load_n(&t->applied, __ATOMIC_ACQUIRE)) return;
+    apply_reload(t->prev);  /* oldest first: the newest value of a slot wins */
+    for (unsigned long i = 0; i < t->count; i++)
+        __atomic_store_n((unsigned long *)t->writes[i][0], t->writes[i][1], __ATOMIC_RELEASE);
+    __atomic_store_n(&t->applied, 1UL, __ATOMIC_RELEASE);
+}
+
+void crossjit_reload_point(void) {
+    if (!__atomic_load_n(&__crossjit_reload_pending, __ATOMIC_ACQUIRE)) return;
+    while (__atomic_exchange_n(&reload_lock, 1, __ATOMIC_ACQUIRE)) {
+    }
+    struct crossjit_reload *t =
+        __atomic_exchange_n(&__crossjit_reload_pending, (struct crossjit_reload *)0,
+                            __ATOMIC_ACQ_REL);
+    apply_reload(t);
+    __atomic_store_n(&reload_lock, 0, __ATOMIC_RELEASE);
+}

@@ -141,7 +141,15 @@ static cwfr mem_write_uints(const char *d, size_t n, unsigned width)
     for (uint64_t i = 0; i < count && !refused; i++) {
         uint64_t addr;
         sps_u64(&in, &addr);
-        memcpy((void *)(uintptr_t)addr, in.p, width); /* SPS is LE, so is the target */
+        if (width == 8 && addr % 8 == 0) {
+            /* One atomic store per aligned 64-bit value: a live reload switches the
+             * pointer slots that running threads jump through; none may see half. */
+            uint64_t v;
+            memcpy(&v, in.p, 8); /* SPS is LE, so is the target */
+            __atomic_store_n((uint64_t *)(uintptr_t)addr, v, __ATOMIC_RELEASE);
+        } else {
+            memcpy((void *)(uintptr_t)addr, in.p, width);
+        }
         in.p += width;
         in.n -= width;
     }
