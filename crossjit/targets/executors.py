@@ -249,7 +249,13 @@ def up(
         progress(f"replaced the running {cfg.name}")
     rundir = run_dir(cfg.name)
     shutil.rmtree(rundir, ignore_errors=True)
-    rundir.mkdir(parents=True, mode=0o700)
+    # Its parent is private too: the daemon's socket lives there (cli/launcher.py, which
+    # refuses a folder others can enter), and nobody else has business among the
+    # sessions' sockets. mkdir(parents=True) alone would make it 0755.
+    rundir.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    if rundir.parent.stat().st_uid == os.getuid():
+        os.chmod(rundir.parent, 0o700)  # one an older crossjit made 0755
+    rundir.mkdir(mode=0o700)
     uid, gid = _container_user()
     if os.getuid() == 0:
         os.chown(rundir, uid, gid)

@@ -52,6 +52,16 @@ def test_hardening_from_docker_inspect(variant: str, request: pytest.FixtureRequ
     assert not any("listen=" in a for a in procs), procs
 
 
+def test_up_makes_the_run_folder_private(musl: str) -> None:
+    """The folder of every container's run dir holds the daemon's socket too: `up` makes
+    it 0700 (the launcher will not use a daemon socket in a folder others can enter),
+    also one an older crossjit left 0755."""
+    root = executors.run_dir(musl).parent
+    root.chmod(0o755)
+    env.ok("executor", "up", "musl")
+    assert root.stat().st_mode & 0o777 == 0o700
+
+
 def test_sessions_leave_no_zombies(debian: str) -> None:
     """socat exits before LLVM's executor; PID 1 must reap it or pids_limit fills up."""
     for _ in range(3):
