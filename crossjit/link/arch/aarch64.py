@@ -15,8 +15,7 @@ from __future__ import annotations
 import enum
 import struct
 
-from crossjit.link.arch import Arch, FixupError
-from crossjit.link.arch.fixup_loop import fixup_function
+from crossjit.link.arch import Arch, FixupError, fixup_function
 from crossjit.link.graph import FIRST_ARCH_KIND, Edge, EdgeKind
 
 NAME = "aarch64"

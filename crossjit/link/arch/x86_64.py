@@ -9,8 +9,7 @@ from __future__ import annotations
 import enum
 import struct
 
-from crossjit.link.arch import Arch, FixupError, TlsRef, TlsRules
-from crossjit.link.arch.fixup_loop import fixup_function
+from crossjit.link.arch import Arch, FixupError, TlsRef, TlsRules, fixup_function
 from crossjit.link.graph import FIRST_ARCH_KIND, Edge, EdgeKind
 from crossjit.link.objfile import SHT_X86_64_UNWIND
 
