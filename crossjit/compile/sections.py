@@ -29,6 +29,7 @@ group's section name is the group's business), and names that need quoting.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 # Part of the object cache key of live objects: bump it when the rewriting changes.
 REVISION = "2"
@@ -40,18 +41,23 @@ _AFTER_SECTION = re.compile(
     r" (?:partition |comdat|align |gc |prefix |prologue |personality |!|\{)")
 
 
+def _outside_strings(text: str, start: int) -> Iterator[tuple[int, str]]:
+    """Each (index, character) from ``start`` outside the IR's "..." strings (quotes
+    excluded; IR escapes a quote inside a string as \\22, so none ends one early)."""
+    in_str = False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if ch == '"':
+            in_str = not in_str
+        elif not in_str:
+            yield i, ch
+
+
 def _close_paren(line: str, start: int) -> int:
     """Index just after the parenthesis matching the one at ``start``; -1 if none."""
     depth = 0
-    in_str = False
-    for i in range(start, len(line)):
-        ch = line[i]
-        if in_str:
-            if ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch == "(":
+    for i, ch in _outside_strings(line, start):
+        if ch == "(":
             depth += 1
         elif ch == ")":
             depth -= 1
@@ -132,15 +138,8 @@ def _variable_with_section(line: str) -> str | None:
 def _top_level_comma(text: str, start: int) -> int:
     """Index of the first ``,`` outside brackets and strings from ``start``; -1 if none."""
     depth = 0
-    in_str = False
-    for i in range(start, len(text)):
-        ch = text[i]
-        if in_str:
-            if ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch in "([{<":
+    for i, ch in _outside_strings(text, start):
+        if ch in "([{<":
             depth += 1
         elif ch in ")]}>":
             depth -= 1

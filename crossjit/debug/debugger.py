@@ -442,24 +442,35 @@ def _debug(req: DebugRequest, exe: str, client: OrcClient, target: Target, runne
         if progress:
             where = f" (in {target.container})" if target.container else ""
             progress(f"attaching to pid {pid}{where}: {shlex.join(argv)}")
-        with _ignoring_sigint(interactive):
-            try:
-                debugger = subprocess.Popen(
-                    argv, stdin=None if interactive else subprocess.DEVNULL)
-            except OSError as e:
-                client.close()
-                raise DebuggerError(f"cannot start {exe}", why=e.strerror or str(e)) from None
-            try:
-                wait_attached(pid, ready, debugger, batch=not interactive,
-                              local=not target.remote)
-                status = runner(client)
-            except BaseException:
-                client.close()
-                _finish(debugger, timeout=5.0)
-                raise
-            # The executor is gone now: a batch debugger ends by itself, an interactive
-            # one when the user quits.
-            rc = _finish(debugger, timeout=BATCH_EXIT_TIMEOUT if not interactive else None)
+
+        def attached(debugger: subprocess.Popen[bytes]) -> int:
+            wait_attached(pid, ready, debugger, batch=not interactive, local=not target.remote)
+            return runner(client)
+
+        return _with_debugger(argv, exe, interactive, attached, client.close)
+
+
+def _with_debugger(argv: list[str], exe: str, interactive: bool,
+                   run: Callable[[subprocess.Popen[bytes]], int],
+                   close: Callable[[], object]) -> tuple[int, int | None]:
+    """Start the debugger, ``run(debugger)`` (the program's status), wait for the
+    debugger; (program status, debugger status). On any failure ``close()`` ends the
+    executor's side first and the debugger is reaped (or killed)."""
+    with _ignoring_sigint(interactive):
+        try:
+            debugger = subprocess.Popen(argv, stdin=None if interactive else subprocess.DEVNULL)
+        except OSError as e:
+            close()
+            raise DebuggerError(f"cannot start {exe}", why=e.strerror or str(e)) from None
+        try:
+            status = run(debugger)
+        except BaseException:
+            close()
+            _finish(debugger, timeout=5.0)
+            raise
+        # The executor is gone now: a batch debugger ends by itself, an interactive
+        # one when the user quits.
+        rc = _finish(debugger, timeout=BATCH_EXIT_TIMEOUT if not interactive else None)
     return status, rc
 
 
@@ -487,25 +498,16 @@ def _debug_emulated(req: DebugRequest, spec: ExecutorSpec, runner: Runner, batch
             argv = gdbstub.debugger_argv(req.debugger, exe, script, batch=not interactive)
             if progress:
                 progress(f"debugging {spec} through qemu's gdbstub: {shlex.join(argv)}")
-            with _ignoring_sigint(interactive):
-                try:
-                    debugger = subprocess.Popen(
-                        argv, stdin=None if interactive else subprocess.DEVNULL)
-                except OSError as e:
-                    raise DebuggerError(f"cannot start {exe}", why=e.strerror or str(e)) from None
-                try:
-                    _wait_resumed(transport, debugger)
-                    client = OrcClient(transport, timeout=ATTACH_TIMEOUT)
-                    client.timeout = DEBUG_CALL_TIMEOUT
-                    status = runner(client)
-                except BaseException:
-                    transport.close()
-                    _finish(debugger, timeout=5.0)
-                    raise
-                rc = _finish(debugger, timeout=BATCH_EXIT_TIMEOUT if not interactive else None)
+
+            def resumed(debugger: subprocess.Popen[bytes]) -> int:
+                _wait_resumed(transport, debugger)
+                client = OrcClient(transport, timeout=ATTACH_TIMEOUT)
+                client.timeout = DEBUG_CALL_TIMEOUT
+                return runner(client)
+
+            return _with_debugger(argv, exe, interactive, resumed, transport.close)
         finally:
             transport.close()  # qemu waiting for a debugger ignores SIGTERM: killed if so
-    return status, rc
 
 
 def _wait_listening(sock: Path, transport: SpawnedTransport) -> None:

@@ -25,7 +25,7 @@ symbol there. A reference into the middle of a function (a jump table) stays dir
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from crossjit.errors import CrossjitError, NotSupportedError
@@ -37,6 +37,7 @@ from crossjit.link.objfile import (
     STT_FUNC,
     STT_OBJECT,
     ObjectFile,
+    RawSymbol,
 )
 from crossjit.link.resolve import Resolution
 from crossjit.link.tables import LINKER_OBJ, Tables
@@ -171,27 +172,36 @@ class LivePass:
         )
 
 
+def _defined(objects: Sequence[ObjectFile], res: Resolution, stype: int
+             ) -> Iterator[tuple[ObjectFile, RawSymbol, Symbol, Block]]:
+    """Each symbol of ELF type ``stype`` an object defines that resolution kept as a
+    defined symbol in a block: (object, its symbol-table entry, the symbol, the block)."""
+    for oi, obj in enumerate(objects):
+        syms = res.object_symbols[oi]
+        for rs in obj.symbols[1:]:
+            if rs.type != stype or rs.shndx == SHN_UNDEF:
+                continue
+            s = syms[rs.index]
+            if s is None or s.kind is not SymKind.DEFINED or s.block is None:
+                continue
+            yield obj, rs, s, s.block
+
+
 def _functions(objects: Sequence[ObjectFile], res: Resolution
                ) -> list[tuple[FunctionKey, Symbol]]:
     """Every function defined in loaded code, once, with its identity."""
     out: list[tuple[FunctionKey, Symbol]] = []
     seen: set[int] = set()
     keys: set[FunctionKey] = set()
-    for oi, obj in enumerate(objects):
-        syms = res.object_symbols[oi]
-        for rs in obj.symbols[1:]:
-            if rs.type != STT_FUNC or rs.shndx == SHN_UNDEF:
-                continue
-            s = syms[rs.index]
-            if (s is None or s.kind is not SymKind.DEFINED or s.block is None
-                    or s.block.seg is not SegClass.TEXT or s.obj != obj.name or id(s) in seen):
-                continue
-            key = (obj.name, rs.name) if rs.bind == STB_LOCAL else ("", rs.name)
-            if key in keys:
-                continue  # two local functions of one name: not reloadable, left direct
-            seen.add(id(s))
-            keys.add(key)
-            out.append((key, s))
+    for obj, rs, s, block in _defined(objects, res, STT_FUNC):
+        if block.seg is not SegClass.TEXT or s.obj != obj.name or id(s) in seen:
+            continue
+        key = (obj.name, rs.name) if rs.bind == STB_LOCAL else ("", rs.name)
+        if key in keys:
+            continue  # two local functions of one name: not reloadable, left direct
+        seen.add(id(s))
+        keys.add(key)
+        out.append((key, s))
     return out
 
 
@@ -199,18 +209,11 @@ def _named_objects(objects: Sequence[ObjectFile], res: Resolution
                    ) -> dict[Block, list[tuple[str, int, int]]]:
     """Named data symbols per block: the layout a kept section must keep."""
     out: dict[Block, list[tuple[str, int, int]]] = {}
-    for oi, obj in enumerate(objects):
-        syms = res.object_symbols[oi]
-        for rs in obj.symbols[1:]:
-            if rs.type != STT_OBJECT or rs.shndx == SHN_UNDEF:
-                continue
-            s = syms[rs.index]
-            if s is None or s.block is None or s.kind is not SymKind.DEFINED:
-                continue
-            entry = (rs.name, s.offset, s.size)
-            lst = out.setdefault(s.block, [])
-            if entry not in lst:
-                lst.append(entry)
+    for _, rs, s, block in _defined(objects, res, STT_OBJECT):
+        entry = (rs.name, s.offset, s.size)
+        lst = out.setdefault(block, [])
+        if entry not in lst:
+            lst.append(entry)
     for blk in res.common_blocks:
         out.setdefault(blk, [(blk.name.removeprefix("COMMON."), 0, blk.size)])
     return out

@@ -245,13 +245,17 @@ class LiveProgram:
                 a, b = old.functions[name], new.functions[name]
                 if a.shape == b.shape:
                     continue
-                users = sorted(u for u, imports in self.running.imports.items()
-                               if u not in names and name in imports)
+                users = self._callers(name, names)
                 if users:
                     raise LiveRefusal(
                         f"the signature of '{name}' changed while unchanged code calls it",
                         symbol=name, obj=o.name, line=b.line,
                         why=f"{a.shape} -> {b.shape}; called from {', '.join(users)}")
+
+    def _callers(self, name: str, reloaded: set[str]) -> list[str]:
+        """The loaded units outside ``reloaded`` that call function ``name``, sorted."""
+        return sorted(u for u, imports in self.running.imports.items()
+                      if u not in reloaded and name in imports)
 
     def program_at(self, pc: int | None) -> loader.LoadedProgram:
         """The first image or the patch whose code holds ``pc`` (crash reports name the
@@ -279,8 +283,7 @@ class LiveProgram:
             for (scope, name), f in self.running.functions.items():
                 if scope or f.obj != o.name or name in defined:
                     continue
-                users = sorted(u for u, imports in self.running.imports.items()
-                               if u not in names and name in imports)
+                users = self._callers(name, names)
                 if users:
                     raise LiveRefusal(
                         f"function '{name}' was removed but loaded code still calls it",

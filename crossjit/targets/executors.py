@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from crossjit.errors import (
     ContainerError,
@@ -388,17 +388,19 @@ def _session_command(variant: str, sock: str, status: str | None) -> list[str]:
     return ["/usr/bin/crossjit-executor", f"unix={sock}", "quiet"]
 
 
+class SessionOptions(TypedDict, total=False):
+    """What ``session`` passes on to ``open_session`` (whose defaults apply)."""
+
+    timeout: float
+    interactive: bool
+    engine: containers.Engine | None
+    stdin: int | None
+    new_session: bool
+    sid: str | None
+
+
 @contextlib.contextmanager
-def session(
-    name: str,
-    *,
-    timeout: float = 30.0,
-    interactive: bool = True,
-    engine: containers.Engine | None = None,
-    stdin: int | None = None,
-    new_session: bool = False,
-    sid: str | None = None,
-) -> Iterator[OrcClient]:
+def session(name: str, **options: Unpack[SessionOptions]) -> Iterator[OrcClient]:
     """A fresh executor process in container ``name``, connected as an OrcClient.
 
     ``interactive``: the program's stdin/stdout/stderr are ours (``docker exec -i``);
@@ -414,8 +416,7 @@ def session(
     ``session_processes`` gives its host pids, so ``run --watch`` can kill a session on
     demand without waiting for ``run_as_main``.
     """
-    opened = open_session(name, timeout=timeout, interactive=interactive, engine=engine,
-                          stdin=stdin, new_session=new_session, sid=sid)
+    opened = open_session(name, **options)
     try:
         yield opened.client
     finally:

@@ -43,6 +43,31 @@ static int parse_fd(const char *s, const char *end, int *fd)
 
 static int quiet; /* set by the `quiet` argument */
 
+/* The one connection a listener takes; the listening socket is closed either way. */
+static int accept_one(int lfd)
+{
+    int fd;
+    while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    if (fd < 0)
+        fprintf(stderr, "crossjit-executor: accept: %s\n", strerror(errno));
+    close(lfd);
+    return fd;
+}
+
+/* The address of unix socket PATH; -1 (said on stderr) if PATH is empty or too long. */
+static int unix_address(const char *path, struct sockaddr_un *sa)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sa->sun_path || !*path) {
+        fprintf(stderr, "crossjit-executor: bad unix socket path\n");
+        return -1;
+    }
+    strcpy(sa->sun_path, path);
+    return 0;
+}
+
 static int listen_tcp(const char *spec)
 {
     const char *colon = strrchr(spec, ':');
@@ -100,12 +125,7 @@ static int listen_tcp(const char *spec)
         if (!quiet)
             fprintf(stderr, "crossjit-executor: listening on %s%s%s:%s\n", ss.ss_family == AF_INET6 ? "[" : "", h,
                 ss.ss_family == AF_INET6 ? "]" : "", p);
-    int fd;
-    while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0 && errno == EINTR)
-        ;
-    if (fd < 0)
-        fprintf(stderr, "crossjit-executor: accept: %s\n", strerror(errno));
-    close(lfd);
+    int fd = accept_one(lfd);
     if (fd >= 0) {
         int one = 1; /* small request/response messages: no Nagle delay */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -115,13 +135,9 @@ static int listen_tcp(const char *spec)
 
 static int listen_unix(const char *path)
 {
-    struct sockaddr_un sa = {0};
-    sa.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof sa.sun_path || !*path) {
-        fprintf(stderr, "crossjit-executor: bad unix socket path\n");
+    struct sockaddr_un sa;
+    if (unix_address(path, &sa))
         return -1;
-    }
-    strcpy(sa.sun_path, path);
     struct stat st;
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
@@ -139,12 +155,7 @@ static int listen_unix(const char *path)
     }
     if (!quiet)
         fprintf(stderr, "crossjit-executor: listening on unix:%s\n", path);
-    int fd;
-    while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0 && errno == EINTR)
-        ;
-    if (fd < 0)
-        fprintf(stderr, "crossjit-executor: accept: %s\n", strerror(errno));
-    close(lfd);
+    int fd = accept_one(lfd);
     unlink(path);
     return fd;
 }
@@ -154,13 +165,9 @@ static int listen_unix(const char *path)
  * The listener may appear a moment after we start: retry for up to 10 s. */
 static int connect_unix(const char *path)
 {
-    struct sockaddr_un sa = {0};
-    sa.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof sa.sun_path || !*path) {
-        fprintf(stderr, "crossjit-executor: bad unix socket path\n");
+    struct sockaddr_un sa;
+    if (unix_address(path, &sa))
         return -1;
-    }
-    strcpy(sa.sun_path, path);
     for (int attempt = 0;; attempt++) {
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) {

@@ -63,6 +63,10 @@ def cli(
     )
 
 
+def container_exists(name: str) -> bool:
+    return engine().get(name) is not None
+
+
 def ok(*args: str, env: dict[str, str] | None = None) -> str:
     done = cli(*args, env=env)
     assert done.returncode == 0, f"crossjit {' '.join(args)} failed:\n{done.stderr}"

@@ -5,7 +5,6 @@ with SIGINT (Ctrl-C) at the end, its container checked gone."""
 from __future__ import annotations
 
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -18,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration import containers_env as env
+from tests.integration.containers_env import container_exists
+from tests.integration.serve import free_port, stop_within
 from tests.mongoose import mongoose_dir
 
 START_DEADLINE = 600.0  # a first run may build the sysroot and the executor image
@@ -33,22 +34,12 @@ class Server:
     stderr: Path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def unverified() -> ssl.SSLContext:
     """Only to see whether a TLS server answers yet (its certificate may not exist yet)."""
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     return ctx
-
-
-def container_exists(name: str) -> bool:
-    return env.engine().get(name) is not None
 
 
 def _answers(url: str) -> bool:
@@ -60,13 +51,10 @@ def _answers(url: str) -> bool:
 
 
 def stop(server: Server) -> int:
-    server.proc.send_signal(signal.SIGINT)
-    try:
-        return server.proc.wait(timeout=STOP_DEADLINE)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
-        server.proc.wait(timeout=10)
-        pytest.fail(f"crossjit run did not exit within {STOP_DEADLINE:.0f} s of Ctrl-C")
+    return stop_within(
+        server.proc, signal.SIGINT, STOP_DEADLINE,
+        lambda: f"crossjit run did not exit within {STOP_DEADLINE:.0f} s of Ctrl-C",
+    )
 
 
 @contextmanager

@@ -67,25 +67,31 @@ def test_same_results_through_the_daemon(daemon_env: dict[str, str]) -> None:
     assert log.count("crossjit jit") == len(cases), log  # each one ran in the daemon
 
 
-def test_ctrl_c_stops_the_program(daemon_env: dict[str, str], tmp_path: Path) -> None:
-    src = tmp_path / "loop.c"
-    src.write_text('#include <stdio.h>\n#include <unistd.h>\n'
-                   'int main(void) { for (int i = 0;; i++) { printf("tick %d\\n", i); '
-                   'fflush(stdout); usleep(100000); } }\n')
-    proc = subprocess.Popen([sys.executable, "-m", "crossjit", "jit", "-e",
-                             f"spawn:{llvm_executor(16)}", str(src)], cwd=REPO, env=daemon_env,
+def ctrl_c_at_first_tick(env: dict[str, str], timeout: float, *args: str) -> None:
+    """`crossjit ARGS` runs a program printing "tick N" lines; SIGINT after the first
+    one must end it within ``timeout`` s, with status 130 and "interrupted"."""
+    proc = subprocess.Popen([sys.executable, "-m", "crossjit", *args], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().startswith(b"tick"), "the program did not start"
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=5)  # no 5 s reap wait: the executor got SIGINT
+        _, err = proc.communicate(timeout=timeout)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 130, err
     assert b"interrupted" in err
+
+
+def test_ctrl_c_stops_the_program(daemon_env: dict[str, str], tmp_path: Path) -> None:
+    src = tmp_path / "loop.c"
+    src.write_text('#include <stdio.h>\n#include <unistd.h>\n'
+                   'int main(void) { for (int i = 0;; i++) { printf("tick %d\\n", i); '
+                   'fflush(stdout); usleep(100000); } }\n')
+    # timeout 5: no 5 s reap wait, the executor got SIGINT.
+    ctrl_c_at_first_tick(daemon_env, 5, "jit", "-e", f"spawn:{llvm_executor(16)}", str(src))
     # Nothing keeps printing: the program's executor is gone.
     time.sleep(0.3)
     assert "crossjit jit" in daemon_log(daemon_env)
@@ -344,20 +350,7 @@ def test_ctrl_c_stops_a_program_on_the_spare_session(
         wait_for(lambda: f"spare session ready in {name}" in daemon_log(env), "no spare")
         spare = session_pids(name)  # the spare's executor: the one the loop will run in
         assert len(spare) == 1, spare
-        proc = subprocess.Popen([sys.executable, "-m", "crossjit", "run", str(profile)],
-                                cwd=REPO, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-        try:
-            assert proc.stdout is not None
-            assert proc.stdout.readline().startswith(b"tick"), "the program did not start"
-            proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        assert proc.returncode == 130, err
-        assert b"interrupted" in err
+        ctrl_c_at_first_tick(env, 30, "run", str(profile))
         assert daemon_log(env).count("(with the spare session)") == 1
         wait_for(lambda: not spare & session_pids(name),
                  "the interrupted program's executor still runs", 30)

@@ -25,7 +25,7 @@ from tests.integration.test_debug_local import (
     GDB_SEED,
     LLDB_SEED,
     SEED,
-    SEED_LINE,
+    assert_seed_scenario,
     crossjit_debug,
 )
 from tests.prereq import require_file, require_tool
@@ -53,17 +53,9 @@ def test_seed_scenario_through_qemus_gdbstub(tmp_path: Path, dbg: str, executor:
     debugger(dbg)
     p = crossjit_debug(tmp_path, SEED, "seed.c", GDB_SEED if dbg == "gdb" else LLDB_SEED,
                        "--debugger", dbg, "--break", "sub1", *where(executor))
-    out = p.stdout + p.stderr
     src = str(tmp_path / "seed.c")
-    if dbg == "gdb":
-        assert f"hit Breakpoint 1, sub1 (x=1) at {src}:1" in out, out
-        assert f"1\t{SEED_LINE}" in out, out
-        assert "$1 = 1" in out and "$2 = 42" in out, out
-    else:
-        assert "`sub1(x=1) at seed.c:1" in out, out
-        assert f"-> 1   \t{SEED_LINE}" in out, out
-        assert "(int) x = 1" in out and "(int) x = 42" in out, out
-    assert p.returncode == 41, out
+    assert_seed_scenario(p, dbg, f"hit Breakpoint 1, sub1 (x=1) at {src}:1" if dbg == "gdb"
+                         else "`sub1(x=1) at seed.c:1")
 
 
 def test_gdb_backtrace_through_jit_callers(tmp_path: Path) -> None:

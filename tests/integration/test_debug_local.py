@@ -79,14 +79,20 @@ def test_seed_scenario(tmp_path: Path, dbg: str, exe: str) -> None:
     debugger(dbg)
     p = crossjit_debug(tmp_path, SEED, "seed.c", GDB_SEED if dbg == "gdb" else LLDB_SEED,
                        "--debugger", dbg, "--break", "sub1", "-e", f"spawn:{executor(exe)}")
-    out = p.stdout + p.stderr
     src = str(tmp_path / "seed.c")
+    assert_seed_scenario(p, dbg, f"Breakpoint 1, sub1 (x=1) at {src}:1" if dbg == "gdb"
+                         else "sub1(x=1) at seed.c:1")
+
+
+def assert_seed_scenario(p: subprocess.CompletedProcess[str], dbg: str, stop: str) -> None:
+    """The seed scenario's transcript: ``stop`` (how this debugger shows the breakpoint
+    hit), the line read from the .c file, x printed as 1 then 42; the program exits 41."""
+    out = p.stdout + p.stderr
+    assert stop in out, out
     if dbg == "gdb":
-        assert f"Breakpoint 1, sub1 (x=1) at {src}:1" in out, out
         assert f"1\t{SEED_LINE}" in out, out  # the line, read from the .c file
         assert "$1 = 1" in out and "$2 = 42" in out, out
     else:
-        assert "sub1(x=1) at seed.c:1" in out, out
         assert f"-> 1   \t{SEED_LINE}" in out, out
         assert "(int) x = 1" in out and "(int) x = 42" in out, out
     assert p.returncode == 41, out

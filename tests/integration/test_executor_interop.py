@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.serve import free_port
 from tests.integration.test_executor_support import (
     EXECUTOR_DIR,
     executor,
@@ -90,12 +90,6 @@ def test_gdb_sees_jit_code(tmp_path: Path) -> None:
 
 def mongoose_sources() -> Path:
     return mongoose_dir()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def http_get(url: str) -> tuple[int, bytes]:

@@ -197,17 +197,23 @@ def _profile(tmp: Path, name: str, body: str) -> Path:
     return p
 
 
+def _own_container(tmp_path_factory: pytest.TempPathFactory, name: str,
+                   body: str) -> Iterator[str]:
+    """Profile ``name`` (``body``), its container up for the module's tests, then down."""
+    prof = _profile(tmp_path_factory.mktemp("prof"), name, body)
+    env.ok("executor", "up", "--profile", str(prof))
+    yield name
+    env.cli("executor", "down", f"crossjit-{name}")
+
+
 @pytest.fixture(scope="module")
 def exit_musl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """This module's own musl executor container (crossjit-exit-musl)."""
     env.require_musl_executor_binary()
     env.musl_sysroot()
-    prof = _profile(tmp_path_factory.mktemp("prof"), "exit-musl",
-                    "target:\n  triple: x86_64-linux-musl\nsysroot: debian-musl\n"
-                    "executor: musl\n")
-    env.ok("executor", "up", "--profile", str(prof))
-    yield "exit-musl"
-    env.cli("executor", "down", "crossjit-exit-musl")
+    yield from _own_container(tmp_path_factory, "exit-musl",
+                              "target:\n  triple: x86_64-linux-musl\nsysroot: debian-musl\n"
+                              "executor: musl\n")
 
 
 @pytest.fixture(scope="module")
@@ -215,12 +221,9 @@ def exit_debian(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """This module's own debian (LLVM 16 behind socat) container (crossjit-exit-debian)."""
     env.require_debian_base()
     env.glibc_sysroot()
-    prof = _profile(tmp_path_factory.mktemp("prof"), "exit-debian",
-                    "target:\n  triple: x86_64-linux-gnu\nsysroot: debian-glibc\n"
-                    "executor:\n  variant: debian\n")
-    env.ok("executor", "up", "--profile", str(prof))
-    yield "exit-debian"
-    env.cli("executor", "down", "crossjit-exit-debian")
+    yield from _own_container(tmp_path_factory, "exit-debian",
+                              "target:\n  triple: x86_64-linux-gnu\nsysroot: debian-glibc\n"
+                              "executor:\n  variant: debian\n")
 
 
 IN_CONTAINER = [c for c in CASES if not c.library and not c.cxx]

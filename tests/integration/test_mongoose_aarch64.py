@@ -16,7 +16,8 @@ import pytest
 
 from tests.integration import aarch64_env as a64
 from tests.integration.corpus import REPO
-from tests.integration.test_mongoose_e2e import CONCURRENT, WWW, free_port, get
+from tests.integration.serve import free_port
+from tests.integration.test_mongoose_e2e import CONCURRENT, WWW, get
 from tests.mongoose import EXAMPLE_MAIN, mongoose_dir
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration import containers_env as env
+from tests.integration.serve import free_port, stop_within
 from tests.mongoose import mongoose_dir
 
 pytestmark = pytest.mark.integration
@@ -46,12 +46,6 @@ class Server:
     stderr: Path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def get(url: str, timeout: float = 10.0) -> tuple[int, bytes, str]:
     """(status, body, content type) of a GET; 4xx/5xx are answers, not exceptions."""
     try:
@@ -63,7 +57,7 @@ def get(url: str, timeout: float = 10.0) -> tuple[int, bytes, str]:
 
 
 def container_exists() -> bool:
-    return env.engine().get(CONTAINER) is not None
+    return env.container_exists(CONTAINER)
 
 
 def wait_for_server(server: Server) -> None:
@@ -84,13 +78,10 @@ def wait_for_server(server: Server) -> None:
 
 
 def stop(proc: subprocess.Popen[bytes], sig: int, timeout: float = 60) -> int:
-    proc.send_signal(sig)
-    try:
-        return proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-        pytest.fail(f"crossjit run did not exit within {timeout:.0f} s of signal {sig}")
+    return stop_within(
+        proc, sig, timeout,
+        lambda: f"crossjit run did not exit within {timeout:.0f} s of signal {sig}",
+    )
 
 
 @pytest.fixture(scope="module")

@@ -24,13 +24,13 @@ import pytest
 
 from crossjit.targets import tlscert
 from tests.integration import containers_env as env
+from tests.integration.containers_env import container_exists
 from tests.integration.mongoose_server import (
     Server,
-    container_exists,
     derived_profile,
-    free_port,
     serving,
 )
+from tests.integration.serve import free_port
 
 pytestmark = pytest.mark.integration
 

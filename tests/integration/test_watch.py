@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration import containers_env as env
+from tests.integration.containers_env import container_exists
+from tests.integration.serve import free_port, stop_within
 from tests.prereq import llvm_executor, require_tool
 
 pytestmark = pytest.mark.integration
@@ -66,13 +67,10 @@ class Watch:
         self.wait_for(f"{text!r} on stderr", lambda: text in self.err()[after:])
 
     def interrupt(self) -> int:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            return self.proc.wait(timeout=EXIT_DEADLINE)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            pytest.fail(f"no exit within {EXIT_DEADLINE:.0f} s of SIGINT:\n{self.err()[-3000:]}")
+        return stop_within(
+            self.proc, signal.SIGINT, EXIT_DEADLINE,
+            lambda: f"no exit within {EXIT_DEADLINE:.0f} s of SIGINT:\n{self.err()[-3000:]}",
+        )
 
 
 
@@ -204,12 +202,6 @@ int main(int argc, char **argv) {
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def body(url: str) -> str:
     try:
         with urllib.request.urlopen(url, timeout=2) as r:
@@ -226,10 +218,6 @@ def time_wait_on(port: int) -> int:
         if int(local.split(":")[1], 16) == port and state == "06":
             count += 1
     return count
-
-
-def container_exists(name: str) -> bool:
-    return env.engine().get(name) is not None
 
 
 def test_musl_container_server_follows_edits(tmp_path: Path) -> None:

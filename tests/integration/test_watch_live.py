@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration import containers_env as env
+from tests.integration.serve import free_port
 from tests.integration.test_watch import EXIT_DEADLINE, RELOAD_DEADLINE, Watch, edit
 from tests.mongoose import EXAMPLE_MAIN, mongoose_dir
 from tests.prereq import require_file
@@ -36,12 +37,6 @@ from tests.prereq import require_file
 pytestmark = pytest.mark.integration
 
 START_DEADLINE = 600.0  # the container variant may build the executor image
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Http:

@@ -8,7 +8,6 @@ where crossjit's layout puts them, expected.json with lld's bytes at every reloc
 
 from __future__ import annotations
 
-import json
 import struct
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,15 @@ import pytest
 from crossjit.link import LinkedImage
 from crossjit.link.arch.aarch64 import RELOC_NAMES
 from tests.unit.a64_decode import adrp_target, imm12_bytes
-from tests.unit.test_link_helpers import link, read, u64
+from tests.unit.test_link_helpers import (
+    check_golden_layout,
+    golden_expected,
+    golden_sites,
+    link,
+    placed_at,
+    read,
+    u64,
+)
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "link" / "aarch64"
 OBJECTS = ("relocs.o", "pic.o", "large.o")
@@ -26,8 +33,7 @@ OBJECTS = ("relocs.o", "pic.o", "large.o")
 
 @pytest.fixture(scope="module")
 def expected() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((GOLDEN / "expected.json").read_text())
-    return data
+    return golden_expected(GOLDEN)
 
 
 @pytest.fixture(scope="module")
@@ -44,18 +50,12 @@ def _insn(image: LinkedImage, addr: int) -> int:
 def test_golden_layout_matches_the_lld_script(
     expected: dict[str, Any], image: LinkedImage
 ) -> None:
-    placed = {(s.object, s.section): s.addr for s in image.sections}
-    for obj, sec, addr in expected["sections"]:
-        assert placed[obj, sec] == addr, f"{obj}:{sec} moved; re-run regen.py"
+    check_golden_layout(expected, image, "re-run regen.py")
 
 
 def test_golden_fixups_match_lld(expected: dict[str, Any], image: LinkedImage) -> None:
-    placed = {(s.object, s.section): s.addr for s in image.sections}
-    kinds = set()
-    for r in expected["relocations"]:
-        p = placed[r["object"], r["section"]] + r["offset"]
-        kinds.add(r["type"])
-        where = f"{r['object']}:({r['section']}+{r['offset']:#x}) {r['type']}"
+    placed = placed_at(image)
+    for r, p, where in golden_sites(expected, placed):
         if "got_value" in r:
             # The slot lies elsewhere in each output; follow the ADRP and the LDR
             # of the pair to what the slot holds.
@@ -66,6 +66,7 @@ def test_golden_fixups_match_lld(expected: dict[str, Any], image: LinkedImage) -
         else:
             want = bytes.fromhex(r["bytes"])
             assert read(image, p, len(want)).hex() == want.hex(), where
+    kinds = {r["type"] for r in expected["relocations"]}
     handled = {
         "ABS64", "ABS32", "PREL64", "PREL32", "ADR_PREL_PG_HI21", "ADD_ABS_LO12_NC",
         "LDST8_ABS_LO12_NC", "LDST16_ABS_LO12_NC", "LDST32_ABS_LO12_NC", "LDST64_ABS_LO12_NC",

@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from crossjit.link import LinkedImage, Linker, LinkPlan
 from tests.prereq import require_tool
@@ -120,3 +122,33 @@ def call_sites(image: LinkedImage, start: int, size: int) -> list[int]:
     [start, start+size). Crude: callers only trust targets that are known symbols."""
     code = read(image, start, size)
     return [start + i + 1 for i in range(len(code) - 4) if code[i] in (0xE8, 0xE9)]
+
+
+# --- golden fixups (tests/golden/link/, one folder per architecture) ----------------------
+
+
+def golden_expected(golden: Path) -> dict[str, Any]:
+    """The fixture's expected.json: lld's layout and its bytes at every relocation."""
+    data: dict[str, Any] = json.loads((golden / "expected.json").read_text())
+    return data
+
+
+def placed_at(image: LinkedImage) -> dict[tuple[str, str], int]:
+    """(object, section) -> address, from crossjit's link map."""
+    return {(s.object, s.section): s.addr for s in image.sections}
+
+
+def check_golden_layout(expected: dict[str, Any], image: LinkedImage, rerun: str) -> None:
+    """Every section sits where link.ld (written by regen.py) placed it for lld."""
+    placed = placed_at(image)
+    for obj, sec, addr in expected["sections"]:
+        assert placed[obj, sec] == addr, f"{obj}:{sec} moved; {rerun}"
+
+
+def golden_sites(
+    expected: dict[str, Any], placed: Mapping[tuple[str, str], int]
+) -> Iterator[tuple[dict[str, Any], int, str]]:
+    """Each recorded relocation, the address of its place, and its name for messages."""
+    for r in expected["relocations"]:
+        p = placed[r["object"], r["section"]] + r["offset"]
+        yield r, p, f"{r['object']}:({r['section']}+{r['offset']:#x}) {r['type']}"

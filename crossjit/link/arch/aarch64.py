@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Sequence
 
-from crossjit.link.arch import Arch, FixupError
+from crossjit.link.arch import Arch, FixupError, fixup_function
 from crossjit.link.graph import FIRST_ARCH_KIND, Edge, EdgeKind
 
 NAME = "aarch64"
@@ -151,7 +150,6 @@ def is_branch_site(content: bytes | bytearray | memoryview, offset: int) -> bool
     return False
 
 
-_M64 = (1 << 64) - 1
 _unpack_from = struct.unpack_from
 _pack_into = struct.pack_into
 
@@ -178,54 +176,21 @@ def _is_add_imm(insn: int) -> bool:
     return insn & 0x1F800000 == 0x11000000
 
 
-def apply_fixups(
-    buf: bytearray,
-    pos0: int,
-    block_addr: int,
-    edges: Sequence[Edge],
-    addrs: Sequence[int],
-    got_base: int,
+def _apply_insn(
+    buf: bytearray, pos: int, k: int, e: Edge, S: int, A: int, P: int, GOT: int,
     errors: list[FixupError],
 ) -> None:
-    """Patch ``buf`` (the block's bytes start at ``buf[pos0]``, at address ``block_addr``).
+    """An instruction edge: its field rewritten, or left as it is (error recorded)."""
+    (insn,) = _unpack_from("<I", buf, pos)
+    new = _patch(insn, k, e, S, A, P, GOT, errors)
+    if new is not None:
+        _pack_into("<I", buf, pos, new)
 
-    Values that do not fit their field, misaligned values and instructions that do not
-    match their relocation are appended to ``errors`` (and not written).
-    """
-    P64, D32, D64, P32 = EdgeKind.Pointer64, EdgeKind.Delta32, EdgeKind.Delta64, EdgeKind.Pointer32
-    pack, unpack = _pack_into, _unpack_from
-    for e in edges:
-        k = e.kind
-        S = addrs[e.target.id]
-        A = e.addend
-        P = block_addr + e.offset
-        pos = pos0 + e.offset
-        # Data first (.eh_frame, vtables, jump tables, debug info are most edges).
-        if k == P64:
-            pack("<Q", buf, pos, (S + A) & _M64)
-            continue
-        if k == D32:
-            v = S + A - P
-            if -(1 << 31) <= v < 1 << 31:
-                pack("<i", buf, pos, v)
-            else:
-                errors.append((e, v, -(1 << 31), (1 << 31) - 1))
-            continue
-        if k == D64:
-            pack("<Q", buf, pos, (S + A - P) & _M64)
-            continue
-        if k == P32:
-            v = S + A
-            # AAELF64: ABS32 may be read signed or unsigned.
-            if -(1 << 31) <= v < 1 << 32:
-                pack("<I", buf, pos, v & 0xFFFFFFFF)
-            else:
-                errors.append((e, v, -(1 << 31), (1 << 32) - 1))
-            continue
-        (insn,) = unpack("<I", buf, pos)
-        new = _patch(insn, k, e, S, A, P, got_base, errors)
-        if new is not None:
-            pack("<I", buf, pos, new)
+
+# AAELF64: ABS32 may be read signed or unsigned; no branch kind is patched like PREL32.
+apply_fixups = fixup_function(
+    branch32=EdgeKind.Delta32, pointer32=(-(1 << 31), (1 << 32) - 1), other=_apply_insn
+)
 
 
 def _patch(

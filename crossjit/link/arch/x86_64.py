@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Sequence
 
-from crossjit.link.arch import Arch, FixupError, TlsRef, TlsRules
+from crossjit.link.arch import Arch, FixupError, TlsRef, TlsRules, fixup_function
 from crossjit.link.graph import FIRST_ARCH_KIND, Edge, EdgeKind
 from crossjit.link.objfile import SHT_X86_64_UNWIND
 
@@ -165,62 +164,6 @@ _M64 = (1 << 64) - 1
 _pack_into = struct.pack_into
 
 
-def apply_fixups(
-    buf: bytearray,
-    pos0: int,
-    block_addr: int,
-    edges: Sequence[Edge],
-    addrs: Sequence[int],
-    got_base: int,
-    errors: list[FixupError],
-) -> None:
-    """Patch ``buf`` (the block's bytes start at ``buf[pos0]``, at address ``block_addr``).
-
-    ``addrs[sym.id]`` is each symbol's address. Values that do not fit their field are
-    appended to ``errors`` (and not written) so all of them can be reported at once.
-    """
-    P64, P32, D32, BR = (
-        EdgeKind.Pointer64,
-        EdgeKind.Pointer32,
-        EdgeKind.Delta32,
-        Kind.BranchPCRel32,
-    )
-    P32S, D64 = EdgeKind.Pointer32Signed, EdgeKind.Delta64
-    pack = _pack_into
-    for e in edges:
-        k = e.kind
-        t = e.target
-        S = addrs[t.id]
-        A = e.addend
-        P = block_addr + e.offset
-        pos = pos0 + e.offset
-        # The common kinds first, with their range checks inline (this loop is hot).
-        if k in (BR, D32):
-            v = S + A - P
-            if -0x80000000 <= v <= 0x7FFFFFFF:
-                pack("<i", buf, pos, v)
-            else:
-                errors.append((e, v, *_I32))
-        elif k == P64:
-            pack("<Q", buf, pos, (S + A) & _M64)
-        elif k == P32:
-            v = S + A
-            if 0 <= v <= 0xFFFFFFFF:
-                pack("<I", buf, pos, v)
-            else:
-                errors.append((e, v, *_U32))
-        elif k == P32S:
-            v = S + A
-            if -0x80000000 <= v <= 0x7FFFFFFF:
-                pack("<i", buf, pos, v)
-            else:
-                errors.append((e, v, *_I32))
-        elif k == D64:
-            pack("<Q", buf, pos, (S + A - P) & _M64)
-        else:
-            _apply_rare(buf, pos, k, e, S, A, P, got_base, errors)
-
-
 def _apply_rare(
     buf: bytearray,
     pos: int,
@@ -232,6 +175,14 @@ def _apply_rare(
     GOT: int,
     errors: list[FixupError],
 ) -> None:
+    """The kinds the shared loop leaves to x86-64 (R_X86_64_32S first: the most common)."""
+    if k == EdgeKind.Pointer32Signed:
+        v = S + A
+        if -0x80000000 <= v <= 0x7FFFFFFF:
+            _pack_into("<i", buf, pos, v)
+        else:
+            errors.append((e, v, *_I32))
+        return
     if k == EdgeKind.Size64:
         Z = e.target.size
         _pack_into("<Q", buf, pos, (Z + A) & _M64)
@@ -259,6 +210,9 @@ def _apply_rare(
         _pack_into(fmt, buf, pos, v & ((1 << (8 * width)) - 1))
     else:
         errors.append((e, v, lo, hi))
+
+
+apply_fixups = fixup_function(branch32=Kind.BranchPCRel32, pointer32=_U32, other=_apply_rare)
 
 
 ARCH = Arch(

@@ -13,12 +13,8 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
-
-from elftools.elf.elffile import ELFFile
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))
@@ -26,6 +22,12 @@ sys.path.insert(0, str(HERE.parents[2]))
 from crossjit.link import Linker  # noqa: E402
 from crossjit.link.arch.x86_64 import reloc_name  # noqa: E402
 from crossjit.link.objfile import parse_object  # noqa: E402
+from tests.golden.link.lld import (  # noqa: E402
+    compile_objects,
+    crossjit_layout,
+    lld_memory,
+    write_expected,
+)
 
 BASE = 0x400000  # low, like a non-PIE executable, so R_X86_64_32/32S fit
 OBJECTS = {
@@ -34,72 +36,14 @@ OBJECTS = {
 }
 WIDTH = {"64": 8, "PC32": 4, "PLT32": 4, "32": 4, "32S": 4, "PC64": 8}
 GOT_LOADS = {"GOTPCREL", "GOTPCRELX", "REX_GOTPCRELX"}
-GOT_ADDR = BASE + 0x100000  # where lld's .got goes: anywhere out of the way
 
 
 def main() -> None:
-    objs: dict[str, bytes] = {}
-    for obj, (src, flags) in OBJECTS.items():
-        subprocess.run(
-            [
-                "clang-16",
-                "-c",
-                "-O1",
-                "-fno-asynchronous-unwind-tables",
-                *flags,
-                str(HERE / src),
-                "-o",
-                str(HERE / obj),
-            ],
-            check=True,
-        )
-        objs[obj] = (HERE / obj).read_bytes()
-
-    linker = Linker()
-    for name, data in objs.items():
-        linker.add_object(name, data)
-    image = linker.plan().finish(BASE, {})
-    placed = [s for s in image.sections if s.object in objs and s.size]
-
-    script = ["SECTIONS {"]
-    for i, s in enumerate(placed):
-        script.append(f"  .o{i} {s.addr:#x} : {{ {s.object}({s.section}) }}")
-    script.append(f"  .got {GOT_ADDR:#x} : {{ *(.got) }}")
-    script.append("  /DISCARD/ : { *(.comment) *(.note.*) *(.llvm_addrsig) }")
-    script.append("}")
-    (HERE / "link.ld").write_text("\n".join(script) + "\n")
-    out = HERE / "lld.out"
-    subprocess.run(
-        [
-            "ld.lld-16",
-            "-static",
-            "--no-relax",
-            "-e",
-            "pic_entry",
-            "-T",
-            "link.ld",
-            *objs,
-            "-o",
-            str(out),
-        ],
-        check=True,
-        cwd=HERE,
+    objs = compile_objects(
+        HERE, OBJECTS, ["-c", "-O1", "-fno-asynchronous-unwind-tables"]
     )
-
-    with out.open("rb") as f:
-        elf = ELFFile(f)
-        memory: dict[int, bytes] = {
-            sec["sh_addr"]: sec.data()
-            for sec in elf.iter_sections()
-            if sec["sh_addr"] and sec["sh_type"] != "SHT_NOBITS"
-        }
-    out.unlink()
-
-    def at(addr: int, n: int) -> bytes:
-        for start, blob in memory.items():
-            if start <= addr and addr + n <= start + len(blob):
-                return blob[addr - start : addr - start + n]
-        raise KeyError(hex(addr))
+    placed = crossjit_layout(Linker(), objs, BASE)
+    at = lld_memory(HERE, objs, placed, BASE, "pic_entry")
 
     where = {(s.object, s.section): s.addr for s in placed}
     relocs: list[dict[str, object]] = []
@@ -124,20 +68,7 @@ def main() -> None:
                 else:
                     entry["bytes"] = at(p, WIDTH[kind]).hex()
                 relocs.append(entry)
-    lines = [
-        "{",
-        f' "base": {BASE},',
-        ' "sections": [',
-        ",\n".join(f"  {json.dumps([p.object, p.section, p.addr])}" for p in placed),
-        " ],",
-        ' "relocations": [',
-        ",\n".join(f"  {json.dumps(r)}" for r in relocs),
-        " ]",
-        "}",
-    ]
-    (HERE / "expected.json").write_text("\n".join(lines) + "\n")
-    print(f"{len(relocs)} relocations recorded")
-
+    write_expected(HERE, BASE, placed, relocs)
 
 if __name__ == "__main__":
     main()
