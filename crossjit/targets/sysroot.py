@@ -220,6 +220,12 @@ def build(
     key = key_of(recipe, a)
     packages = tuple(sorted(set(packages)))
     folder = _recipe_dir(recipe)
+    if a != "x86_64" and "ARG ARCH" not in (folder / "Dockerfile").read_text():
+        # A recipe without the ARCH build arg would silently give an x86-64 sysroot.
+        raise NotSupportedError(
+            f"the sysroot recipe {recipe} has no {a} build yet",
+            why=f"images/sysroot/{recipe}/Dockerfile takes no ARCH build arg",
+            hint="debian-glibc and debian-musl build for aarch64 (--arch aarch64)")
     rebuilt = sorted(MUSL_REBUILT & set(packages))
     if recipe == "debian-musl" and a != plan.host_arch() and rebuilt:
         raise NotSupportedError(

@@ -100,6 +100,12 @@ def test_musl_sysroot_refuses_rebuilt_libraries_for_aarch64() -> None:
     assert "cannot have zlib1g-dev yet" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_recipe_without_arch_refuses_aarch64() -> None:
+    done = env.cli("sysroot", "build", "alpine-musl", "--arch", "aarch64")
+    assert done.returncode == 125
+    assert "alpine-musl has no aarch64 build yet" in done.stderr, done.stderr
+
+
 def test_no_debian_container_for_aarch64(tmp_path: Path) -> None:
     (tmp_path / "x.c").write_text("int main(void) { return 0; }\n")
     profile = tmp_path / "p.yaml"
