@@ -479,6 +479,13 @@ def profile_check(
         print(sources.summary(p, sources.resolve(p, fetched), fetched))
 
 
+ArchOpt = Annotated[
+    str | None,
+    typer.Option("--arch", help="CPU of the sysroot: x86_64 or aarch64 (default: this host's; "
+                 "with --profile, the profile's target).", show_default=False),
+]
+
+
 @sysroot_app.command("build")
 def sysroot_build(
     name: Annotated[
@@ -490,28 +497,30 @@ def sysroot_build(
     ] = None,
     profile: ProfileOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if up to date.")] = False,
+    arch: ArchOpt = None,
 ) -> None:
     """Build a sysroot image and export it into the cache."""
     with _guard():
         from crossjit.targets import sysroot
 
-        recipe, packages = _sysroot_request(name, package or [], profile)
-        print(sysroot.build(recipe, packages, progress=progress, force=force))
+        recipe, packages, cpu = _sysroot_request(name, package or [], profile, arch)
+        print(sysroot.build(recipe, packages, progress=progress, force=force, arch=cpu))
 
 
-def _sysroot_request(name: str | None, packages: list[str], profile: Path | None) -> tuple[
-    str, list[str]
-]:
+def _sysroot_request(name: str | None, packages: list[str], profile: Path | None,
+                     arch: str | None) -> tuple[str, list[str], str | None]:
     if profile is not None:
         from crossjit.project.profile import load_profile
 
-        s = load_profile(profile).sysroot
+        p = load_profile(profile)
+        s = p.sysroot
         if s is None or s.recipe is None:
             raise UsageError(f"profile {profile} names no sysroot recipe")
-        return name or s.recipe, [*s.packages, *packages]
+        # The profile's target decides the CPU unless --arch says otherwise.
+        return name or s.recipe, [*s.packages, *packages], arch or p.target.triple
     if name is None:
         raise UsageError("which sysroot?", hint="crossjit sysroot build NAME, or --profile P")
-    return name, packages
+    return name, packages, arch
 
 
 @sysroot_app.command("list")
@@ -521,41 +530,44 @@ def sysroot_list() -> None:
         from crossjit.project import recipes
         from crossjit.targets import sysroot
 
-        built = {m.recipe: m for m in sysroot.list_built()}
-        for recipe in sorted(set(recipes.sysroot_recipes()) | set(built)):
-            m = built.get(recipe)
+        built = {sysroot.key_of(m.recipe, m.arch): m for m in sysroot.list_built()}
+        for key in sorted(set(recipes.sysroot_recipes()) | set(built)):
+            m = built.get(key)
             if m is None:
-                print(f"{recipe:16} not built")
+                print(f"{key:16} not built")
                 continue
-            stale = sysroot.staleness(recipe, m.packages)
+            stale = sysroot.staleness(m.recipe, m.packages, m.arch)
             state = f"stale: {stale}" if stale else "ready"
             pkgs = ", ".join(m.packages) or "-"
-            print(f"{recipe:16} {state:8} packages: {pkgs}  {sysroot.path_of(recipe)}")
+            print(f"{key:16} {state:8} packages: {pkgs}  {sysroot.path_of(m.recipe, m.arch)}")
 
 
 @sysroot_app.command("path")
 def sysroot_path(
     name: Annotated[str, typer.Argument(help="Recipe name.", show_default=False)],
+    arch: ArchOpt = None,
 ) -> None:
     """Print the folder of a built sysroot (for --sysroot)."""
     with _guard():
         from crossjit.targets import sysroot
 
-        m = sysroot.Manifest.read(sysroot.path_of(name))
-        print(sysroot.require(name, m.packages if m else ()))
+        m = sysroot.Manifest.read(sysroot.path_of(name, arch))
+        print(sysroot.require(name, m.packages if m else (), arch))
 
 
 @sysroot_app.command("rm")
 def sysroot_rm(
     name: Annotated[str, typer.Argument(help="Recipe name.", show_default=False)],
+    arch: ArchOpt = None,
 ) -> None:
     """Delete a built sysroot from the cache."""
     with _guard():
         from crossjit.targets import sysroot
 
-        if not sysroot.remove(name):
-            raise UsageError(f"sysroot {name} is not built", hint="see `crossjit sysroot list`")
-        progress(f"removed sysroot {name}")
+        if not sysroot.remove(name, arch):
+            raise UsageError(f"sysroot {sysroot.key_of(name, arch)} is not built",
+                             hint="see `crossjit sysroot list`")
+        progress(f"removed sysroot {sysroot.key_of(name, arch)}")
 
 
 @executor_app.command("up")

@@ -108,7 +108,7 @@ def _binfmt() -> Check:
         False,
         "no qemu binfmt handlers",
         "apt-get install qemu-user-static binfmt-support (optional: crossjit starts "
-        "qemu-aarch64 itself)",
+        "qemu-aarch64 itself, also inside arm64 executor containers)",
     )
 
 

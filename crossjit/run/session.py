@@ -345,16 +345,20 @@ class ProfileRun:
     mounts: tuple[tuple[Path, str], ...]
 
 
-def ensure_sysroot(recipe: str, packages: Sequence[str], say: Progress) -> None:
+def ensure_sysroot(recipe: str, packages: Sequence[str], say: Progress,
+                   arch: str | None = None) -> None:
     """Build a recipe sysroot that is missing or stale, so a first `crossjit run` works
-    on a fresh machine (a *path* sysroot is the user's and still fails with its hint)."""
+    on a fresh machine (a *path* sysroot is the user's and still fails with its hint).
+    ``arch``: the target's CPU (a triple will do); default this host's."""
     from crossjit.targets import sysroot
 
-    why = sysroot.staleness(recipe, packages)
+    why = sysroot.staleness(recipe, packages, arch)
     if why is None:
         return
-    say(f"sysroot {recipe} is not ready ({why}): building it (once; takes a few minutes)")
-    sysroot.build(recipe, sysroot.rebuild_packages(recipe, packages), progress=say)
+    say(f"sysroot {sysroot.key_of(recipe, arch)} is not ready ({why}): building it "
+        "(once; takes a few minutes)")
+    sysroot.build(recipe, sysroot.rebuild_packages(recipe, packages, arch), progress=say,
+                  arch=arch)
 
 
 def prepare_profile(path: Path, args: tuple[str, ...] | None, executor: str | None,
@@ -375,9 +379,12 @@ def prepare_profile(path: Path, args: tuple[str, ...] | None, executor: str | No
     root = None
     if profile.sysroot is not None:
         s = profile.sysroot
+        # The profile's target CPU picks the recipe sysroot's (debian-musl-aarch64, ...).
+        cpu = profile.target.triple
         if s.recipe is not None and build_sysroot is not None:
-            ensure_sysroot(s.recipe, s.packages, build_sysroot)
-        root = sysroot.resolve_profile_sysroot(s.recipe, s.path, s.packages, profile.base_dir)
+            ensure_sysroot(s.recipe, s.packages, build_sysroot, cpu)
+        root = sysroot.resolve_profile_sysroot(s.recipe, s.path, s.packages, profile.base_dir,
+                                               cpu)
     wanted = profile.executor.dlopen if profile.executor is not None else ()
     # Plain names (libz.so) become the SONAME the target really has (libz.so.1).
     dlopen = tuple(soname.resolve(root, lib).soname if root is not None else lib

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 from crossjit.errors import (
     ContainerError,
     ExecutorError,
+    NotSupportedError,
     Progress,
     UsageError,
     quiet,
@@ -58,6 +59,9 @@ L_KIND, L_VARIANT, L_PROFILE, L_RUNDIR = (
 # Containers of images whose sessions report the executor's exit status (debian:
 # crossjit-status); one started from an older image runs sessions the old way.
 L_STATUS, STATUS_FILE = "crossjit.session-status", "file"
+# The container's CPU; an AArch64 one on another host runs everything under qemu-user.
+L_ARCH = "crossjit.arch"
+QEMU_IN_IMAGE = "/usr/bin/qemu-aarch64-static"
 
 
 
@@ -67,6 +71,7 @@ class ExecutorConfig:
 
     variant: str
     name: str
+    arch: str = "x86_64"  # the profile's target CPU (aarch64: the musl-aarch64 recipe)
     profile: str | None = None
     sysroot: Path | None = None  # musl: loader and dlopen libraries come from here
     dlopen: tuple[str, ...] = ()
@@ -97,17 +102,28 @@ def config(
         raise UsageError(
             f"unknown executor variant {chosen!r}", hint=f"use one of {', '.join(VARIANTS)}"
         )
+    # A profile's target.triple decides the container's CPU; a bare variant is this host's.
+    arch = sysroot.target_arch(profile.target.triple if profile is not None else None)
+    if arch != plan.host_arch() and (arch, chosen) != ("aarch64", "musl"):
+        raise NotSupportedError(
+            f"no {chosen} executor container for {arch} yet",
+            why=f"the profile's target is {profile.target.triple if profile else arch}; "
+                "only the musl variant has a container for another CPU (aarch64, under "
+                "qemu-user)",
+            hint="use executor variant musl with an aarch64-linux-musl target, or "
+                 "`crossjit jit --target aarch64-…` (a local qemu'd executor)")
     root: Path | None = None
     dlopen: tuple[str, ...] = ex.dlopen if ex is not None else ()
     if chosen == "musl":
         if profile is not None and profile.sysroot is not None:
             s = profile.sysroot
-            root = sysroot.resolve_profile_sysroot(s.recipe, s.path, s.packages, profile.base_dir)
-        elif sysroot.Manifest.read(sysroot.path_of(DEFAULT_MUSL_SYSROOT)) is not None:
+            root = sysroot.resolve_profile_sysroot(s.recipe, s.path, s.packages,
+                                                   profile.base_dir, arch)
+        elif sysroot.Manifest.read(sysroot.path_of(DEFAULT_MUSL_SYSROOT, arch)) is not None:
             # Only the loader is needed, which every package list of the recipe has.
-            root = sysroot.path_of(DEFAULT_MUSL_SYSROOT)
+            root = sysroot.path_of(DEFAULT_MUSL_SYSROOT, arch)
         else:
-            root = sysroot.require(DEFAULT_MUSL_SYSROOT, ())
+            root = sysroot.require(DEFAULT_MUSL_SYSROOT, (), arch)
     if profile is not None and profile.libs:
         # The shared ones among the profile's libs: the image must carry them too.
         from crossjit.targets import libraries
@@ -119,6 +135,7 @@ def config(
     return ExecutorConfig(
         variant=chosen,
         name=name,
+        arch=arch,
         profile=str(profile.file) if profile is not None else None,
         sysroot=root,
         dlopen=dlopen,
@@ -144,9 +161,29 @@ def _executor_binary(name: str) -> Path:
     return path
 
 
+def recipe_name(variant: str, arch: str) -> str:
+    """images/executor/<this>: the variant, suffixed by a CPU other than this host's."""
+    return variant if arch == plan.host_arch() else f"{variant}-{arch}"
+
+
+def _emulated(arch: str) -> bool:
+    return arch != plan.host_arch()
+
+
+def _static_qemu() -> Path:
+    """The host's qemu-aarch64-static, which a FROM-scratch image can carry as it is."""
+    found = shutil.which("qemu-aarch64-static")
+    if found is None:
+        raise ContainerError(
+            "an AArch64 executor container needs qemu-aarch64-static",
+            why="it is not on PATH (the image runs the executor under it)",
+            hint="install it: apt-get install qemu-user-static")
+    return Path(found).resolve()
+
+
 def _assemble_context(cfg: ExecutorConfig, ctx: Path) -> None:
     """Copy the recipe and what it COPYs into ``ctx``."""
-    recipe = recipes.executor_dir(cfg.variant)
+    recipe = recipes.executor_dir(recipe_name(cfg.variant, cfg.arch))
     if not (recipe / "Dockerfile").is_file():
         raise ContainerError(f"no executor recipe for {cfg.variant}", why=f"no {recipe}/Dockerfile")
     shutil.copytree(recipe, ctx, dirs_exist_ok=True)
@@ -154,14 +191,20 @@ def _assemble_context(cfg: ExecutorConfig, ctx: Path) -> None:
     libs.mkdir(exist_ok=True)
     if cfg.variant == "musl":
         assert cfg.sysroot is not None
-        loader = cfg.sysroot / "lib" / "ld-musl-x86_64.so.1"
+        loader = cfg.sysroot / "lib" / f"ld-musl-{cfg.arch}.so.1"
         if not loader.is_file():
+            flag = "" if cfg.arch == plan.host_arch() else f" --arch {cfg.arch}"
             raise ContainerError(
-                f"the sysroot {cfg.sysroot} has no musl loader",
-                hint="the musl executor needs a musl sysroot (sysroot: debian-musl)",
+                f"the sysroot {cfg.sysroot} has no musl loader for {cfg.arch}",
+                hint=f"the musl executor needs a musl sysroot of its CPU (sysroot: "
+                     f"debian-musl; crossjit sysroot build debian-musl{flag})",
             )
-        shutil.copy2(loader.resolve(), ctx / "ld-musl-x86_64.so.1")
-        shutil.copy2(_executor_binary("crossjit-executor-musl"), ctx / "crossjit-executor")
+        shutil.copy2(loader.resolve(), ctx / loader.name)
+        exe = ("crossjit-executor-musl" if cfg.arch == "x86_64"
+               else f"crossjit-executor-{cfg.arch}-musl")
+        shutil.copy2(_executor_binary(exe), ctx / "crossjit-executor")
+        if _emulated(cfg.arch):
+            shutil.copy2(_static_qemu(), ctx / "qemu-aarch64-static")
         for lib in soname.closure(cfg.sysroot, cfg.dlopen):
             shutil.copy2(lib.path, libs / lib.soname)
     elif cfg.variant == "alpine":
@@ -179,11 +222,13 @@ def build_image(cfg: ExecutorConfig, engine: containers.Engine, progress: Progre
         ctx = Path(tmp)
         _assemble_context(cfg, ctx)
         bases = engine.base_images(ctx / "Dockerfile")
-        tag = f"{IMAGE_PREFIX}{cfg.variant}:{_context_hash(ctx, bases)}"
+        recipe = recipe_name(cfg.variant, cfg.arch)
+        tag = f"{IMAGE_PREFIX}{recipe}:{_context_hash(ctx, bases)}"
         if engine.image_id(tag) is None:
             progress(f"building executor image {tag}")
             engine.build(
-                ctx, tag, labels={L_KIND: "executor", L_VARIANT: cfg.variant}, progress=progress
+                ctx, tag, labels={L_KIND: "executor", L_VARIANT: cfg.variant, L_ARCH: cfg.arch},
+                progress=progress
             )
     return tag
 
@@ -219,6 +264,7 @@ def run_spec(cfg: ExecutorConfig, image: str, rundir: Path) -> containers.RunSpe
             L_PROFILE: cfg.profile or "",
             L_RUNDIR: str(rundir),
             L_STATUS: STATUS_FILE,
+            L_ARCH: cfg.arch,
         },
         user=f"{uid}:{gid}",
         # Ports need the host's network (these engines have no bridge, and bridge
@@ -331,6 +377,7 @@ def status() -> list[dict[str, Any]]:
             {
                 "name": c.name,
                 "variant": c.labels.get(L_VARIANT, ""),
+                "arch": c.labels.get(L_ARCH, "x86_64"),
                 "profile": c.labels.get(L_PROFILE) or None,
                 "status": c.status,
                 "image": c.image,
@@ -370,7 +417,11 @@ def _not_running(name: str) -> ExecutorError:
 # --- sessions --------------------------------------------------------------------------------
 
 
-def _session_command(variant: str, sock: str, status: str | None) -> list[str]:
+def _session_command(variant: str, sock: str, status: str | None,
+                     arch: str | None = None) -> list[str]:
+    if arch is not None and _emulated(arch):
+        # The image's own qemu-user, named explicitly (see images/executor/musl-aarch64).
+        return [QEMU_IN_IMAGE, "/usr/bin/crossjit-executor", f"unix={sock}", "quiet"]
     if variant == "debian" and status is None:  # an image without crossjit-status
         return ["socat", f"UNIX-LISTEN:{sock},unlink-early",
                 "EXEC:llvm-jitlink-executor filedescs=3\\,4,fdin=3,fdout=4"]
@@ -473,7 +524,8 @@ def open_session(
     host_status = rundir / f"{sid}.status"
     with_status = info.labels.get(L_STATUS) == STATUS_FILE
     cmd = _session_command(variant, f"{CONTAINER_RUN}/{sid}.sock",
-                           f"{CONTAINER_RUN}/{sid}.status" if with_status else None)
+                           f"{CONTAINER_RUN}/{sid}.status" if with_status else None,
+                           info.labels.get(L_ARCH))
     argv = ["docker", "exec", *(["-i"] if interactive else []), name, *cmd]
     quiet = subprocess.DEVNULL
     proc = subprocess.Popen(

@@ -7,6 +7,11 @@ link resolves inside the sysroot; links that would still escape are dropped (and
 in the manifest). ``manifest.json`` records the image id, the package list and a hash of
 the recipe, so a sysroot built for a different package list or an edited recipe is
 detected as stale.
+
+The CPU is a second axis: ``arch`` (``x86_64``, ``aarch64``; default this host's) is passed
+to the recipe as the build arg ``ARCH`` (Debian's name: amd64, arm64), whose foreign
+packages it installs, and a sysroot for another CPU than the host's lives in
+``<cache>/sysroots/<recipe>-<arch>/``. A profile's ``target.triple`` decides it.
 """
 
 from __future__ import annotations
@@ -22,13 +27,24 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from crossjit import arch_name
 from crossjit.compile import cache
-from crossjit.errors import ContainerError, ProfileError, Progress, quiet
-from crossjit.project import recipes
+from crossjit.errors import (
+    ContainerError,
+    NotSupportedError,
+    ProfileError,
+    Progress,
+    UsageError,
+    quiet,
+)
+from crossjit.project import plan, recipes
 
 EXPORTED = ("usr", "lib", "lib64", "lib32", "libx32")
 MANIFEST = "manifest.json"
 IMAGE_PREFIX = "crossjit/sysroot-"
+DEBIAN_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+# debian-musl rebuilds these libraries with musl-gcc, which only targets the host's CPU.
+MUSL_REBUILT = frozenset({"zlib1g-dev", "libmbedtls-dev"})
 
 
 class SysrootMissing(ContainerError):
@@ -45,6 +61,7 @@ class Manifest:
     recipe_hash: str
     created: float
     skipped_links: tuple[str, ...] = ()
+    arch: str = "x86_64"  # manifests of before the arch axis are all x86-64
 
     @classmethod
     def read(cls, folder: Path) -> Manifest | None:
@@ -64,8 +81,29 @@ def root_dir() -> Path:
     return cache.root() / "sysroots"
 
 
-def path_of(recipe: str) -> Path:
-    return root_dir() / recipe
+def target_arch(arch: str | None) -> str:
+    """``arch`` (a CPU name, a triple or a Debian arch) checked; None: this host's CPU."""
+    name = plan.host_arch() if arch is None else arch_name(arch)
+    name = {"amd64": "x86_64", "arm64": "aarch64"}.get(name, name)
+    if name not in DEBIAN_ARCH:
+        raise UsageError(f"no sysroots for the CPU {arch!r}",
+                         hint=f"use one of {', '.join(DEBIAN_ARCH)}")
+    return name
+
+
+def key_of(recipe: str, arch: str | None = None) -> str:
+    """The sysroot's name in the cache: the recipe, plus ``-ARCH`` for any CPU but x86-64
+    (the folders of before the arch axis keep their names)."""
+    a = target_arch(arch)
+    return recipe if a == "x86_64" else f"{recipe}-{a}"
+
+
+def path_of(recipe: str, arch: str | None = None) -> Path:
+    return root_dir() / key_of(recipe, arch)
+
+
+def _arch_flag(arch: str) -> str:
+    return "" if arch == plan.host_arch() else f" --arch {arch}"
 
 
 def packages_hash(packages: Iterable[str]) -> str:
@@ -89,15 +127,19 @@ def _recipe_dir(recipe: str) -> Path:
     return folder
 
 
-def image_tag(recipe: str, packages: Sequence[str], bases: Sequence[str] = ()) -> str:
-    """Tag by content: the recipe, the packages and the base images' ids."""
-    key = hashlib.sha256("\n".join([recipe_hash(recipe), packages_hash(packages), *bases]).encode())
+def image_tag(recipe: str, packages: Sequence[str], bases: Sequence[str] = (),
+              arch: str = "x86_64") -> str:
+    """Tag by content: the recipe, the packages, the base images' ids (and a foreign arch)."""
+    parts = [recipe_hash(recipe), packages_hash(packages), *bases]
+    if arch != "x86_64":  # x86-64 tags stay what they were before the arch axis
+        parts.append(arch)
+    key = hashlib.sha256("\n".join(parts).encode())
     return f"{IMAGE_PREFIX}{recipe}:{key.hexdigest()[:12]}"
 
 
-def staleness(recipe: str, packages: Sequence[str]) -> str | None:
+def staleness(recipe: str, packages: Sequence[str], arch: str | None = None) -> str | None:
     """None if the built sysroot matches; else why it does not (missing, packages, recipe)."""
-    manifest = Manifest.read(path_of(recipe))
+    manifest = Manifest.read(path_of(recipe, arch))
     if manifest is None:
         return "it has not been built"
     # A sysroot with more packages than wanted serves: headers nobody includes are inert.
@@ -110,26 +152,31 @@ def staleness(recipe: str, packages: Sequence[str]) -> str | None:
     return None
 
 
-def rebuild_packages(recipe: str, packages: Sequence[str]) -> list[str]:
+def rebuild_packages(recipe: str, packages: Sequence[str], arch: str | None = None
+                     ) -> list[str]:
     """What a rebuild for ``packages`` installs: those plus the ones the built sysroot
     already has (other profiles need them)."""
-    built = Manifest.read(path_of(recipe))
+    built = Manifest.read(path_of(recipe, arch))
     keep = set(built.packages) if built is not None else set()
     return sorted(keep | set(packages))
 
 
-def require(recipe: str, packages: Sequence[str]) -> Path:
+def require(recipe: str, packages: Sequence[str], arch: str | None = None) -> Path:
     """The sysroot folder, or SysrootMissing saying which command builds it."""
-    why = staleness(recipe, packages)
+    a = target_arch(arch)
+    why = staleness(recipe, packages, a)
     if why is not None:
-        wanted = rebuild_packages(recipe, packages)
-        cmd = " ".join(["crossjit sysroot build", recipe, *(f"--package {p}" for p in wanted)])
-        raise SysrootMissing(f"sysroot {recipe} is not ready", why=why, hint=f"build it: {cmd}")
-    return path_of(recipe)
+        wanted = rebuild_packages(recipe, packages, a)
+        cmd = " ".join(["crossjit sysroot build", recipe + _arch_flag(a),
+                        *(f"--package {p}" for p in wanted)])
+        raise SysrootMissing(f"sysroot {key_of(recipe, a)} is not ready", why=why,
+                             hint=f"build it: {cmd}")
+    return path_of(recipe, a)
 
 
 def resolve_profile_sysroot(
-    recipe: str | None, path: str | None, packages: Sequence[str], base_dir: Path
+    recipe: str | None, path: str | None, packages: Sequence[str], base_dir: Path,
+    arch: str | None = None,
 ) -> Path:
     """A profile's ``sysroot:`` entry → the folder to compile against."""
     if path is not None:
@@ -138,7 +185,7 @@ def resolve_profile_sysroot(
             raise ProfileError(f"sysroot {path!r} is not a directory", why=f"looked at {folder}")
         return folder
     assert recipe is not None
-    return require(recipe, packages)
+    return require(recipe, packages, arch)
 
 
 def list_built() -> list[Manifest]:
@@ -149,8 +196,8 @@ def list_built() -> list[Manifest]:
     return [m for m in found if m is not None]
 
 
-def remove(recipe: str) -> bool:
-    folder = path_of(recipe)
+def remove(recipe: str, arch: str | None = None) -> bool:
+    folder = path_of(recipe, arch)
     if not folder.exists():
         return False
     shutil.rmtree(folder)
@@ -163,31 +210,48 @@ def build(
     *,
     progress: Progress | None = None,
     force: bool = False,
+    arch: str | None = None,
 ) -> Path:
     """Build the image if needed and export it into the cache; returns the sysroot folder."""
     from crossjit.targets import containers
 
     say = progress or quiet
+    a = target_arch(arch)
+    key = key_of(recipe, a)
     packages = tuple(sorted(set(packages)))
     folder = _recipe_dir(recipe)
-    if not force and staleness(recipe, packages) is None:
-        say(f"sysroot {recipe} is up to date ({path_of(recipe)})")
-        return path_of(recipe)
+    if a != "x86_64" and "ARG ARCH" not in (folder / "Dockerfile").read_text():
+        # A recipe without the ARCH build arg would silently give an x86-64 sysroot.
+        raise NotSupportedError(
+            f"the sysroot recipe {recipe} has no {a} build yet",
+            why=f"images/sysroot/{recipe}/Dockerfile takes no ARCH build arg",
+            hint="debian-glibc and debian-musl build for aarch64 (--arch aarch64)")
+    rebuilt = sorted(MUSL_REBUILT & set(packages))
+    if recipe == "debian-musl" and a != plan.host_arch() and rebuilt:
+        raise NotSupportedError(
+            f"debian-musl for {a} cannot have {', '.join(rebuilt)} yet",
+            why="the recipe rebuilds those libraries against musl with musl-gcc, which "
+                "only compiles for this host's CPU",
+            hint=f"build the sysroot for {a} without them (headers-only -dev packages work)")
+    if not force and staleness(recipe, packages, a) is None:
+        say(f"sysroot {key} is up to date ({path_of(recipe, a)})")
+        return path_of(recipe, a)
     engine = containers.connect()
-    tag = image_tag(recipe, packages, engine.base_images(folder / "Dockerfile"))
+    tag = image_tag(recipe, packages, engine.base_images(folder / "Dockerfile"), a)
     image_id = None if force else engine.image_id(tag)
     if image_id is None:
         say(f"building image {tag} (packages: {', '.join(packages) or 'none'})")
         image_id = engine.build(
             folder,
             tag,
-            buildargs={"PACKAGES": " ".join(packages)},
-            labels={"crossjit.kind": "sysroot", "crossjit.recipe": recipe},
+            buildargs={"PACKAGES": " ".join(packages), "ARCH": DEBIAN_ARCH[a]},
+            labels={"crossjit.kind": "sysroot", "crossjit.recipe": recipe,
+                    "crossjit.arch": a},
             progress=say,
         )
-    dest = path_of(recipe)
+    dest = path_of(recipe, a)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = dest.with_name(f".{recipe}.tmp-{os.getpid()}")
+    staging = dest.with_name(f".{key}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     skipped: list[str] = []
@@ -207,15 +271,16 @@ def build(
             recipe_hash=recipe_hash(recipe),
             created=time.time(),
             skipped_links=tuple(skipped),
+            arch=a,
         ).write(staging)
-        old = dest.with_name(f".{recipe}.old-{os.getpid()}")
+        old = dest.with_name(f".{key}.old-{os.getpid()}")
         if dest.exists():
             os.replace(dest, old)
         os.replace(staging, dest)
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    say(f"sysroot {recipe} ready: {dest}")
+    say(f"sysroot {key} ready: {dest}")
     return dest
 
 

@@ -9,7 +9,7 @@ import ssl
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,15 +58,20 @@ def stop(server: Server) -> int:
 
 
 @contextmanager
-def serving(profile: Path, scheme: str, logs: Path, *extra_args: str) -> Iterator[Server]:
+def serving(profile: Path, scheme: str, logs: Path, *extra_args: str,
+            prepare: Callable[[], object] | None = None) -> Iterator[Server]:
     """`crossjit run PROFILE -- SCHEME://127.0.0.1:PORT /srv/www EXTRA...` until the block
-    ends; then Ctrl-C, and the container it started must be gone."""
+    ends; then Ctrl-C, and the container it started must be gone. ``prepare``: what the
+    profile needs ready first (default: the x86-64 musl executor and sysroot)."""
     from crossjit.project.profile import load_profile
 
-    env.require_musl_executor_binary()
     env.require_debian_base()
     mongoose_dir()  # fetchable (skips on a laptop without PyPI)
-    env.musl_sysroot()
+    if prepare is None:
+        env.require_musl_executor_binary()
+        env.musl_sysroot()
+    else:
+        prepare()
     container = "crossjit-" + load_profile(profile).name
     if container_exists(container):
         pytest.fail(f"{container} already exists; remove it: crossjit executor down {container}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,16 +27,7 @@ def test_hardening_from_docker_inspect(variant: str, request: pytest.FixtureRequ
     name = request.getfixturevalue(variant)
     attrs = env.engine().inspect(name)
     host, cfg = attrs["HostConfig"], attrs["Config"]
-    assert cfg["User"] == "65534:65534"
-    assert host["CapDrop"] == ["ALL"]
-    assert host["CapAdd"] in (None, [])
-    assert host["SecurityOpt"] == ["no-new-privileges:true"]
-    assert host["Privileged"] is False
-    assert host["ReadonlyRootfs"] is True
-    assert host["Tmpfs"] == {"/tmp": "rw,nosuid,nodev,noexec,size=64m"}
-    assert host["PidsLimit"] == 128
-    assert host["Memory"] == 1 << 30
-    assert host["Init"] is True  # docker-init reaps orphaned session processes
+    assert_hardened(attrs)
     # No network at all: nothing is bound anywhere, the channel is a unix socket.
     assert host["NetworkMode"] == "none"
     assert host["PortBindings"] in (None, {})
@@ -50,6 +42,23 @@ def test_hardening_from_docker_inspect(variant: str, request: pytest.FixtureRequ
     assert labels["crossjit.variant"] == variant
     procs = [args for _pid, _ppid, args in env.engine().processes(name)]
     assert not any("listen=" in a for a in procs), procs
+
+
+def assert_hardened(attrs: dict[str, Any]) -> None:
+    """What every executor container has (``docker inspect``), whatever its network."""
+    host, cfg = attrs["HostConfig"], attrs["Config"]
+    assert cfg["User"] == "65534:65534"
+    assert host["CapDrop"] == ["ALL"]
+    assert host["CapAdd"] in (None, [])
+    assert host["SecurityOpt"] == ["no-new-privileges:true"]
+    assert host["Privileged"] is False
+    assert host["ReadonlyRootfs"] is True
+    assert host["Tmpfs"] == {"/tmp": "rw,nosuid,nodev,noexec,size=64m"}
+    assert host["PidsLimit"] == 128
+    assert host["Memory"] == 1 << 30
+    assert host["Init"] is True  # docker-init reaps orphaned session processes
+    assert host["PortBindings"] in (None, {})
+    assert cfg["Labels"][containers.MANAGED] == "1"
 
 
 def test_up_makes_the_run_folder_private(musl: str) -> None:

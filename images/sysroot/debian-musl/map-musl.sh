@@ -1,22 +1,28 @@
 #!/bin/sh
-# map-musl.sh SYSROOT [PKG...]: assemble a musl sysroot from Debian's musl-dev layout.
+# map-musl.sh ARCH SYSROOT [PKG...]: assemble a musl sysroot from Debian's musl-dev layout
+# (ARCH: Debian's name, amd64 or arm64).
 set -eu
-root=$1; shift
-triple=x86_64-linux-musl
+arch=$1 root=$2; shift 2
+case "$arch" in
+amd64) cpu=x86_64 ;;
+arm64) cpu=aarch64 ;;
+*) echo "map-musl.sh: unknown ARCH $arch" >&2; exit 1 ;;
+esac
+triple=$cpu-linux-musl gnu=$cpu-linux-gnu
 mkdir -p "$root/usr/include" "$root/usr/lib" "$root/lib"
 
 # musl: headers, crt objects, libc; the loader is the same file as libc.so.
 cp -a /usr/include/$triple/. "$root/usr/include/"
 cp -a /usr/lib/$triple/. "$root/usr/lib/"
-cp -L /lib/ld-musl-x86_64.so.1 "$root/lib/ld-musl-x86_64.so.1"
-ln -sf ../../lib/ld-musl-x86_64.so.1 "$root/usr/lib/libc.so"
+cp -L /lib/ld-musl-$cpu.so.1 "$root/lib/ld-musl-$cpu.so.1"
+ln -sf ../../lib/ld-musl-$cpu.so.1 "$root/usr/lib/libc.so"
 
 # Extra -dev packages: their headers (never overwriting musl's), libraries rebuilt.
 : > "$root/usr/lib/crossjit-headers-only.txt"
 for pkg in "$@"; do
-    dpkg -L "$pkg" | while read -r f; do
+    dpkg -L "$pkg:$arch" | while read -r f; do
         case "$f" in
-        /usr/include/x86_64-linux-gnu/*) rel=${f#/usr/include/x86_64-linux-gnu/} ;;
+        /usr/include/$gnu/*) rel=${f#/usr/include/$gnu/} ;;
         /usr/include/*) rel=${f#/usr/include/} ;;
         *) continue ;;
         esac
