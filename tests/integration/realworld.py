@@ -33,6 +33,7 @@ class Program:
     cxx: bool = False
     threads: bool = False
     opt: int = 2
+    debug: bool = False
 
     def __str__(self) -> str:
         return self.name
@@ -63,6 +64,7 @@ class Program:
         lines.append("defines: [" + ", ".join(f"\"{d}\"" for d in self.defines) + "]")
         lines.append("cflags: [" + ", ".join(f"\"{f}\"" for f in self.cflags) + "]")
         lines.append(f"opt: {self.opt}")
+        lines.append(f"debug: {str(self.debug).lower()}")
         path = where / f"rw-{self.name}.yaml"
         path.write_text("\n".join(lines) + "\n")
         return path
@@ -73,7 +75,7 @@ class Program:
         if not exe.exists():
             tree = self.fetched()
             cc = "clang++-16" if self.cxx else "clang-16"
-            cmd = [cc, f"-O{self.opt}", *self.cflags,
+            cmd = [cc, f"-O{self.opt}", *(["-g"] if self.debug else []), *self.cflags,
                    *(f"-D{d}" for d in self.defines),
                    *(f"-I{tree / i}" for i in self.include),
                    *map(str, self.sources(tree)), "-o", str(exe), "-lm",

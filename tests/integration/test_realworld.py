@@ -7,6 +7,7 @@ stdout (and output files) and exit status.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -60,6 +61,15 @@ def test_lua_own_testes(which: str, work: Path) -> None:
     want = run_native(rw.LUA, work, args)
     assert want.status == 0 and want.stdout.endswith(b"OK\ndone\n"), want.stderr
     same(run_jit(rw.LUA, work, which, args), want)
+
+
+def test_lua_own_testes_unoptimised_with_debug_info(work: Path) -> None:
+    """The same at -O0 -g (debug sections linked too), on crossjit-executor."""
+    prog = dataclasses.replace(rw.LUA, name="luag", opt=0, debug=True)
+    args = rw.lua_args(prog.fetched())
+    want = run_native(prog, work, args)
+    assert want.status == 0 and want.stdout.endswith(b"OK\ndone\n"), want.stderr
+    same(run_jit(prog, work, "crossjit", args), want)
 
 
 @pytest.mark.parametrize("which", EXECUTORS)
