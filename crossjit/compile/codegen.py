@@ -311,8 +311,8 @@ def isolated(data: bytes, name: str, opts: CodegenOptions) -> bytes:
         if kind == "ok":
             obj: bytes = value
             return obj
-        kind, what, why, hint = value
-        raise (NotSupportedError if kind == "NotSupportedError" else CodegenError)(
+        error, what, why, hint = value  # the child's CrossjitError, by class name
+        raise (NotSupportedError if error == "NotSupportedError" else CodegenError)(
             what, why=why, hint=hint)
     if os.WIFSIGNALED(wstatus):
         fate = f"LLVM was killed by {signal_name(os.WTERMSIG(wstatus))}"
