@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import click
 import typer
@@ -23,9 +23,6 @@ import typer.main
 
 from crossjit import __version__
 from crossjit.errors import EXIT_CROSSJIT_FAILURE, CrossjitError, ExecutorError, UsageError
-
-if TYPE_CHECKING:  # run.session loads only when a command needs it (import budgets)
-    from crossjit.run.session import JitRequest
 
 app = typer.Typer(
     name="crossjit",
@@ -98,31 +95,6 @@ SysrootDir = Annotated[
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show each step.")]
 
 
-def _jit_request(
-    inputs: list[Path], program_args: list[str], *, executor: str | None,
-    target: str | None, opt: int, debug: bool, include: list[Path] | None,
-    define: list[str] | None, dlopen: list[str] | None, lib: list[str] | None,
-    lib_dir: list[Path] | None, sysroot: Path | None,
-) -> JitRequest:
-    """The request jit and debug both build from the shared options above."""
-    from crossjit.run.session import JitRequest
-
-    return JitRequest(
-        inputs=tuple(inputs),
-        program_args=tuple(program_args),
-        executor=executor,
-        target=target,
-        opt_level=opt,
-        debug=debug,
-        include_dirs=tuple(include or ()),
-        defines=tuple(define or ()),
-        dlopen=tuple(dlopen or ()),
-        sysroot=sysroot,
-        libs=tuple(lib or ()),
-        lib_dirs=tuple(lib_dir or ()),
-    )
-
-
 @app.callback(invoke_without_command=True)
 def _root(
     version: Annotated[
@@ -176,17 +148,15 @@ def jit(
     verbose: Verbose = False,
 ) -> None:
     """Compile, JIT-link and run INPUT... in an executor; exit with the program's status."""
-    inputs, program_args = _split_program_args(inputs)
-    with _guard():
-        from crossjit.run.session import run_jit
+    from crossjit.cli import fastjit  # its body, shared with the launcher's typer-free path
 
-        request = _jit_request(
-            inputs, program_args, executor=executor, target=target, opt=opt, debug=debug,
-            include=include, define=define, dlopen=dlopen, lib=lib, lib_dir=lib_dir,
-            sysroot=sysroot,
-        )
-        status = run_jit(request, progress=progress if verbose else None, warn=progress)
-    _exit(status)
+    inputs, program_args = _split_program_args(inputs)
+    _exit(fastjit.execute({
+        "inputs": inputs, "program_args": program_args, "executor": executor,
+        "target": target, "opt_level": opt, "debug": debug, "include_dirs": include,
+        "defines": define, "dlopen": dlopen, "libs": lib, "lib_dirs": lib_dir,
+        "sysroot": sysroot, "verbose": verbose,
+    }))
 
 
 @app.command(
@@ -241,6 +211,8 @@ def debug(
     verbose: Verbose = False,
 ) -> None:
     """Run INPUT... with gdb or lldb attached to the executor before any JIT'd code runs."""
+    from crossjit.cli import fastjit
+
     inputs, program_args = _split_program_args(inputs)
     with _guard():
         from crossjit.debug.debugger import DebugRequest, run_debug
@@ -249,11 +221,12 @@ def debug(
         if profiles and len(inputs) != 1:
             raise UsageError("crossjit debug takes one profile, or sources, not both")
         request = DebugRequest(
-            jit=_jit_request(
-                inputs, program_args, executor=executor, target=target, opt=opt, debug=True,
-                include=include, define=define, dlopen=dlopen, lib=lib, lib_dir=lib_dir,
-                sysroot=sysroot,
-            ),
+            jit=fastjit.request({
+                "inputs": inputs, "program_args": program_args, "executor": executor,
+                "target": target, "opt_level": opt, "debug": True, "include_dirs": include,
+                "defines": define, "dlopen": dlopen, "libs": lib, "lib_dirs": lib_dir,
+                "sysroot": sysroot,
+            }),
             debugger=debugger,
             breakpoints=tuple(breakpoints or ()),
             batch=batch,

@@ -35,10 +35,12 @@ HEAVY = ("pydantic", "pydantic_core", "yaml", "docker", "requests", "urllib3",
          "llvmlite.binding", "elftools", "crossjit.project.schema",
          "concurrent.futures", "asyncio")
 
-CLI = {"crossjit", "crossjit.cli", "crossjit.cli.app", "crossjit.cli.launcher",
-       "crossjit.errors"}
-# jit of inputs whose objects are cached: build (cache lookups), the linker, ORC.
-JIT = CLI | {
+LAUNCHER = {"crossjit", "crossjit.cli", "crossjit.cli.launcher", "crossjit.errors"}
+CLI = LAUNCHER | {"crossjit.cli.app"}
+# jit of inputs whose objects are cached: build (cache lookups), the linker, ORC — and
+# not the CLI framework (cli/fastjit.py parses a plain jit command line itself).
+JIT = LAUNCHER | {
+    "crossjit.cli.fastjit", "crossjit.orc.spec",
     "crossjit.compile", "crossjit.compile.build", "crossjit.compile.cache",
     "crossjit.compile.codegen", "crossjit.compile.toolchain", "crossjit.elf",
     "crossjit.link", "crossjit.link.arch", "crossjit.link.arch.x86_64",
@@ -73,12 +75,13 @@ def cold_env(tmp_path: Path) -> dict[str, str]:
 
 def check_budget(modules: set[str], crossjit_budget: set[str],
                  extra_third_party: frozenset[str] = frozenset(),
-                 heavy: tuple[str, ...] = HEAVY) -> None:
+                 heavy: tuple[str, ...] = HEAVY,
+                 third_party: frozenset[str] = frozenset(THIRD_PARTY)) -> None:
     ours = {m for m in modules if m == "crossjit" or m.startswith("crossjit.")}
     assert ours <= crossjit_budget, f"crossjit modules past the budget: {ours - crossjit_budget}"
     tops = {m.split(".")[0] for m in modules if not m.startswith(("_cython_", "cython_"))}
     tops -= set(sys.stdlib_module_names) | {"__main__"}  # (Cython's runtime: charset_normalizer)
-    allowed = THIRD_PARTY | {"crossjit"} | extra_third_party
+    allowed = third_party | {"crossjit"} | extra_third_party
     assert tops <= allowed, f"third-party packages past the budget: {tops - allowed}"
     loaded_heavy = {h for h in heavy if h in modules}
     assert not loaded_heavy, f"heavy imports on this path: {loaded_heavy}"
@@ -101,7 +104,9 @@ def test_jit_of_cached_objects_skips_llvm_and_the_profile_model(tmp_path: Path) 
     assert first.returncode == 7, first.stderr
     done, modules = imported(env, *args)
     assert done.returncode == 7, done.stderr
-    check_budget(modules, JIT, frozenset({"llvmlite"}))  # its version only, not libLLVM
+    # llvmlite: its version only, not libLLVM; no typer, no click.
+    check_budget(modules, JIT, frozenset({"llvmlite"}),
+                 third_party=frozenset(THIRD_PARTY - {"typer", "click"}))
 
 
 PROFILE = CLI | {"crossjit.compile", "crossjit.compile.cache", "crossjit.project",
