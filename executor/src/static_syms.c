@@ -40,7 +40,7 @@ static const struct sym table[] = {
     S(vsprintf), S(puts), S(putchar), S(fputs), S(fputc), S(putc), S(fwrite), S(fread),
     S(fopen), S(fclose), S(fflush), S(fgets), S(fgetc), S(getc), S(getchar), S(perror),
     S(sscanf), S(fseek), S(ftell), S(setvbuf), S(fileno), S(fseeko), S(ftello), S(remove),
-    S(rename),
+    S(rename), S(fscanf),
     {"stdin", &stdin}, {"stdout", &stdout}, {"stderr", &stderr},
     /* stdlib */
     S(malloc), S(calloc), S(realloc), S(free), S(aligned_alloc), S(posix_memalign),
