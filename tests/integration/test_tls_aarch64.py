@@ -5,7 +5,9 @@ natively for aarch64 and run under qemu.
 The programs of tests/corpus/tls/ that test_tls.py runs on x86-64: per-thread values with
 seven threads running at once (extern across TUs, static, hidden, .tdata + .tbss,
 _Alignas(64), a .tdata pointer to a string literal), many short-lived threads, C++
-thread_local with destructors (in one TU and across TUs). Executors: crossjit-executor
+thread_local with destructors (in one TU and across TUs); and tls/regs.c, integer,
+floating-point and vector values live in caller-saved registers across TLS descriptor
+calls (the resolver must keep all but x0). Executors: crossjit-executor
 glibc and static musl (C only: Debian has no musl libstdc++) and Debian's arm64 LLVM 16
 executor, each at -O0/-O2 with and without -g. Refusals: initial-exec and TLS defined
 outside the program, with AArch64's relocation names.
@@ -19,7 +21,9 @@ import pytest
 
 from tests.integration import aarch64_env as a64
 from tests.integration.corpus import Case, check, crossjit_cmd, crossjit_run
-from tests.integration.test_tls import RUNS
+from tests.integration.test_tls import RUNS as X86_RUNS
+
+RUNS = (*X86_RUNS, Case("tls_regs", ("tls/regs.c",)))
 
 pytestmark = pytest.mark.integration
 
