@@ -198,3 +198,20 @@ def test_tls_defined_outside_the_program_is_refused(tmp_path: Path) -> None:
     msg = str(ei.value)
     assert "R_AARCH64_TLSDESC_ADR_PAGE21 against 'v'" in msg, msg
     assert "not defined in the JIT'd program" in msg, msg
+
+
+def test_sequence_addend_selects_the_byte(tmp_path: Path) -> None:
+    """``:tlsdesc:d+8`` (AAELF64: S + A) describes d + 8, not the slot after d's
+    descriptor (ld.lld-16 applies it to the descriptor's address instead)."""
+    asm = ("  .text\n  .globl f\nf:\n  adrp x0, :tlsdesc:d+8\n"
+           "  ldr x1, [x0, :tlsdesc_lo12:d+8]\n  add x0, x0, :tlsdesc_lo12:d+8\n"
+           "  .tlsdesccall d\n  blr x1\n  ret\n")
+    a = cc(tmp_path, asm, "a.s", (f"--target={A64}",))
+    t = cc(tmp_path, "__thread long pad = 1; __thread struct { long x, y; } d;", "d.c",
+           (f"--target={A64}", "-O2"))
+    rt = cc(tmp_path, RUNTIME, "rt.c", (f"--target={A64}", "-O2"))
+    _, image = link({"a.o": a, "d.o": t, "rt.o": rt}, arch="aarch64")
+    d_off = module_offsets(parse("d.o", t))["d"]
+    text = section(image, "a.o", ".text")
+    entry = u64(image, descriptor_of(image, text, 0, 4, 8) + 8)
+    assert u64(image, entry + 8) == d_off + 8
