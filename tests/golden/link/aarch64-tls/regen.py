@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
+from elftools.elf.relocation import RelocationSection
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[3]))
@@ -43,7 +44,7 @@ from tests.unit.a64_decode import adrp_target, imm12_bytes  # noqa: E402
 
 FLAGS = ["--target=aarch64-linux-gnu", "-c", "-fPIC", "-fvisibility=hidden", "-O1",
          "-fno-asynchronous-unwind-tables"]
-OBJECTS = {
+OBJECTS: dict[str, tuple[str, list[str]]] = {
     "tls.o": ("tls.c", []),
     "rt.o": ("rt.c", []),
 }
@@ -69,8 +70,10 @@ def main() -> None:
     with out.open("rb") as f:
         elf = ELFFile(f)
         secs = {s.name: s for s in elf.iter_sections()}
+        rela = secs[".rela.dyn"]
+        assert isinstance(rela, RelocationSection)
         descs = {r["r_offset"]: r["r_addend"]
-                 for r in secs[".rela.dyn"].iter_relocations()
+                 for r in rela.iter_relocations()
                  if r["r_info_type"] == R_AARCH64_TLSDESC}
         tls_seg = next(seg for seg in elf.iter_segments() if seg["p_type"] == "PT_TLS")
         tls = {"size": tls_seg["p_memsz"], "align": tls_seg["p_align"],
