@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from crossjit.errors import LinkError, NotSupportedError
 from crossjit.link.arch import TlsRef, TlsRules
+from crossjit.link.archive import is_archive, read_archive
 from crossjit.link.diagnostics import block_location, target_name
 from crossjit.link.ehframe import MERGED_OBJ
 from crossjit.link.graph import Block, Edge, EdgeKind, SegClass, Symbol, SymKind
@@ -64,9 +65,21 @@ _NOT_HANDLED_HINT = (
 
 
 def has_tls_sections(data: bytes) -> bool:
-    """Does this ELF64 little-endian object have an SHF_TLS section? A header scan only,
-    so callers can decide cheaply whether to link runtime/tls.c; anything that is not
-    such an object answers False (the linker then reports what is wrong with it)."""
+    """Does this ELF64 little-endian object, or a member of this static archive, have an
+    SHF_TLS section? A header scan only, so callers can decide cheaply whether to link
+    runtime/tls.c (for an archive before knowing which members the link pulls in: at
+    worst the runtime is linked and unused); anything that is not such an object or
+    archive answers False (the linker then reports what is wrong with it)."""
+    if is_archive(data):
+        try:
+            members = read_archive("", data).members
+        except (LinkError, NotSupportedError):
+            return False  # the linker reports it, naming the archive
+        return any(_object_has_tls(m.data) for m in members)
+    return _object_has_tls(data)
+
+
+def _object_has_tls(data: bytes) -> bool:
     if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
         return False
     (shoff,) = struct.unpack_from("<Q", data, 0x28)
