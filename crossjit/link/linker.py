@@ -517,13 +517,15 @@ class LinkPlan:
             loaded.append(eh)
         if module is not None:
             loaded.append(module.image)
-            rodata += [module.image, module.index, module.descriptors]
+            rodata += [module.image, module.index]
             data.append(module.descriptor)
         if tls_rules is not None and (module is not None or tls_relocs):
             tls.rewrite_edges(loaded, module, tls_rules, arch.reloc_name,
                               res.definitions.get(tls.RUNTIME_GET_ADDR))
             if module is not None and module.resolver_block is not None:
-                text.append(module.resolver_block)  # AArch64: calls into runtime/tls.c
+                # AArch64 TLS descriptors, and their resolver (calls into runtime/tls.c).
+                rodata.append(module.descriptors)
+                text.append(module.resolver_block)
                 loaded.append(module.resolver_block)
         if module is not None:
             module.finish()

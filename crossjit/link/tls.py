@@ -18,8 +18,9 @@ ELFNixPlatform uses for general-dynamic accesses):
 
 Architecture-neutral on purpose: AArch64's TLSDESC sequences reach 16-byte descriptors
 ``{&__crossjit_tlsdesc_resolver, &index entry}`` (:attr:`TlsRef.DESCRIPTOR`, a table next
-to the index entries, read-only once linked); the resolver (runtime/tls.c) calls
-``__crossjit_tls_get_addr`` with the entry and returns the address minus TPIDR_EL0.
+to the index entries, read-only once linked); the resolver, machine code the linker
+places in the image (:meth:`TlsModule.resolver`), calls ``__crossjit_tls_get_addr`` with
+the entry and returns the address minus TPIDR_EL0.
 """
 
 from __future__ import annotations
@@ -217,7 +218,7 @@ class TlsModule:
 
     def finish(self) -> None:
         """Call once every entry exists: the link map then shows the whole index."""
-        for blk in (self.index, self.descriptors):
+        for blk in (self.index, self.descriptors):  # descriptors: linked only if used
             blk.pieces = [(0, blk.obj, blk.name, blk.size)]
 
 
