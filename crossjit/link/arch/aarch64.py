@@ -244,8 +244,8 @@ TLS = TlsRules(
     get_addr=None,
     refused="initial-exec, local-exec or traditional general-dynamic",
     refusal_hint="use the default model (TLS descriptors): drop -ftls-model=initial-exec/"
-    "local-exec, __attribute__((tls_model(...))), -mtls-dialect=trad and -mcmodel=tiny, "
-    "and compile with -fPIC (crossjit's own compiles do)",
+    "local-exec, __attribute__((tls_model(...))), and GCC's -mtls-dialect=trad and "
+    "-mcmodel=tiny/large, and compile with -fPIC (crossjit's own compiles do)",
     resolver_code=TLSDESC_RESOLVER,
     resolver_edges=((_RESOLVER_CALL, Kind.Branch26PCRel, 0),),
 )
