@@ -90,6 +90,10 @@ def compile_argv(compiler: Compiler, source: Path, output: Path, opts: CompileOp
     # PIC: every reference to an executor symbol goes through the GOT, so libc may be
     # anywhere in the target's address space.
     argv += ["-fPIC", "-emit-llvm", "-c"]
+    if opts.target.startswith("aarch64"):
+        # clang calls libgcc.a's __aarch64_ldadd4_acq_rel & co. for atomics on Linux by
+        # default; no shared library exports them, so nothing could resolve them here.
+        argv.append("-mno-outline-atomics")
     if opts.opt_level == 0:
         argv.append("-O0")
     else:

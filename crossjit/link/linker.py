@@ -291,14 +291,12 @@ class Linker:
                     hint="avoid __thread/thread_local variables in JIT'd code for this target",
                 )
             raise NotSupportedError(
-                f"{what}: this thread-local access model (initial-exec, local-exec or TLS "
-                "descriptors) is not supported by the JIT linker",
+                f"{what}: this thread-local access model ({arch.tls.refused}) is not "
+                "supported by the JIT linker",
                 why="JIT'd thread-local variables live in per-thread blocks crossjit's "
                 "runtime allocates, not in the executor's static TLS, so no fixed offset "
                 "from the thread pointer exists for them",
-                hint="use the default (general-dynamic) model: drop -ftls-model=initial-exec/"
-                "local-exec, __attribute__((tls_model(...))) and -mtls-dialect=gnu2, and "
-                "compile with -fPIC (crossjit's own compiles do)",
+                hint=arch.tls.refusal_hint,
             )
         if rtype in arch.unsupported_relocs:
             raise NotSupportedError(f"{what} is not supported by the JIT linker yet")
@@ -403,6 +401,9 @@ class LinkPlan:
                     if name == names[1]:
                         array_ends.append((sym, blk))
                     return sym
+            if name == tls.MODULE_BASE and tls_inputs:
+                # AArch64 local dynamic: the start of the TLS module (offset 0).
+                return Symbol(name, LINKER_OBJ, SymKind.TLS)
             return None
 
         roles_of = {id(o): r for o, r in zip(objects, roles, strict=True)}
@@ -519,7 +520,13 @@ class LinkPlan:
             rodata += [module.image, module.index]
             data.append(module.descriptor)
         if tls_rules is not None and (module is not None or tls_relocs):
-            tls.rewrite_edges(loaded, module, tls_rules, arch.reloc_name)
+            tls.rewrite_edges(loaded, module, tls_rules, arch.reloc_name,
+                              res.definitions.get(tls.RUNTIME_GET_ADDR))
+            if module is not None and module.resolver_block is not None:
+                # AArch64 TLS descriptors, and their resolver (calls into runtime/tls.c).
+                rodata.append(module.descriptors)
+                text.append(module.resolver_block)
+                loaded.append(module.resolver_block)
         if module is not None:
             module.finish()
             for s in module.symbols():

@@ -16,8 +16,11 @@ ELFNixPlatform uses for general-dynamic accesses):
 - ``__tls_get_addr`` binds to the runtime's ``__crossjit_tls_get_addr`` (the linker
   passes the alias to resolve), which allocates each thread's block on first use.
 
-Architecture-neutral on purpose: AArch64's TLSDESC would add a descriptor table next to
-the index entries (another :class:`TlsRef`) and reuse the module as it is.
+Architecture-neutral on purpose: AArch64's TLSDESC sequences reach 16-byte descriptors
+``{&__crossjit_tlsdesc_resolver, &index entry}`` (:attr:`TlsRef.DESCRIPTOR`, a table next
+to the index entries, read-only once linked); the resolver, machine code the linker
+places in the image (:meth:`TlsModule.resolver`), calls ``__crossjit_tls_get_addr`` with
+the entry and returns the address minus TPIDR_EL0.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from crossjit.errors import LinkError, NotSupportedError
 from crossjit.link.arch import TlsRef, TlsRules
+from crossjit.link.archive import is_archive, read_archive
 from crossjit.link.diagnostics import block_location, target_name
 from crossjit.link.ehframe import MERGED_OBJ
 from crossjit.link.graph import Block, Edge, EdgeKind, SegClass, Symbol, SymKind
@@ -34,6 +38,7 @@ from crossjit.link.layout import align_up
 from crossjit.link.objfile import SHF_TLS
 
 __all__ = [
+    "DESCRIPTOR_SIZE",
     "INDEX_ENTRY_SIZE",
     "MODULE_SIZE",
     "RUNTIME_GET_ADDR",
@@ -45,11 +50,14 @@ __all__ = [
 
 RUNTIME_GET_ADDR = "__crossjit_tls_get_addr"  # runtime/tls.c
 MODULE_SYMBOL = "__crossjit_tls_module"
+RESOLVER = "__crossjit_tlsdesc_resolver"  # linker-made (Arch.tls.resolver_code)
+MODULE_BASE = "_TLS_MODULE_BASE_"  # AArch64 local dynamic: the module's start, offset 0
 # struct tls_module { u32 key; i32 state; const void *init; u64 init_size, size, align; }
 MODULE_SIZE = 40
 _MODULE_INIT = 8  # offset of the init pointer
 _MODULE_SIZES = struct.Struct("<QQQ")  # at offset 16
 INDEX_ENTRY_SIZE = 16  # struct tls_index { struct tls_module *module; u64 offset; }
+DESCRIPTOR_SIZE = 16  # AArch64 TLSDESC: { resolver, struct tls_index * }
 
 _NOT_HANDLED_HINT = (
     "crossjit's linker supports the general- and local-dynamic TLS models (the default "
@@ -58,9 +66,21 @@ _NOT_HANDLED_HINT = (
 
 
 def has_tls_sections(data: bytes) -> bool:
-    """Does this ELF64 little-endian object have an SHF_TLS section? A header scan only,
-    so callers can decide cheaply whether to link runtime/tls.c; anything that is not
-    such an object answers False (the linker then reports what is wrong with it)."""
+    """Does this ELF64 little-endian object, or a member of this static archive, have an
+    SHF_TLS section? A header scan only, so callers can decide cheaply whether to link
+    runtime/tls.c (for an archive before knowing which members the link pulls in: at
+    worst the runtime is linked and unused); anything that is not such an object or
+    archive answers False (the linker then reports what is wrong with it)."""
+    if is_archive(data):
+        try:
+            members = read_archive("", data).members
+        except (LinkError, NotSupportedError):
+            return False  # the linker reports it, naming the archive
+        return any(_object_has_tls(m.data) for m in members)
+    return _object_has_tls(data)
+
+
+def _object_has_tls(data: bytes) -> bool:
     if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
         return False
     (shoff,) = struct.unpack_from("<Q", data, 0x28)
@@ -118,9 +138,14 @@ class TlsModule:
         self.module = Symbol(MODULE_SYMBOL, obj, SymKind.DEFINED, self.descriptor, 0, MODULE_SIZE)
         # Read-only once linked: the runtime keeps its per-thread state in the descriptor.
         self.index = Block(obj, ".crossjit.tls_index", SegClass.RODATA, 8, 0, bytearray())
+        # AArch64 TLS descriptors (another read-only table: the resolver never writes them).
+        self.descriptors = Block(obj, ".crossjit.tlsdesc", SegClass.RODATA, 8, 0, bytearray())
         self._obj = obj
         self._entries: dict[int, Symbol] = {}  # module offset -> its index entry
+        self._descs: dict[int, Symbol] = {}  # module offset -> its TLS descriptor
         self._module_entry: Symbol | None = None
+        self._resolver: Symbol | None = None
+        self.resolver_block: Block | None = None  # made by resolver(), for AArch64
 
     def bind(self, symbols: Iterable[Symbol | None]) -> None:
         """Turn the symbols defined in the module's blocks into TLS symbols whose value is
@@ -147,6 +172,38 @@ class TlsModule:
             self._entries[offset] = sym
         return sym
 
+    def resolver(self, rules: TlsRules, get_addr: Symbol) -> Symbol:
+        """The TLS descriptor resolver (``rules.resolver_code``, calling ``get_addr``),
+        made once, in a text block of its own (:attr:`resolver_block`)."""
+        if self._resolver is None:
+            code = rules.resolver_code
+            blk = Block(self._obj, ".crossjit.tlsdesc_resolver", SegClass.TEXT, 16,
+                        len(code), bytearray(code))
+            blk.edges += [Edge(off, kind, get_addr, addend, -1)
+                          for off, kind, addend in rules.resolver_edges]
+            blk.pieces = [(0, blk.obj, blk.name, blk.size)]
+            self.resolver_block = blk
+            self._resolver = Symbol(RESOLVER, self._obj, SymKind.DEFINED, blk, 0, len(code))
+        return self._resolver
+
+    def descriptor_entry(self, offset: int, name: str, resolver: Symbol) -> Symbol:
+        """The 16-byte ``{&resolver, &index entry}`` TLS descriptor (shared by equal
+        offsets), what an AArch64 TLSDESC sequence loads and calls."""
+        sym = self._descs.get(offset)
+        if sym is None:
+            entry = self.entry(offset, name)
+            content = self.descriptors.content
+            assert isinstance(content, bytearray)
+            pos = len(content)
+            content += bytes(DESCRIPTOR_SIZE)
+            self.descriptors.edges += [Edge(pos, EdgeKind.Pointer64, resolver, 0, -1),
+                                       Edge(pos + 8, EdgeKind.Pointer64, entry, 0, -1)]
+            self.descriptors.size = len(content)
+            sym = Symbol(f"{name}@tlsdesc", self._obj, SymKind.DEFINED, self.descriptors, pos,
+                         DESCRIPTOR_SIZE)
+            self._descs[offset] = sym
+        return sym
+
     def module_entry(self) -> Symbol:
         """``{&module, 0}``: what local-dynamic accesses pass, adding DTPOFF themselves."""
         if self._module_entry is None:
@@ -155,11 +212,14 @@ class TlsModule:
 
     def symbols(self) -> list[Symbol]:
         """Linker-made symbols, for the image's address table."""
-        return [self.image_start, self.module, *self._entries.values()]
+        extra = [] if self._resolver is None else [self._resolver]
+        return [self.image_start, self.module, *self._entries.values(),
+                *self._descs.values(), *extra]
 
     def finish(self) -> None:
         """Call once every entry exists: the link map then shows the whole index."""
-        self.index.pieces = [(0, self.index.obj, self.index.name, self.index.size)]
+        for blk in (self.index, self.descriptors):  # descriptors: linked only if used
+            blk.pieces = [(0, blk.obj, blk.name, blk.size)]
 
 
 def rewrite_edges(
@@ -167,9 +227,12 @@ def rewrite_edges(
     module: TlsModule | None,
     rules: TlsRules,
     reloc_name: Callable[[int], str],
+    get_addr: Symbol | None = None,
 ) -> None:
     """Retarget every TLS edge of ``blocks`` to the module (see the module docstring) and
-    check that nothing else refers to a thread-local symbol."""
+    check that nothing else refers to a thread-local symbol. ``get_addr``: the runtime's
+    ``__crossjit_tls_get_addr``, which the TLS descriptors' resolver calls (needed once a
+    :attr:`TlsRef.DESCRIPTOR` edge targets the module)."""
     transform = rules.transform
     tls = SymKind.TLS
     for blk in blocks:
@@ -192,6 +255,19 @@ def rewrite_edges(
                 e.target = module.entry(t.offset, target_name(e))
             elif ref is TlsRef.MODULE:
                 e.target = module.module_entry()
+            elif ref is TlsRef.DESCRIPTOR:
+                if get_addr is None:
+                    raise LinkError(
+                        f"{_what(blk, e, reloc_name)}: a TLS descriptor needs crossjit's "
+                        f"TLS runtime ({RUNTIME_GET_ADDR}), which is not linked",
+                        hint="link crossjit/runtime/tls.c (crossjit jit does so by itself "
+                        "when an object has thread-local sections)",
+                    )
+                # The addend selects a byte of the variable (AAELF64: S + A): all three
+                # relocations of a sequence carry it, so they reach the same descriptor.
+                e.target = module.descriptor_entry(t.offset + e.addend, target_name(e),
+                                                   module.resolver(rules, get_addr))
+                e.addend = 0
             e.kind = plain
 
 

@@ -8,6 +8,10 @@
  * allocated and initialised from the module's init image on first use and freed when
  * the thread exits (a pthread key per module).
  *
+ * On AArch64 the accesses are TLS descriptors: the resolver the linker places in the
+ * image (link/arch/aarch64.py, machine code: llvmlite has no AArch64 assembler) saves
+ * every register, calls __crossjit_tls_get_addr and returns the offset from TPIDR_EL0.
+ *
  * It also keeps C++ thread_local destructors (__cxa_thread_atexit) per thread: they run
  * when the thread exits, and those of the thread running main before the program's
  * atexit handlers (crt.c calls __crossjit_thread_exit), as glibc's exit() does. The

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -39,7 +40,7 @@ static const struct sym table[] = {
     S(vsprintf), S(puts), S(putchar), S(fputs), S(fputc), S(putc), S(fwrite), S(fread),
     S(fopen), S(fclose), S(fflush), S(fgets), S(fgetc), S(getc), S(getchar), S(perror),
     S(sscanf), S(fseek), S(ftell), S(setvbuf), S(fileno), S(fseeko), S(ftello), S(remove),
-    S(rename),
+    S(rename), S(fscanf),
     {"stdin", &stdin}, {"stdout", &stdout}, {"stderr", &stderr},
     /* stdlib */
     S(malloc), S(calloc), S(realloc), S(free), S(aligned_alloc), S(posix_memalign),
@@ -69,6 +70,10 @@ static const struct sym table[] = {
     S(sigemptyset), S(sigaddset), S(setjmp), S(longjmp), S(_setjmp), S(_longjmp),
     S(__errno_location), S(pthread_create), S(pthread_join), S(pthread_mutex_lock),
     S(pthread_mutex_unlock), S(pthread_self),
+    /* thread-local storage (crossjit/runtime/tls.c) and the programs using it */
+    S(pthread_key_create), S(pthread_key_delete), S(pthread_getspecific),
+    S(pthread_setspecific), S(sched_yield), S(pthread_barrier_init), S(pthread_barrier_wait),
+    S(pthread_barrier_destroy),
     /* sockets */
     S(socket), S(bind), S(listen), S(accept), S(connect), S(send), S(recv), S(sendto),
     S(recvfrom), S(setsockopt), S(getsockopt), S(getsockname), S(shutdown), S(poll),

@@ -180,14 +180,6 @@ def test_unsupported_relocation_is_named(tmp_path: Path) -> None:
     assert "not supported" in ei.value.what
 
 
-def test_tls_is_not_supported_yet(tmp_path: Path) -> None:
-    obj = cc(tmp_path, "__thread int tv; int get(void) { return tv; }")
-    linker = Linker(arch="aarch64")
-    with pytest.raises(NotSupportedError) as ei:
-        linker.add_object("t.o", obj)
-    assert "thread-local storage" in ei.value.what
-
-
 def test_x86_object_is_rejected_by_the_aarch64_linker(tmp_path: Path) -> None:
     clang = require_tool("clang-16", "clang-16 (apt-get install clang-16)")
     (tmp_path / "x.c").write_text("int f(void) { return 1; }")

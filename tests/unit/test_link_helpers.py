@@ -35,7 +35,8 @@ def cc(tmp: Path, src: str, name: str = "t.c", flags: Sequence[str] = ("-O0",)) 
 
 
 def llvmlite_obj(
-    tmp: Path, src: str, name: str = "t.c", flags: Sequence[str] = ("-O0",), opt: int = 2
+    tmp: Path, src: str, name: str = "t.c", flags: Sequence[str] = ("-O0",), opt: int = 2,
+    triple: str = "x86_64-unknown-linux-gnu",
 ) -> bytes:
     """clang -emit-llvm bitcode -> llvmlite (LLVM 22, reloc='pic') -> ELF object bytes."""
     import llvmlite.binding as llvm
@@ -45,14 +46,15 @@ def llvmlite_obj(
     path.write_text(src)
     bc = path.with_suffix(".bc")
     subprocess.run(
-        [clang, "-c", "-emit-llvm", "-fPIC", *flags, str(path), "-o", str(bc)],
+        [clang, f"--target={triple}", "-c", "-emit-llvm", "-fPIC", *flags, str(path), "-o",
+         str(bc)],
         check=True,
         capture_output=True,
     )
     llvm.initialize_all_targets()
     llvm.initialize_all_asmprinters()
     mod = llvm.parse_bitcode(bc.read_bytes())
-    mod.triple = "x86_64-unknown-linux-gnu"
+    mod.triple = triple
     target = llvm.Target.from_triple(mod.triple)
     tm = target.create_target_machine(reloc="pic", codemodel="small", opt=opt)
     mod.data_layout = str(tm.target_data)

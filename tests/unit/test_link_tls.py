@@ -220,14 +220,6 @@ def test_plain_relocation_against_tls_symbol_rejected(tmp_path: Path) -> None:
         _plan({"bad.o": (tmp_path / "bad.o").read_bytes()})
 
 
-def test_aarch64_tls_stays_refused(tmp_path: Path) -> None:
-    """TLSDESC is for later: with or without an AArch64 backend, a clear refusal."""
-    obj = cc(tmp_path, "__thread int v = 1; int f(void) { return v; }", "a64.c",
-             ("--target=aarch64-linux-gnu",))
-    with pytest.raises(NotSupportedError, match=r"thread-local|architecture"):
-        Linker(arch="aarch64").add_object("a64.o", obj)
-
-
 def test_base_independent(tmp_path: Path) -> None:
     """Module offsets and entries do not depend on where the image is loaded."""
     objs = {"t.o": cc(tmp_path, SRC, "t.c", ("-O2",)), "rt.o": cc(tmp_path, RUNTIME, "rt.c")}

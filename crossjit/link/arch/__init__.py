@@ -35,6 +35,9 @@ class TlsRef(enum.Enum):
     INDEX = "index"  # the target's 16-byte {&module, offset} entry (x86-64 TLSGD)
     MODULE = "module"  # the module's {&module, 0} entry (x86-64 TLSLD)
     OFFSET = "offset"  # the target's offset in the TLS module itself (DTPOFF32/64)
+    # A 16-byte TLS descriptor {&resolver, &index entry} (AArch64 TLSDESC): the code calls
+    # the resolver with x0 = &descriptor and gets the variable's offset from TP back.
+    DESCRIPTOR = "descriptor"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,13 @@ class TlsRules:
 
     transform: Mapping[int, tuple[TlsRef, int]]  # TLS edge kind -> (refers to, plain kind)
     get_addr: str | None  # the psABI's __tls_get_addr, bound to __crossjit_tls_get_addr
+    # The access models refused (named in the NotSupportedError) and what to use instead.
+    refused: str = "initial-exec or local-exec"
+    refusal_hint: str = ""
+    # DESCRIPTOR refs: the TLS descriptor resolver's code, which the linker places in the
+    # image, and its edges to __crossjit_tls_get_addr (offset, kind, addend).
+    resolver_code: bytes = b""
+    resolver_edges: tuple[StubGotEdge, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

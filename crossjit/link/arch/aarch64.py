@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import struct
 
-from crossjit.link.arch import Arch, FixupError, fixup_function
+from crossjit.link.arch import Arch, FixupError, TlsRef, TlsRules, fixup_function
 from crossjit.link.graph import FIRST_ARCH_KIND, Edge, EdgeKind
 
 NAME = "aarch64"
@@ -70,8 +70,14 @@ RELOC_NAMES: dict[int, str] = {
 }
 # fmt: on
 
-NONE_RELOCS = frozenset({0, 256})  # AAELF64: both mean "no relocation"
-TLS_RELOCS = frozenset(range(512, 574))
+R_AARCH64_TLSDESC_CALL = 569
+# AAELF64: 0 and 256 both mean "no relocation". TLSDESC_CALL only marks the BLR of a TLS
+# descriptor sequence for linker relaxation, which crossjit does not do: nothing to patch.
+NONE_RELOCS = frozenset({0, 256, R_AARCH64_TLSDESC_CALL})
+# The thread-local types not handled below -> NotSupportedError: traditional general
+# dynamic (TLSGD_*), initial-exec (TLSIE_*), local-exec (TLSLE_*), the other TLSLD_* and
+# the tiny/large-code-model TLSDESC forms.
+TLS_RELOCS = frozenset(range(512, 574)) - {562, 563, 564, 528, 530, R_AARCH64_TLSDESC_CALL}
 DYNAMIC_RELOCS = frozenset({*range(1024, 1033), 1041})
 UNSUPPORTED_RELOCS = frozenset(
     {259, 262, 263, 265, 267, 270, 271, 272, 276, *range(287, 294), *range(300, 311), 314,
@@ -94,6 +100,12 @@ class Kind(enum.IntEnum):
     RequestGOTAndTransformToPageOffset12 = FIRST_ARCH_KIND + 9  # G & 0xfff
     RequestGOTAndTransformToPageOffset15 = FIRST_ARCH_KIND + 10  # G - Page(GOT)
     GotPageOffset15 = FIRST_ARCH_KIND + 11  # LDR: S - Page(GOT), S being the entry
+    # Thread-local storage, rewritten by link/tls.py before fixups.
+    RequestTLSDescEntryAndTransformToPage21 = FIRST_ARCH_KIND + 12  # ADRP to a descriptor
+    RequestTLSDescEntryAndTransformToPageOffset12 = FIRST_ARCH_KIND + 13  # its LDR / ADD
+    DTPRelHi12 = FIRST_ARCH_KIND + 14  # ADD (LSL 12): bits 12-23 of the module offset
+    DTPRelLo12 = FIRST_ARCH_KIND + 15  # ADD: bits 0-11 of the module offset
+    AddHi12 = FIRST_ARCH_KIND + 16  # ADD #imm, LSL 12: (S + A) >> 12, must fit 12 bits
 
 
 R_AARCH64_CALL26 = 283
@@ -124,6 +136,13 @@ EDGE_KIND: dict[int, int] = {
     311: Kind.RequestGOTAndTransformToPage21,  # ADR_GOT_PAGE
     312: Kind.RequestGOTAndTransformToPageOffset12,  # LD64_GOT_LO12_NC
     313: Kind.RequestGOTAndTransformToPageOffset15,  # LD64_GOTPAGE_LO15
+    # LLVM's local dynamic (only with -mllvm -aarch64-elf-ldtls-generation=1): a TLSDESC
+    # sequence for _TLS_MODULE_BASE_, then the variable's offset added in two ADDs.
+    528: Kind.DTPRelHi12,  # TLSLD_ADD_DTPREL_HI12
+    530: Kind.DTPRelLo12,  # TLSLD_ADD_DTPREL_LO12_NC
+    562: Kind.RequestTLSDescEntryAndTransformToPage21,  # TLSDESC_ADR_PAGE21
+    563: Kind.RequestTLSDescEntryAndTransformToPageOffset12,  # TLSDESC_LD64_LO12
+    564: Kind.RequestTLSDescEntryAndTransformToPageOffset12,  # TLSDESC_ADD_LO12
 }
 
 GOT_TRANSFORM: dict[int, int] = {
@@ -132,6 +151,104 @@ GOT_TRANSFORM: dict[int, int] = {
     Kind.RequestGOTAndTransformToPageOffset15: Kind.GotPageOffset15,
 }
 BRANCH_KINDS = frozenset({Kind.Branch26PCRel})
+
+# The TLS descriptor resolver link/tls.py places in the image (llvmlite's LLVM has no
+# AArch64 assembler, so runtime/tls.c cannot hold it). A TLSDESC sequence calls it with
+# x0 = &descriptor {resolver, struct tls_index *} and wants x0 = the variable's address
+# minus TPIDR_EL0 back with every other register kept (LLVM's CSR_AArch64_TLS_ELF keeps
+# x1-x28, fp and q0-q31 live across it; the flags may change). So it saves what the
+# ordinary AAPCS64 function __crossjit_tls_get_addr may clobber: x1-x18, fp, lr and all
+# of q0-q31 (AAPCS64 keeps only the low halves of q8-q15). Code generated without SVE
+# keeps nothing live in the Z/P registers beyond the q halves. Each word is what
+# clang-16 --target=aarch64-linux-gnu assembles its text to (tests/unit/test_link_tls_
+# aarch64.py checks it); the BL's offset is a Branch26PCRel edge.
+# fmt: off
+TLSDESC_RESOLVER_ASM: tuple[tuple[int, str], ...] = (
+    (0xa9b67bfd, "stp x29, x30, [sp, #-160]!"),
+    (0x910003fd, "mov x29, sp"),
+    (0xa9010be1, "stp x1, x2, [sp, #16]"),
+    (0xa90213e3, "stp x3, x4, [sp, #32]"),
+    (0xa9031be5, "stp x5, x6, [sp, #48]"),
+    (0xa90423e7, "stp x7, x8, [sp, #64]"),
+    (0xa9052be9, "stp x9, x10, [sp, #80]"),
+    (0xa90633eb, "stp x11, x12, [sp, #96]"),
+    (0xa9073bed, "stp x13, x14, [sp, #112]"),
+    (0xa90843ef, "stp x15, x16, [sp, #128]"),
+    (0xa9094bf1, "stp x17, x18, [sp, #144]"),
+    (0xd10803ff, "sub sp, sp, #512"),
+    (0xad0007e0, "stp q0, q1, [sp, #0]"),
+    (0xad010fe2, "stp q2, q3, [sp, #32]"),
+    (0xad0217e4, "stp q4, q5, [sp, #64]"),
+    (0xad031fe6, "stp q6, q7, [sp, #96]"),
+    (0xad0427e8, "stp q8, q9, [sp, #128]"),
+    (0xad052fea, "stp q10, q11, [sp, #160]"),
+    (0xad0637ec, "stp q12, q13, [sp, #192]"),
+    (0xad073fee, "stp q14, q15, [sp, #224]"),
+    (0xad0847f0, "stp q16, q17, [sp, #256]"),
+    (0xad094ff2, "stp q18, q19, [sp, #288]"),
+    (0xad0a57f4, "stp q20, q21, [sp, #320]"),
+    (0xad0b5ff6, "stp q22, q23, [sp, #352]"),
+    (0xad0c67f8, "stp q24, q25, [sp, #384]"),
+    (0xad0d6ffa, "stp q26, q27, [sp, #416]"),
+    (0xad0e77fc, "stp q28, q29, [sp, #448]"),
+    (0xad0f7ffe, "stp q30, q31, [sp, #480]"),
+    (0xf9400400, "ldr x0, [x0, #8]"),
+    (0x94000000, "bl __crossjit_tls_get_addr"),
+    (0xd53bd041, "mrs x1, tpidr_el0"),
+    (0xcb010000, "sub x0, x0, x1"),
+    (0xad4007e0, "ldp q0, q1, [sp, #0]"),
+    (0xad410fe2, "ldp q2, q3, [sp, #32]"),
+    (0xad4217e4, "ldp q4, q5, [sp, #64]"),
+    (0xad431fe6, "ldp q6, q7, [sp, #96]"),
+    (0xad4427e8, "ldp q8, q9, [sp, #128]"),
+    (0xad452fea, "ldp q10, q11, [sp, #160]"),
+    (0xad4637ec, "ldp q12, q13, [sp, #192]"),
+    (0xad473fee, "ldp q14, q15, [sp, #224]"),
+    (0xad4847f0, "ldp q16, q17, [sp, #256]"),
+    (0xad494ff2, "ldp q18, q19, [sp, #288]"),
+    (0xad4a57f4, "ldp q20, q21, [sp, #320]"),
+    (0xad4b5ff6, "ldp q22, q23, [sp, #352]"),
+    (0xad4c67f8, "ldp q24, q25, [sp, #384]"),
+    (0xad4d6ffa, "ldp q26, q27, [sp, #416]"),
+    (0xad4e77fc, "ldp q28, q29, [sp, #448]"),
+    (0xad4f7ffe, "ldp q30, q31, [sp, #480]"),
+    (0x910803ff, "add sp, sp, #512"),
+    (0xa9410be1, "ldp x1, x2, [sp, #16]"),
+    (0xa94213e3, "ldp x3, x4, [sp, #32]"),
+    (0xa9431be5, "ldp x5, x6, [sp, #48]"),
+    (0xa94423e7, "ldp x7, x8, [sp, #64]"),
+    (0xa9452be9, "ldp x9, x10, [sp, #80]"),
+    (0xa94633eb, "ldp x11, x12, [sp, #96]"),
+    (0xa9473bed, "ldp x13, x14, [sp, #112]"),
+    (0xa94843ef, "ldp x15, x16, [sp, #128]"),
+    (0xa9494bf1, "ldp x17, x18, [sp, #144]"),
+    (0xa8ca7bfd, "ldp x29, x30, [sp], #160"),
+    (0xd65f03c0, "ret"),
+)
+# fmt: on
+TLSDESC_RESOLVER = b"".join(struct.pack("<I", w) for w, _ in TLSDESC_RESOLVER_ASM)
+_RESOLVER_CALL = 4 * next(i for i, (_, a) in enumerate(TLSDESC_RESOLVER_ASM)
+                          if a.startswith("bl "))
+
+# TLS descriptors through crossjit's runtime (docs/internals.md, "TLS"): what clang emits
+# by default (general and local dynamic alike). JITLink's ELF_aarch64.cpp builds the same
+# {resolver, argument} pair; its resolver is ORC's, this one runtime/tls.c's.
+TLS = TlsRules(
+    transform={
+        Kind.RequestTLSDescEntryAndTransformToPage21: (TlsRef.DESCRIPTOR, Kind.Page21),
+        Kind.RequestTLSDescEntryAndTransformToPageOffset12:
+            (TlsRef.DESCRIPTOR, Kind.PageOffset12),
+        Kind.DTPRelHi12: (TlsRef.OFFSET, Kind.AddHi12),
+        Kind.DTPRelLo12: (TlsRef.OFFSET, Kind.PageOffset12),
+    },
+    get_addr=None,
+    refused="initial-exec, local-exec or traditional general-dynamic",
+    refusal_hint="use the default model (TLS descriptors): drop -ftls-model=initial-exec/"
+    "local-exec, __attribute__((tls_model(...))), and GCC's -mtls-dialect=trad and "
+    "-mcmodel=tiny/large, and compile with -fPIC (crossjit's own compiles do)",
+    resolver_code=TLSDESC_RESOLVER,
+    resolver_edges=((_RESOLVER_CALL, Kind.Branch26PCRel, 0),),
+)
 
 GOT_ENTRY_SIZE = 8
 # adrp x16, entry@page; ldr x16, [x16, entry@pageoff]; br x16. x16 (IP0) may be
@@ -234,6 +351,15 @@ def _patch(
             )
             return None
         return (insn & ~(0xFFF << 10)) | ((lo12 >> shift) << 10)
+    if k == Kind.AddHi12:
+        if not _is_add_imm(insn) or not insn & (1 << 22):
+            errors.append((e, f"the instruction {insn:#010x} is not ADD (immediate, LSL 12)"))
+            return None
+        v = S + A
+        if not 0 <= v < 1 << 24:
+            errors.append((e, v, 0, (1 << 24) - 1))
+            return None
+        return (insn & ~(0xFFF << 10)) | (((v >> 12) & 0xFFF) << 10)
     if k == Kind.MoveWide16:
         # MOVZ (opc 10) or MOVK (opc 11), 64-bit; MOVN (00) would invert the value.
         if insn & 0x7F800000 not in (0x52800000, 0x72800000):
@@ -310,4 +436,5 @@ ARCH = Arch(
     stub_got_edges=STUB_GOT_EDGES,
     eh_frame_section_types=frozenset(),
     apply_fixups=apply_fixups,
+    tls=TLS,
 )

@@ -119,6 +119,10 @@ TLS = TlsRules(
         Kind.DTPOff64: (TlsRef.OFFSET, EdgeKind.Pointer64),
     },
     get_addr="__tls_get_addr",
+    refused="initial-exec, local-exec or TLS descriptors",
+    refusal_hint="use the default (general-dynamic) model: drop -ftls-model=initial-exec/"
+    "local-exec, __attribute__((tls_model(...))) and -mtls-dialect=gnu2, and "
+    "compile with -fPIC (crossjit's own compiles do)",
 )
 
 GOT_ENTRY_SIZE = 8
