@@ -33,6 +33,7 @@ class Measured:
     stdout: bytes
     stderr: bytes
     wall_s: float
+    cpu_s: float  # user + system of the command and its reaped descendants
     largest_kib: int
     tree_kib: int
 
@@ -107,7 +108,7 @@ def measure(cmd: Sequence[str], *, env: Mapping[str, str] | None = None,
         out.seek(0)
         err.seek(0)
         return Measured(128 - code if code < 0 else code, out.read(), err.read(), wall,
-                        usage.ru_maxrss, peak[0])
+                        usage.ru_utime + usage.ru_stime, usage.ru_maxrss, peak[0])
 
 
 def native_build(prog: Program, where: Path, *, opt: int, jobs: int) -> tuple[Path, Measured]:
