@@ -4,8 +4,9 @@ SQLite's amalgamation (one translation unit of 262,916 lines) with a SQL workloa
 and Mbed TLS (97 files: the library and its own `selftest`), fetched pinned by sha256
 (tests/integration/realworld.py), built by `crossjit run -j 2` at -O2 and run on LLVM 16's
 executor and on crossjit-executor; stdout and status must equal the native build's
-(clang-16, `make -j2`, ld.lld-16; -O2, SQLite's at -O0 to save CI time). The build's largest process must stay under
-LARGEST_KIB and the whole tree under TREE_KIB (docs/internals.md: at most -j children).
+(clang-16, `make -j2`, ld.lld-16; -O2, SQLite's at -O0 to save CI time). The build's
+largest process must stay under LARGEST_KIB and the whole tree under TREE_KIB
+(docs/internals.md: at most -j children).
 """
 
 from __future__ import annotations
