@@ -11,9 +11,11 @@ largest process must stay under LARGEST_KIB and the whole tree under TREE_KIB
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,12 +35,20 @@ TREE_KIB = 2 << 20  # 2 GiB
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The module's folder; its crossjit cache starts without bitcode or objects (every
+    first build is a cold one, as in CI) but shares the fetched sources with the real one."""
+    from crossjit.compile import cache
+
     for tool in ("clang-16", "ld.lld-16", "make"):
         require_tool(tool)
-    return tmp_path_factory.mktemp("big")
+    where = tmp_path_factory.mktemp("big")
+    (where / "cache" / "crossjit").mkdir(parents=True)
+    (where / "cache" / "crossjit" / "fetch").symlink_to(cache.subdir("fetch"))
+    return where
 
 
 _natives: dict[str, big.Measured] = {}
+_jitted: set[str] = set()  # programs built in this module's cache already
 
 
 def native_run(prog: rw.Program, work: Path, args: list[str], opt: int | None = None,
@@ -50,12 +60,26 @@ def native_run(prog: rw.Program, work: Path, args: list[str], opt: int | None = 
     return _natives[prog.name]
 
 
-def jit_run(prog: rw.Program, work: Path, which: str, args: list[str]) -> big.Measured:
+def jit_run(prog: rw.Program, work: Path, which: str, args: list[str],
+            ) -> tuple[big.Measured, dict[str, Any]]:
+    """The run, and its CROSSJIT_TIMINGS (phase marks, per-input build times)."""
     cmd = [sys.executable, "-m", "crossjit", "run", "-j", str(JOBS), "-e",
            f"spawn:{executor(which)}", str(prog.profile(work)), "--", *args]
+    timings = work / f"{prog.name}-{which}-timings.json"
     # No daemon: the build must happen in the measured process tree.
-    env = dict(os.environ, PYTHONPATH=str(REPO), CROSSJIT_DAEMON="0")
-    return big.measure(cmd, env=env, cwd=REPO, timeout=900)
+    env = dict(os.environ, PYTHONPATH=str(REPO), CROSSJIT_DAEMON="0",
+               XDG_CACHE_HOME=str(work / "cache"), CROSSJIT_TIMINGS=str(timings))
+    got = big.measure(cmd, env=env, cwd=REPO, timeout=900)
+    _jitted.add(prog.name)
+    return got, (json.loads(timings.read_text()) if timings.exists() else {})
+
+
+def in_flight(timings: dict[str, Any]) -> float:
+    """Inputs being built at once, on average: the inputs' compile + codegen times summed,
+    over the build's wall time. ~JOBS when the pool keeps every job busy; 1 if serial."""
+    busy = sum(st["compile_s"] + st["codegen_s"] for st in timings["steps"])
+    marks = timings["marks"]
+    return float(busy / (marks["built"] - marks["connected"]))
 
 
 def same(got: big.Measured, want: big.Measured) -> None:
@@ -78,17 +102,26 @@ def test_sqlite_amalgamation(which: str, work: Path) -> None:
     want = native_run(rw.SQLITE, work, [], opt=0)
     assert want.status == 0 and want.stdout.startswith(b"sqlite 3.50.4\n"), want.stderr
     assert want.stdout.endswith(b"ok\ndone\n")  # PRAGMA integrity_check, then the end
-    same(jit_run(rw.SQLITE, work, which, []), want)
+    got, _ = jit_run(rw.SQLITE, work, which, [])
+    same(got, want)
 
 
 @pytest.mark.parametrize("which", EXECUTORS)
 def test_mbedtls_selftest(which: str, work: Path) -> None:
     """97 files: Mbed TLS's own self-tests (26 suites, AES-NI inline assembly included)
-    all pass, as natively."""
+    all pass, as natively; the cold build had two inputs in flight all along (-j 2)."""
     assert len(rw.MBEDTLS.sources(rw.MBEDTLS.fetched())) == rw.MBEDTLS_FILES
     args = list(rw.MBEDTLS_ARGS)
     want = native_run(rw.MBEDTLS, work, args)
     assert want.status == 0, want.stderr
     assert b"Executed 26 test suites" in want.stdout
     assert b"[ All tests PASS ]" in want.stdout
-    same(jit_run(rw.MBEDTLS, work, which, args), want)
+    cold = rw.MBEDTLS.name not in _jitted
+    got, timings = jit_run(rw.MBEDTLS, work, which, args)
+    same(got, want)
+    steps = timings["steps"]
+    if cold:  # the module's first build of it, from an empty cache: both jobs kept busy
+        assert len(steps) == rw.MBEDTLS_FILES and all(st["generated"] for st in steps)
+        assert in_flight(timings) > 1.6, timings["marks"]
+    else:  # then everything comes from the cache
+        assert not any(st["compiled"] or st["generated"] for st in steps)
