@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -93,6 +94,22 @@ SysrootDir = Annotated[
     Path | None, typer.Option("--sysroot", help="Compile against this target sysroot.")
 ]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show each step.")]
+Jobs = Annotated[
+    int | None,
+    typer.Option("--jobs", "-j", min=1, show_default=False,
+                 help="Compile and generate code for N inputs at once (default: "
+                 "$CROSSJIT_JOBS, else the CPUs available); at most N compiler children "
+                 "run at once."),
+]
+
+
+def _set_jobs(jobs: int | None) -> None:
+    """-j N is $CROSSJIT_JOBS=N for this command (build.default_jobs reads it), so it
+    reaches every build the command does (watch rebuilds too) without more plumbing."""
+    if jobs is not None:
+        from crossjit.compile.build import JOBS_ENV
+
+        os.environ[JOBS_ENV] = str(jobs)
 
 
 @app.callback(invoke_without_command=True)
@@ -145,12 +162,14 @@ def jit(
     lib: Libs = None,
     lib_dir: LibDirs = None,
     sysroot: SysrootDir = None,
+    jobs: Jobs = None,
     verbose: Verbose = False,
 ) -> None:
     """Compile, JIT-link and run INPUT... in an executor; exit with the program's status."""
     from crossjit.cli import fastjit  # its body, shared with the launcher's typer-free path
 
     inputs, program_args = _split_program_args(inputs)
+    _set_jobs(jobs)
     _exit(fastjit.execute({
         "inputs": inputs, "program_args": program_args, "executor": executor,
         "target": target, "opt_level": opt, "debug": debug, "include_dirs": include,
@@ -208,12 +227,14 @@ def debug(
     lib: Libs = None,
     lib_dir: LibDirs = None,
     sysroot: SysrootDir = None,
+    jobs: Jobs = None,
     verbose: Verbose = False,
 ) -> None:
     """Run INPUT... with gdb or lldb attached to the executor before any JIT'd code runs."""
     from crossjit.cli import fastjit
 
     inputs, program_args = _split_program_args(inputs)
+    _set_jobs(jobs)
     with _guard():
         from crossjit.debug.debugger import DebugRequest, run_debug
 
@@ -263,6 +284,7 @@ def run(
                            "running program, keeping its state (docs/watch.md); falls back "
                            "to a restart when kept state cannot survive the edit.")
     ] = False,
+    jobs: Jobs = None,
     verbose: Verbose = False,
 ) -> None:
     """Build what changed, link, and run PROFILE's program on its executor.
@@ -272,6 +294,7 @@ def run(
     """
     args = _args_after_dashdash()
     _terminate_like_interrupt()
+    _set_jobs(jobs)
     if live and not watch:
         with _guard():
             from crossjit.errors import UsageError
@@ -337,8 +360,10 @@ def build(
                      "clang commands for the profile's target: into PATH (a directory, or "
                      "a .json file), by default next to the profile. Put it after PROFILE."),
     ] = None,
+    jobs: Jobs = None,
 ) -> None:
     """Compile PROFILE's sources into the cache (in parallel; only what changed)."""
+    _set_jobs(jobs)
     with _guard():
         import json
 

@@ -17,16 +17,16 @@ TYPE_CHECKING = False  # not typing's: importing typing costs ~5 ms of every sta
 if TYPE_CHECKING:
     from crossjit.run.session import JitRequest
 
-# Option spelling -> (JitRequest field, how it takes its value). "one": a value, the last
+# Option spelling -> (its key in parse's result, how it takes its value). "one": a value, the last
 # given wins (as click does); "many": repeatable; "flag": no value.
 _OPTIONS: dict[str, tuple[str, str]] = {
     "-e": ("executor", "one"), "--executor": ("executor", "one"),
     "--target": ("target", "one"), "-O": ("opt_level", "one"), "-g": ("debug", "flag"),
     "-I": ("include_dirs", "many"), "-D": ("defines", "many"),
     "--dlopen": ("dlopen", "many"), "-l": ("libs", "many"), "-L": ("lib_dirs", "many"),
-    "--sysroot": ("sysroot", "one"), "-v": ("verbose", "flag"), "--verbose": ("verbose", "flag"),
+    "--sysroot": ("sysroot", "one"), "-j": ("jobs", "one"), "--jobs": ("jobs", "one"),
+    "-v": ("verbose", "flag"), "--verbose": ("verbose", "flag"),
 }
-_PATHS = frozenset({"include_dirs", "lib_dirs", "sysroot"})
 
 
 def parse(argv: list[str]) -> dict[str, object] | None:
@@ -68,7 +68,8 @@ def parse(argv: list[str]) -> dict[str, object] | None:
         else:
             values[field] = value
     level = values.get("opt_level", "0")
-    if not inputs or level not in ("0", "1", "2", "3"):
+    jobs = str(values.get("jobs", "1"))
+    if not inputs or level not in ("0", "1", "2", "3") or not (jobs.isdigit() and int(jobs)):
         return None  # click says why
     return {**values, **many, "opt_level": int(str(level)), "inputs": inputs,
             "program_args": argv[i:]}
@@ -137,6 +138,12 @@ def execute(values: dict[str, object]) -> int:
     and its exit code (125), Ctrl-C is 130 — exactly as app.py's other commands."""
     from crossjit.errors import CrossjitError
 
+    if values.get("jobs") is not None:  # -j N is $CROSSJIT_JOBS=N (as in app.py)
+        import os
+
+        from crossjit.compile.build import JOBS_ENV
+
+        os.environ[JOBS_ENV] = str(values["jobs"])
     try:
         _start_executor_early(values)
         from crossjit.run.session import run_jit

@@ -1,8 +1,13 @@
-"""Inputs → ELF relocatable objects for one target: compile (parallel) and codegen (cached).
+"""Inputs → ELF relocatable objects for one target: compile and codegen, parallel and cached.
 
 `.c`/`.cpp` go through clang to bitcode, `.ll`/`.bc` straight to codegen, `.o` are used
 as they are. Every step reports what it did (`BuildStep`), so callers can show progress
 and tests can assert what was recompiled.
+
+Parallelism: ``jobs`` worker threads, each taking one input at a time through clang (a
+child process) and then codegen (a forked child, codegen.isolated), so at most ``jobs``
+children exist at once and peak memory is about ``jobs`` × the largest child plus the
+objects built so far (docs/internals.md). Results keep the inputs' order.
 """
 
 from __future__ import annotations
@@ -17,12 +22,28 @@ from importlib import resources
 from pathlib import Path
 
 from crossjit.compile import codegen, toolchain
-from crossjit.errors import CompileError, Progress, UsageError
+from crossjit.errors import CodegenError, CompileError, Progress, UsageError
+
+#: Overrides the default job count (the CPUs this process may run on); `-j N` sets it.
+JOBS_ENV = "CROSSJIT_JOBS"
 
 IR_SUFFIXES = frozenset({".ll", ".bc"})
 OBJECT_SUFFIXES = frozenset({".o"})
 ARCHIVE_SUFFIXES = frozenset({".a"})  # static archives: the linker pulls members in
 
+
+def default_jobs() -> int:
+    """How many inputs to build at once: $CROSSJIT_JOBS, else the usable CPUs."""
+    raw = os.environ.get(JOBS_ENV, "").strip()
+    if raw:
+        if not raw.isdigit() or int(raw) < 1:
+            raise UsageError(f"{JOBS_ENV}={raw!r} is not a job count",
+                             hint=f"set {JOBS_ENV} (or -j) to a whole number of at least 1")
+        return int(raw)
+    try:
+        return len(os.sched_getaffinity(0)) or 1  # respects taskset/cgroup CPU sets
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -31,7 +52,7 @@ class BuildOptions(toolchain.CompileOptions):
 
     cpu: str = ""
     features: str = ""
-    jobs: int = field(default_factory=lambda: os.cpu_count() or 2)
+    jobs: int = field(default_factory=default_jobs)
     live: bool = False  # --live: per-function sections for the live linker (docs/watch.md)
 
     def codegen_options(self) -> codegen.CodegenOptions:
@@ -45,7 +66,7 @@ class BuildStep:
     compiled: bool  # clang ran (False: bitcode cache hit, or no compile needed)
     generated: bool  # llvmlite ran (False: object cache hit, or a .o input)
     compile_s: float = 0.0  # wall time of the compile step, cache lookup included
-    codegen_s: float = 0.0  # likewise for codegen (waiting for the llvmlite lock included)
+    codegen_s: float = 0.0  # likewise for codegen
     headers: tuple[Path, ...] = ()  # files a source's compile read besides itself
 
 
@@ -84,9 +105,6 @@ def classify(path: Path) -> str:
     )
 
 
-_CODEGEN_LOCK = threading.Lock()  # llvmlite uses one global LLVM context
-
-
 def _one(path: Path, opts: BuildOptions, compiler: toolchain.Compiler | None) -> tuple[
         ObjectFile, BuildStep]:
     kind = classify(path)
@@ -105,15 +123,16 @@ def _one(path: Path, opts: BuildOptions, compiler: toolchain.Compiler | None) ->
                                            on_compile=codegen.warm_up_soon)
         ir, compiled, headers = res.bitcode, not res.cached, res.headers
     t1 = time.perf_counter()
-    with _CODEGEN_LOCK:
-        data, hit = codegen.object_for(ir, opts.codegen_options(), str(path))
+    # No lock: each codegen runs in its own forked child (codegen.isolated), so several
+    # run at once, each with its own LLVM context.
+    data, hit = codegen.object_for(ir, opts.codegen_options(), str(path))
     step = BuildStep(path, compiled, not hit, t1 - t0, time.perf_counter() - t1, headers)
     return ObjectFile(str(path), data), step
 
 
 def build(inputs: Sequence[Path], opts: BuildOptions, progress: Progress | None = None,
           ) -> BuildResult:
-    """Build every input; all compile errors are reported together."""
+    """Build every input, ``opts.jobs`` at a time; all failures are reported together."""
     kinds = [classify(p) for p in inputs]  # bad suffixes fail before any work starts
     if opts.live:  # crossjit.h (crossjit_reload_point) for live builds
         opts = dataclasses.replace(opts, include_dirs=(*opts.include_dirs, runtime_include()))
@@ -136,13 +155,13 @@ def build(inputs: Sequence[Path], opts: BuildOptions, progress: Progress | None 
                 progress(f"[{done}/{len(inputs)}] {p}")
         return result
 
-    def attempt(p: Path) -> tuple[ObjectFile, BuildStep] | CompileError:
+    def attempt(p: Path) -> tuple[ObjectFile, BuildStep] | CompileError | CodegenError:
         try:
             return task(p)
-        except CompileError as exc:
+        except (CompileError, CodegenError) as exc:  # collected: every failure is reported
             return exc
 
-    results: list[tuple[ObjectFile, BuildStep] | CompileError]
+    results: list[tuple[ObjectFile, BuildStep] | CompileError | CodegenError]
     if sources <= 1:  # nothing to overlap: no thread pool (its import alone is ~10 ms)
         results = [attempt(p) for p in inputs]
     else:
@@ -150,15 +169,19 @@ def build(inputs: Sequence[Path], opts: BuildOptions, progress: Progress | None 
 
         with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
             results = list(pool.map(attempt, inputs))
-    errors = [r for r in results if isinstance(r, CompileError)]
+    errors = [r for r in results if isinstance(r, (CompileError, CodegenError))]
     if len(errors) == 1:
         raise errors[0]
     if errors:
-        raise CompileError(
-            f"{len(errors)} inputs failed to compile",
+        classes = {type(e) for e in errors}
+        codegen_only = classes == {CodegenError}
+        step = ("generate code" if codegen_only else
+                "compile" if CodegenError not in classes else "build")
+        raise (CodegenError if codegen_only else CompileError)(
+            f"{len(errors)} inputs failed to {step}",
             why="\n\n".join(f"{e.what}\n{e.why or ''}".rstrip() for e in errors),
         )
-    ok = [r for r in results if not isinstance(r, CompileError)]
+    ok = [r for r in results if not isinstance(r, (CompileError, CodegenError))]
     return BuildResult(
         objects=tuple(o for o, _ in ok),
         steps=tuple(s for _, s in ok),

@@ -20,7 +20,6 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from crossjit.compile import cache as cachedir
 from crossjit.errors import CodegenError, NotSupportedError, signal_name
 
 _LOCK = threading.Lock()  # llvmlite's target registry init is not thread-safe
+_FORK_LOCK = threading.Lock()  # one codegen fork at a time (isolated), not one codegen
 
 #: Target machine settings every object is generated with. PIC + small code model: the
 #: JIT linker routes external references through a GOT and keeps the image within ±2 GiB.
@@ -57,10 +57,18 @@ def _llvm() -> Any:
     return llvm
 
 
-@cache
+_READY = threading.Event()
+
+
 def _init() -> None:
+    """Initialise LLVM's targets once. Under the lock, so that no thread forks a codegen
+    child (isolated) while another is half-way through initialising LLVM's registries."""
+    if _READY.is_set():
+        return
     llvm = _llvm()
     with _LOCK:
+        if _READY.is_set():
+            return
         llvm.initialize_all_targets()
         llvm.initialize_all_asmprinters()
         # llvmlite exports only the host's assembler (for inline asm); see _reject_inline_asm.
@@ -68,6 +76,7 @@ def _init() -> None:
             llvm.initialize_all_asmparsers()
         else:
             llvm.initialize_native_asmparser()
+        _READY.set()
 
 
 def warm_up() -> None:
@@ -276,22 +285,26 @@ def isolated(data: bytes, name: str, opts: CodegenOptions) -> bytes:
     import tempfile
 
     _init()  # before the fork: every child inherits the initialised targets
-    rfd, wfd = os.pipe()
     with tempfile.TemporaryFile() as err:
-        pid = os.fork()
-        if pid == 0:  # the child: never returns into the caller's code
-            status = 0
-            try:
-                os.close(rfd)
-                os.dup2(err.fileno(), 2)
-                faulthandler.disable()  # its traceback of LLVM's abort would only be noise
-                signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: just die
-                _child(data, name, opts, wfd)
-            except BaseException:  # e.g. the parent is gone
-                status = 1
-            finally:
-                os._exit(status)
-        os.close(wfd)
+        # Several threads run codegen at once (build.py): a pipe's write end must exist in
+        # the parent only while its own fork happens, or a sibling forked meanwhile would
+        # hold it open and this read would wait for that sibling's end too.
+        with _FORK_LOCK:
+            rfd, wfd = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: never returns into the caller's code
+                status = 0
+                try:
+                    os.close(rfd)
+                    os.dup2(err.fileno(), 2)
+                    faulthandler.disable()  # its traceback of LLVM's abort: only noise
+                    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: just die
+                    _child(data, name, opts, wfd)
+                except BaseException:  # e.g. the parent is gone
+                    status = 1
+                finally:
+                    os._exit(status)
+            os.close(wfd)
         try:
             payload = _read_all(rfd, time.monotonic() + TIMEOUT_S, name, pid)
         except BaseException:  # Ctrl-C, deadline: the child must not outlive us

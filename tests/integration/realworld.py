@@ -23,7 +23,7 @@ DRIVERS = HERE.parent / "realworld"
 @dataclass(frozen=True)
 class Program:
     name: str
-    pypi: str  # NAME==VERSION of the sdist vendoring the sources
+    pypi: str  # NAME==VERSION of the sdist vendoring the sources ("" with url)
     sha256: str
     subpath: str  # the vendored directory inside the sdist
     sources: Callable[[Path], list[Path]]  # the program's sources, given the fetched tree
@@ -34,28 +34,33 @@ class Program:
     threads: bool = False
     opt: int = 2
     debug: bool = False
+    url: str = ""  # instead of pypi: an archive (npm tarball, Debian orig tarball)
 
     def __str__(self) -> str:
         return self.name
 
     def fetched(self) -> Path:
         from crossjit.project.fetch import fetch
-        from crossjit.project.profile import PypiSource
+        from crossjit.project.profile import ArchiveSource, FetchSpec, PypiSource
 
-        spec = PypiSource(pypi=self.pypi, sha256=self.sha256, subpath=self.subpath)
+        spec: FetchSpec = (
+            ArchiveSource(url=self.url, sha256=self.sha256, subpath=self.subpath)
+            if self.url else PypiSource(pypi=self.pypi, sha256=self.sha256,
+                                        subpath=self.subpath))
         try:
             return fetch(self.name, spec)
         except CrossjitError as exc:
             from tests.prereq import missing
 
-            missing(f"cannot fetch {self.name} ({self.pypi}): {exc.what}")
+            missing(f"cannot fetch {self.name} ({self.url or self.pypi}): {exc.what}")
 
     def profile(self, where: Path) -> Path:
         """A crossjit profile building this program from the same fetched tree."""
         tree = self.fetched()
         lines = [f"name: rw-{self.name}", "fetch:", f"  {self.name}:",
-                 f"    pypi: {self.pypi}", f"    sha256: {self.sha256}",
-                 f"    subpath: {self.subpath}", "sources:"]
+                 f"    url: {self.url}" if self.url else f"    pypi: {self.pypi}",
+                 f"    sha256: {self.sha256}",
+                 *([f"    subpath: {self.subpath}"] if self.subpath else []), "sources:"]
         for src in self.sources(tree):
             rel = src.relative_to(tree) if src.is_relative_to(tree) else None
             lines.append(f"  - \"@{self.name}/{rel}\"" if rel else f"  - \"{src}\"")
@@ -141,3 +146,33 @@ def workload(where: Path, size: int = 4_500_000) -> Path:
         text = " ".join(r.choice(words) for _ in range(size // 6))
         path.write_text(text[:size])
     return path
+
+
+# --- big programs (issue 14 item 7; tests/integration/test_big_programs.py, bench/) -------
+
+# SQLite 3.50.4's amalgamation, one translation unit of 262,916 lines, as the npm package
+# better-sqlite3 ships it (deps/sqlite3); driven by tests/realworld/sqlite_workload.c.
+SQLITE = Program(
+    "sqlite", "", "14398acbf00d1e8fe0a2753df7d4f15c13138e4b874f4e6e96791f65b4536d0d",
+    "deps/sqlite3", lambda tree: [tree / "sqlite3.c", DRIVERS / "sqlite_workload.c"],
+    include=("",), defines=("SQLITE_ENABLE_FTS5", "SQLITE_ENABLE_RTREE",
+                            "SQLITE_ENABLE_MATH_FUNCTIONS", "SQLITE_THREADSAFE=0",
+                            "SQLITE_OMIT_LOAD_EXTENSION"),
+    url="https://registry.npmjs.org/better-sqlite3/-/better-sqlite3-12.4.1.tgz")
+SQLITE_LINES = 262_916  # sqlite3.c, counted with wc -l (test_big_programs checks it)
+
+
+def _mbedtls_sources(tree: Path) -> list[Path]:
+    # The whole library (96 files) and its own self-test program.
+    return [*sorted(tree.glob("library/*.c")), tree / "programs" / "test" / "selftest.c"]
+
+
+# Mbed TLS 2.28.3 (Debian bookworm's orig tarball, sha256 as in mbedtls_2.28.3-1.dsc):
+# 97 C files, about 100k lines; `selftest` runs the library's own self-tests.
+MBEDTLS = Program(
+    "mbedtls", "", "3b4953aa55a681e084d31892d9904cc5328d6b4958ea57b90ae4b4f94ae69a8d", "",
+    _mbedtls_sources, include=("include",),
+    url="https://deb.debian.org/debian/pool/main/m/mbedtls/mbedtls_2.28.3.orig.tar.gz")
+MBEDTLS_FILES = 97
+# Every self-test but `timing` (it measures this machine's timers: no fixed output).
+MBEDTLS_ARGS = ("-x", "timing")

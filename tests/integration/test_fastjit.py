@@ -24,7 +24,8 @@ from tests.prereq import llvm_executor
 
 pytestmark = pytest.mark.integration
 
-VIA_LAUNCHER = "import sys; from crossjit.cli.launcher import main; sys.argv[0] = 'crossjit'; main()"
+VIA_LAUNCHER = ("import sys; from crossjit.cli.launcher import main; sys.argv[0] = 'crossjit'; "
+                "main()")
 VIA_TYPER = "import sys; from crossjit.cli.app import main; sys.argv[0] = 'crossjit'; main()"
 
 
@@ -48,7 +49,7 @@ def cases(tmp_path: Path) -> dict[str, tuple[list[str], int | None]]:
         "options interspersed and attached": (
             [f"{c}/defines.c", f"-I{c}/include", "-D", "WHO=\"fast\"", "-DLEVEL=5", "-O2",
              "--executor", f"spawn:{exe}"], 5),
-        "-g and -v": (["-g", "-v", f"{c}/exit7.c"], 7),
+        "-g and -v": (["-g", "-v", f"{c}/exit7.c", "-j", "1"], 7),
         "compile error": ([str(bad)], 125),
         "unresolved symbols": ([f"{c}/unresolved.c"], 125),
         "missing input": ([str(tmp_path / "nothere.c")], 125),
@@ -79,7 +80,8 @@ def test_parse_hands_typer_what_it_does_not_know() -> None:
         "inputs": ["a.c"], "opt_level": 3, "libs": ["m"], "lib_dirs": ["/x"],
         "dlopen": ["libz.so.1"], "program_args": ["-O9"]}
     for argv in (["--help"], ["-h", "a.c"], ["a.c", "-O"], ["a.c", "-O4"], ["-gv", "a.c"],
-                 ["--", "a.c"], [], ["a.c", "--executor"], ["a.c", "--verbose=yes"]):
+                 ["--", "a.c"], [], ["a.c", "--executor"], ["a.c", "--verbose=yes"],
+                 ["a.c", "-j0"], ["a.c", "--jobs", "x"]):
         assert fastjit.parse(argv) is None, argv
 
 
