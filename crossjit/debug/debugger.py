@@ -23,7 +23,10 @@ executor is a ``docker exec`` session (``executors.session``), and the debugger 
 this host and attaches to it by its *host* pid, found from the session's unix socket
 (SO_PEERCRED). A container is only namespaces over the host's kernel: host root may
 ptrace any process, so nothing is added to the container (no capability, no gdbserver,
-no port). See docs/debugging.md for what that costs (pid-namespace caveats).
+no port). See docs/debugging.md for what that costs (pid-namespace caveats). A container
+of a *remote* engine is another machine's process: gdb runs here and talks to a
+gdbserver inside the container through a `docker exec -i` stream (`target remote |`),
+as for an SSH device; such containers are started with SYS_PTRACE (docs/containers.md).
 """
 
 from __future__ import annotations
@@ -320,8 +323,14 @@ def _container_session(name: str, interactive: bool) -> Iterator[tuple[OrcClient
     # the terminal is the debugger's; the docker client gets a session of its own so the
     # terminal's Ctrl-C (the debugger's) cannot kill it and cut the program's output.
     with executors.session(name, stdin=subprocess.DEVNULL if interactive else None,
-                           new_session=True) as client:
+                           new_session=True, debuggable=True) as client:
         client.timeout = DEBUG_CALL_TIMEOUT
+        if executors.exec_session(client) is not None:
+            # A remote engine: no host pid is ours; gdb talks to the image's gdbserver
+            # over a `docker exec` stream, as to an SSH device's.
+            pid, command = executors.gdbserver(client, name)
+            yield client, Target(pid, remote=tuple(command))
+            return
         yield client, Target(executors.session_executor_pid(client, name), container=name)
 
 

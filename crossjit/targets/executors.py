@@ -21,6 +21,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -62,6 +63,14 @@ L_STATUS, STATUS_FILE = "crossjit.session-status", "file"
 # The container's CPU; an AArch64 one on another host runs everything under qemu-user.
 L_ARCH = "crossjit.arch"
 QEMU_IN_IMAGE = "/usr/bin/qemu-aarch64-static"
+# How sessions reach the executor: "mount" (a host directory bind-mounted at
+# /run/crossjit; a container of this host's engine) or "exec" (a remote engine: the
+# protocol travels through the attached stream of a `docker exec` running a relay).
+L_CHANNEL, CHANNEL_EXEC = "crossjit.channel", "exec"
+# Images built for a remote engine carry a gdbserver (crossjit debug cannot attach by a
+# host pid there): its files, and the label saying so.
+L_DEBUG, DEBUG_DIR = "crossjit.debug-server", "/opt/crossjit/debug"
+DEBUG_LOADER = {"x86_64": "ld-linux-x86-64.so.2", "aarch64": "ld-linux-aarch64.so.1"}
 
 
 
@@ -80,6 +89,8 @@ class ExecutorConfig:
     workdir: str | None = None
     mounts: tuple[tuple[Path, str], ...] = ()
     tls: str | None = None  # container folder for the self-signed cert.pem + key.pem
+    ports: tuple[int, ...] = ()  # what the program serves (reported for remote engines)
+    remote: bool = False  # the engine is another machine's (set by `up`)
     pids_limit: int = 128
     mem_limit: str = "1g"
     extra: dict[str, str] = field(default_factory=dict)
@@ -144,6 +155,7 @@ def config(
         workdir=ex.workdir if ex is not None else None,
         mounts=tuple(mounts),
         tls=ex.tls if ex is not None else None,
+        ports=tuple(p.host for p in ex.ports) if ex is not None else (),
     )
 
 
@@ -210,6 +222,44 @@ def _assemble_context(cfg: ExecutorConfig, ctx: Path) -> None:
     elif cfg.variant == "alpine":
         shutil.copytree(plan.EXECUTOR_SOURCE / "src", ctx / "src", dirs_exist_ok=True)
     (libs / ".keep").touch()  # COPY of an empty folder must still work
+    if cfg.remote:
+        _remote_layers(cfg, ctx)
+
+
+def _remote_layers(cfg: ExecutorConfig, ctx: Path) -> None:
+    """What a remote engine's image needs on top of the recipe: a gdbserver (with the
+    loader and libraries it runs with, from this host) for `crossjit debug`, and the
+    profile's mounts as files — host paths cannot be bind-mounted into a container on
+    another machine, so their contents travel in the build context (a snapshot taken at
+    `executor up`)."""
+    lines = ["", "# added by crossjit for a remote engine (executors._remote_layers)"]
+    if cfg.arch == plan.host_arch() and (server := shutil.which("gdbserver")):
+        debug = ctx / "crossjit-debug"
+        debug.mkdir()
+        for f in (Path(server), *_shared_closure(Path(server))):
+            shutil.copy2(f.resolve(), debug / f.name)
+        lines.append(f"COPY crossjit-debug/ {DEBUG_DIR}/")
+    for i, (host, path) in enumerate(cfg.mounts):
+        if not host.is_dir():
+            raise ContainerError(f"cannot copy the mount {host} to a remote engine",
+                                 why="it is not a directory")
+        shutil.copytree(host, ctx / "crossjit-mounts" / str(i), symlinks=True)
+        lines.append(f"COPY crossjit-mounts/{i}/ {path.rstrip('/')}/")
+    with open(ctx / "Dockerfile", "a", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+
+
+def _shared_closure(exe: Path) -> list[Path]:
+    """The loader and shared libraries ``exe`` runs with on this host (from ldd)."""
+    out = subprocess.run(["ldd", str(exe)], capture_output=True, text=True, timeout=30,
+                         check=False).stdout
+    found = []
+    for line in out.splitlines():
+        parts = line.split()
+        path = parts[2] if len(parts) >= 3 and parts[1] == "=>" else parts[0] if parts else ""
+        if path.startswith("/"):
+            found.append(Path(path))
+    return found
 
 
 def _context_hash(ctx: Path, bases: Sequence[str]) -> str:
@@ -226,8 +276,10 @@ def build_image(cfg: ExecutorConfig, engine: containers.Engine, progress: Progre
         tag = f"{IMAGE_PREFIX}{recipe}:{_context_hash(ctx, bases)}"
         if engine.image_id(tag) is None:
             progress(f"building executor image {tag}")
+            debug = {L_DEBUG: DEBUG_DIR} if (ctx / "crossjit-debug").is_dir() else {}
             engine.build(
-                ctx, tag, labels={L_KIND: "executor", L_VARIANT: cfg.variant, L_ARCH: cfg.arch},
+                ctx, tag, labels={L_KIND: "executor", L_VARIANT: cfg.variant, L_ARCH: cfg.arch,
+                                  **debug},
                 progress=progress
             )
     return tag
@@ -253,8 +305,21 @@ def _container_user() -> tuple[int, int]:
 
 def run_spec(cfg: ExecutorConfig, image: str, rundir: Path) -> containers.RunSpec:
     uid, gid = _container_user()
-    binds = {str(rundir): (CONTAINER_RUN, "rw")}
-    binds.update({str(host): (path, "ro") for host, path in cfg.mounts})
+    tmpfs = {"/tmp": "rw,nosuid,nodev,noexec,size=64m"}
+    labels: dict[str, str] = {}
+    cap_add: tuple[str, ...] = ()
+    if cfg.remote:
+        # Nothing of this host is mounted: the sockets live in a private tmpfs that only
+        # the container's own processes (the session's relay) can open.
+        binds: dict[str, tuple[str, str]] = {}
+        tmpfs[CONTAINER_RUN] = f"rw,nosuid,nodev,noexec,size=1m,mode=0700,uid={uid},gid={gid}"
+        labels = {L_CHANNEL: CHANNEL_EXEC}
+        # gdbserver attaches from inside the container: ptrace needs CAP_SYS_PTRACE
+        # under the engine's default seccomp profile (docs/containers.md).
+        cap_add = ("SYS_PTRACE",)
+    else:
+        binds = {str(rundir): (CONTAINER_RUN, "rw")}
+        binds.update({str(host): (path, "ro") for host, path in cfg.mounts})
     return containers.RunSpec(
         image=image,
         name=cfg.name,
@@ -265,14 +330,16 @@ def run_spec(cfg: ExecutorConfig, image: str, rundir: Path) -> containers.RunSpe
             L_RUNDIR: str(rundir),
             L_STATUS: STATUS_FILE,
             L_ARCH: cfg.arch,
+            **labels,
         },
         user=f"{uid}:{gid}",
         # Ports need the host's network (these engines have no bridge, and bridge
         # addresses are off limits); the executor channel is the unix socket either way.
         network="host" if cfg.host_network else "none",
         read_only=True,
-        tmpfs={"/tmp": "rw,nosuid,nodev,noexec,size=64m"},
+        tmpfs=tmpfs,
         cap_drop=("ALL",),
+        cap_add=cap_add,
         security_opt=("no-new-privileges:true",),
         pids_limit=cfg.pids_limit,
         mem_limit=cfg.mem_limit,
@@ -290,6 +357,8 @@ def up(
 ) -> ExecutorInfo:
     """Build the image, (re)start the container, wait until a Setup handshake succeeds."""
     engine = containers.connect()
+    if engine.remote:
+        return _up_remote(replace(cfg, remote=True), engine, progress, deadline)
     image = build_image(cfg, engine, progress)
     if engine.remove(cfg.name):
         progress(f"replaced the running {cfg.name}")
@@ -320,6 +389,47 @@ def up(
         raise
     progress(f"{cfg.name} ready: {info.triple}, protocol {info.dialect}")
     return info
+
+
+def _up_remote(cfg: ExecutorConfig, engine: containers.Engine, progress: Progress,
+               deadline: float) -> ExecutorInfo:
+    """``up`` on another machine's engine: the image (with the mounts' files and a
+    gdbserver) is built through the API, nothing of this host is mounted."""
+    if cfg.tls is not None:
+        raise NotSupportedError(
+            "executor.tls on a remote Docker engine is not supported yet",
+            why=f"the engine at {engine.host} runs on another machine, and the certificate "
+                "folder is a bind mount of this host's",
+            hint="use a local engine for HTTPS profiles, or serve TLS certificates of the "
+                 "engine's machine yourself")
+    image = build_image(cfg, engine, progress)
+    if engine.remove(cfg.name):
+        progress(f"replaced the running {cfg.name}")
+    progress(f"starting {cfg.name} ({image}) on the remote engine {engine.host}")
+    engine.run(run_spec(cfg, image, Path("/nonexistent")))
+    try:
+        info = probe(cfg.name, deadline=deadline, engine=engine)
+    except BaseException:
+        engine.remove(cfg.name, timeout=0)
+        raise
+    progress(f"{cfg.name} ready: {info.triple}, protocol {info.dialect}")
+    if cfg.ports:
+        progress(ports_note(cfg.name, cfg.ports, engine.host))
+    return info
+
+
+def ports_note(name: str, ports: Sequence[int], host: str) -> str:
+    """Where a remote container's ports are, and the command that reaches them."""
+    from urllib.parse import urlsplit
+
+    machine = urlsplit(host).hostname or host
+    user = urlsplit(host).username
+    ssh_host = f"{user}@{machine}" if user else machine
+    forwards = " ".join(f"-L {p}:127.0.0.1:{p}" for p in ports)
+    listed = ", ".join(str(p) for p in ports)
+    return (f"{name} serves port {listed} on the engine's machine {machine}, not here "
+            f"(host networking there): reach it from that machine at 127.0.0.1, or "
+            f"forward it: ssh -N {forwards} {ssh_host}")
 
 
 @contextlib.contextmanager
@@ -448,6 +558,7 @@ class SessionOptions(TypedDict, total=False):
     stdin: int | None
     new_session: bool
     sid: str | None
+    debuggable: bool
 
 
 @contextlib.contextmanager
@@ -464,6 +575,7 @@ def session(name: str, **options: Unpack[SessionOptions]) -> Iterator[OrcClient]
     which would otherwise die and take the program's output with it.
 
     ``sid``: the session id (default: random), which names its socket.
+    ``debuggable``: on a remote engine, a gdbserver next to the executor may attach.
     ``session_processes`` gives its host pids, so ``run --watch`` can kill a session on
     demand without waiting for ``run_as_main``.
     """
@@ -485,10 +597,14 @@ class Session:
     name: str
     sid: str
     leftovers: tuple[Path, ...]  # its socket and status files in the run dir
+    relay: subprocess.Popen[bytes] | None = None  # remote engines: the protocol's exec
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.client.close()
+        if self.relay is not None:
+            _finish_exec(self.proc, self.relay)
+            return
         _finish(self.proc, self.engine, self.name, self.sid)
         for leftover in self.leftovers:
             with contextlib.suppress(OSError):
@@ -506,6 +622,7 @@ def open_session(
     sid: str | None = None,
     stdout: int | None = None,
     stderr: int | None = None,
+    debuggable: bool = False,
 ) -> Session:
     """``session`` without the ``with``: the caller must ``close()`` it. ``stdout`` and
     ``stderr`` replace the program's (interactive only): the pipes of a daemon's spare
@@ -518,8 +635,13 @@ def open_session(
     if info is None or info.status != "running" or info.labels.get(L_KIND) != "executor":
         raise _not_running(name)
     variant = info.labels.get(L_VARIANT, "musl")
-    rundir = Path(info.labels.get(L_RUNDIR) or run_dir(name))
     sid = sid or secrets.token_hex(4)
+    if info.labels.get(L_CHANNEL) == CHANNEL_EXEC:
+        return _open_exec_session(name, info, engine, sid, timeout=timeout,
+                                  interactive=interactive, stdin=stdin,
+                                  new_session=new_session, stdout=stdout, stderr=stderr,
+                                  debuggable=debuggable)
+    rundir = Path(info.labels.get(L_RUNDIR) or run_dir(name))
     host_sock = rundir / f"{sid}.sock"
     host_status = rundir / f"{sid}.status"
     with_status = info.labels.get(L_STATUS) == STATUS_FILE
@@ -596,6 +718,9 @@ def session_processes(client: OrcClient, container: str) -> tuple[int, ...]:
     """
     from crossjit.orc.transport import SocketTransport
 
+    remote = exec_session(client)
+    if remote is not None:  # the local `docker exec` clients: the relay's ends the session
+        return (remote.relay_pid, remote.exec_pid)
     transport = client.transport
     pid = transport.peer_pid() if isinstance(transport, SocketTransport) else None
     if pid is None:
@@ -658,3 +783,170 @@ def _finish(proc: subprocess.Popen[bytes], engine: containers.Engine, name: str,
     if proc.poll() is None:
         proc.kill()
         proc.wait()
+
+
+# --- sessions on a remote engine (channel "exec") ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ExecSession:
+    """What a remote session's client knows of it: the local ``docker exec`` clients
+    (relay first: killing it hangs the executor up) and the executor's pid inside the
+    container (as the relay's SO_PEERCRED saw it; 0 if unknown)."""
+
+    relay_pid: int
+    exec_pid: int
+    executor_pid: int
+    container: str
+
+
+_EXEC_SESSIONS: weakref.WeakKeyDictionary[object, _ExecSession] = weakref.WeakKeyDictionary()
+
+RELAY_CONNECTED = "crossjit-executor: relay connected to pid "
+
+
+def _relay_command(variant: str, sock: str, arch: str | None) -> list[str]:
+    if arch is not None and _emulated(arch):
+        return [QEMU_IN_IMAGE, "/usr/bin/crossjit-executor", f"relay={sock}"]
+    if variant == "debian":  # no crossjit-executor in that image; socat retries instead
+        return ["socat", "STDIO", f"UNIX-CONNECT:{sock},retry=200,interval=0.05"]
+    return ["/usr/bin/crossjit-executor", f"relay={sock}"]
+
+
+def _open_exec_session(name: str, info: containers.ContainerInfo, engine: containers.Engine,
+                       sid: str, *, timeout: float, interactive: bool, stdin: int | None,
+                       new_session: bool, stdout: int | None, stderr: int | None,
+                       debuggable: bool = False) -> Session:
+    """A session in a container of a remote engine. Two ``docker exec``s, both through
+    the engine's API (the docker CLI speaks DOCKER_HOST / TLS / ssh / contexts): one runs
+    the executor listening on a socket in the container's private tmpfs, with the
+    program's stdin/stdout/stderr; the other runs a relay that connects to that socket,
+    and its attached stream — stdin and stdout of the local ``docker exec`` — is the
+    protocol channel, a socketpair here. Nothing listens on any network."""
+    import socket
+
+    from crossjit.orc.client import OrcClient
+    from crossjit.orc.transport import SocketTransport, process_fate
+
+    variant = info.labels.get(L_VARIANT, "musl")
+    arch = info.labels.get(L_ARCH)
+    sock = f"{CONTAINER_RUN}/{sid}.sock"
+    cmd = _session_command(variant, sock, None, arch)
+    if debuggable and variant != "debian":  # for the image's gdbserver (Yama scope 1)
+        cmd.append("debuggable")
+    argv = ["docker", "exec", *(["-i"] if interactive else []), name, *cmd]
+    quiet = subprocess.DEVNULL
+    proc = subprocess.Popen(
+        argv,
+        stdin=stdin if stdin is not None else None if interactive else quiet,
+        stdout=stdout if interactive else quiet,
+        stderr=stderr if interactive else subprocess.PIPE,
+        start_new_session=new_session,
+    )
+    ours, theirs = socket.socketpair()
+    relay: subprocess.Popen[bytes] | None = None
+    try:
+        relay = subprocess.Popen(
+            ["docker", "exec", "-i", name, *_relay_command(variant, sock, arch)],
+            stdin=theirs.fileno(), stdout=theirs.fileno(), stderr=subprocess.PIPE,
+            start_new_session=new_session)
+        theirs.close()
+        pid = _relay_connected(relay, proc, name, time.monotonic() + timeout,
+                               expect_pid=variant != "debian")
+        transport = SocketTransport(ours, description=f"executor {name} ({variant}) on "
+                                    f"{engine.host}", fate=process_fate(proc),
+                                    signal_as_status=True)
+        _EXEC_SESSIONS[transport] = _ExecSession(relay.pid, proc.pid, pid, name)
+        client = OrcClient(transport, timeout=timeout)
+    except BaseException:
+        ours.close()
+        theirs.close()
+        _finish_exec(proc, relay)
+        raise
+    return Session(client, proc, engine, name, sid, (), relay)
+
+
+def _relay_connected(relay: subprocess.Popen[bytes], proc: subprocess.Popen[bytes],
+                     name: str, deadline: float, *, expect_pid: bool) -> int:
+    """Wait for the relay's "connected to pid N" line on its stderr (the executor
+    listens and the channel is complete); N. A session or relay that ends first is an
+    error with what it said."""
+    import select
+
+    assert relay.stderr is not None
+    if not expect_pid:
+        return 0
+    hint = f"see `crossjit executor logs {name}`"
+    got = b""
+    while b"\n" not in got:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ExecutorError(f"the executor session in {name} did not connect in time",
+                                why=got.decode(errors="replace").strip() or None, hint=hint)
+        ready, _, _ = select.select([relay.stderr], [], [], min(left, 0.5))
+        if ready:
+            chunk = os.read(relay.stderr.fileno(), 4096)
+            if not chunk:
+                break
+            got += chunk
+        elif proc.poll() is not None:
+            break
+    text = got.decode(errors="replace")
+    line = text.split("\n", 1)[0]
+    if line.startswith(RELAY_CONNECTED) and line[len(RELAY_CONNECTED):].strip().isdigit():
+        return int(line[len(RELAY_CONNECTED):])
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr and proc.poll() is not \
+        None else ""
+    raise ExecutorError(f"the executor session in {name} ended before it connected "
+                        f"(status {proc.poll()})", why=(err + text).strip() or None, hint=hint)
+
+
+def _finish_exec(proc: subprocess.Popen[bytes], relay: subprocess.Popen[bytes] | None) -> None:
+    """End a remote session: after a hang-up both execs end on their own. Otherwise
+    (Ctrl-C, a program that never returns) ending the relay's ``docker exec`` closes its
+    stream, the relay exits and the executor, hung up, exits too (within 5 s: it waits
+    that long for calls in flight)."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+    if relay is not None:
+        if relay.poll() is None:
+            relay.kill()
+        relay.wait()
+        if relay.stderr is not None:
+            relay.stderr.close()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def exec_session(client: OrcClient) -> _ExecSession | None:
+    """The remote-engine session ``client`` talks to, or None (a local container's)."""
+    return _EXEC_SESSIONS.get(client.transport)
+
+
+def gdbserver(client: OrcClient, container: str,
+              engine: containers.Engine | None = None) -> tuple[int, list[str]]:
+    """For a session on a remote engine: the executor's pid in the container and the
+    command whose stdio speaks gdb's remote protocol to a gdbserver attached to it (the
+    image's, run through ``docker exec -i``)."""
+    found = exec_session(client)
+    if found is None or not found.executor_pid:
+        raise NotSupportedError(f"crossjit debug cannot find the executor of {container}",
+                                why="its session did not report the executor's pid "
+                                    "(the debian variant's relay is socat)",
+                                hint="debug on a remote engine with the musl variant")
+    info = (engine or containers.connect()).get(container)
+    labels = info.labels if info is not None else {}
+    if not labels.get(L_DEBUG):
+        raise NotSupportedError(
+            f"the container {container} has no gdbserver",
+            why="its image was built without one (crossjit adds this host's gdbserver to "
+                "images for remote engines when it is installed and the CPUs match)",
+            hint="apt-get install gdbserver, then `crossjit executor up` again")
+    loader = DEBUG_LOADER.get(labels.get(L_ARCH, "x86_64"), DEBUG_LOADER["x86_64"])
+    d = labels[L_DEBUG]
+    return found.executor_pid, ["docker", "exec", "-i", container, f"{d}/{loader}",
+                                "--library-path", d, f"{d}/gdbserver", "--attach", "-",
+                                str(found.executor_pid)]
