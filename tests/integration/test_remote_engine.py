@@ -141,6 +141,15 @@ def test_executor_up(remote: RemoteEngine) -> None:
     assert host["NetworkMode"] == "none"
     assert attrs["Config"]["User"] == "65534:65534"
     assert attrs["Config"]["Labels"]["crossjit.channel"] == "exec"
+    # SYS_PTRACE gives no process a capability: the user is not root, no-new-privileges
+    # (this engine shares our pid namespace, so `docker top`'s pids are ours to read)
+    pids = remote.docker("top", "crossjit-musl", "-eo", "pid").split()[1:]
+    assert pids
+    for pid in pids:
+        status = dict(line.split(":\t", 1) for line in
+                      Path(f"/proc/{pid}/status").read_text().splitlines() if ":\t" in line)
+        assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0, status
+        assert status["NoNewPrivs"].strip() == "1", status
 
 
 @pytest.mark.parametrize("name", ["argc_sub1", "qsort_cb", "exit7", "stdin_echo", "segv"])
@@ -226,6 +235,57 @@ def test_debug_seed_scenario(remote: RemoteEngine, tmp_path: Path) -> None:
     assert host["CapAdd"] == ["SYS_PTRACE"] and host["CapDrop"] == ["ALL"]
     assert host["NetworkMode"] == "none" and host["Privileged"] is False
     assert host["SecurityOpt"] == ["no-new-privileges:true"]
+
+
+TICKER = """#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+  for (int i = 0; i < 100000; i++) { printf("%s %d\\n", "v1", i); fflush(stdout); usleep(50000); }
+  return 0;
+}
+"""
+
+
+def test_watch_follows_an_edit(remote: RemoteEngine, tmp_path: Path) -> None:
+    """`run --watch` in a profile's own container there: an edit replaces the program
+    (the old session is ended through its relay's `docker exec`), Ctrl-C removes it."""
+    name = f"tick-{TAG}"
+    (tmp_path / "main.c").write_text(TICKER)
+    profile = tmp_path / "tick.yaml"
+    profile.write_text(f"name: {name}\ntarget:\n  triple: x86_64-linux-musl\n"
+                       "sysroot: debian-musl\nexecutor:\n  variant: musl\n"
+                       "sources: [main.c]\n")
+    out, err = tmp_path / "out", tmp_path / "err"
+    with out.open("wb") as o, err.open("wb") as e:
+        proc = subprocess.Popen(
+            isolated(remote, [sys.executable, "-m", "crossjit", "run", str(profile),
+                              "--watch"]),
+            cwd=tmp_path, env=environment(remote), stdin=subprocess.DEVNULL, stdout=o,
+            stderr=e)
+
+    def wait_for(needle: str, deadline: float) -> None:
+        end = time.monotonic() + deadline
+        while needle not in out.read_text(errors="replace"):
+            assert proc.poll() is None and time.monotonic() < end, err.read_text()[-3000:]
+            time.sleep(0.05)
+
+    try:
+        wait_for("v1 3\n", 300)
+        assert f"crossjit-{name}" in remote_names(remote)
+        (tmp_path / "main.c").write_text(TICKER.replace('"v1"', '"v2"'))
+        wait_for("v2 3\n", 60)
+        seen = out.read_text()
+        time.sleep(0.5)  # the old program is gone: no v1 line after the first v2 one
+        after = out.read_text()[seen.index("v2 0"):]
+        assert "v1" not in after, after
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert f"crossjit-{name}" not in remote_names(remote), err.read_text()[-3000:]
 
 
 def test_executor_down(remote: RemoteEngine) -> None:
