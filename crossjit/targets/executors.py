@@ -326,7 +326,7 @@ def run_spec(cfg: ExecutorConfig, image: str, rundir: Path) -> containers.RunSpe
             L_KIND: "executor",
             L_VARIANT: cfg.variant,
             L_PROFILE: cfg.profile or "",
-            L_RUNDIR: str(rundir),
+            L_RUNDIR: "" if cfg.remote else str(rundir),
             L_STATUS: STATUS_FILE,
             L_ARCH: cfg.arch,
             **labels,
@@ -473,7 +473,8 @@ def down(name: str | None = None) -> list[str]:
         if info is None or info.labels.get(L_KIND) != "executor":
             continue
         engine.remove(n)
-        shutil.rmtree(info.labels.get(L_RUNDIR) or run_dir(n), ignore_errors=True)
+        if info.labels.get(L_CHANNEL) != CHANNEL_EXEC:  # a remote one has none here
+            shutil.rmtree(info.labels.get(L_RUNDIR) or run_dir(n), ignore_errors=True)
         removed.append(n)
     return removed
 

@@ -63,6 +63,7 @@ def test_remote_spec_mounts_nothing_of_this_host() -> None:
     assert spec.cap_add == ("SYS_PTRACE",) and spec.cap_drop == ("ALL",)
     assert spec.network == "none"
     assert spec.labels[executors.L_CHANNEL] == executors.CHANNEL_EXEC
+    assert spec.labels[executors.L_RUNDIR] == ""  # no host folder: `down` removes none
     local = executors.run_spec(executors.ExecutorConfig(variant="musl", name="crossjit-x"),
                                "img", Path("/run/x"))
     assert local.cap_add == () and local.binds == {"/run/x": ("/run/crossjit", "rw")}
