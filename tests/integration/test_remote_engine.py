@@ -288,6 +288,11 @@ def test_watch_follows_an_edit(remote: RemoteEngine, tmp_path: Path) -> None:
     assert f"crossjit-{name}" not in remote_names(remote), err.read_text()[-3000:]
 
 
+def test_doctor_names_the_remote_engine(remote: RemoteEngine) -> None:
+    out = text(crossjit(remote, "doctor", timeout=120))
+    assert f"remote: tcp://{remote.address}:2376" in out, out
+
+
 def test_executor_down(remote: RemoteEngine) -> None:
     p = crossjit(remote, "executor", "down", "musl")
     assert p.returncode == 0, text(p)
