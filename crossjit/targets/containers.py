@@ -480,7 +480,9 @@ def _client_from_env(timeout: int) -> Any:
     # while the client asks the engine's version, ignored (trust_env) afterwards.
     with _without_env("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "HTTPS_PROXY", "https_proxy"):
         if endpoint is None:
-            client = docker.from_env(timeout=timeout)
+            # ssh://: the user's OpenSSH client (config, agent, known_hosts), not paramiko
+            ssh = os.environ.get("DOCKER_HOST", "").startswith("ssh://")
+            client = docker.from_env(timeout=timeout, use_ssh_client=ssh)
         else:
             host, tls = endpoint
             client = docker.DockerClient(base_url=host, tls=tls or False, timeout=timeout,
