@@ -34,7 +34,9 @@ def _engine() -> Check:
     except ContainerError as err:
         return Check("docker engine", False, err.why or err.what, containers.START_ENGINE_HINT)
     driver = info.get("Driver", "?")
-    return Check("docker engine", True, f"Docker {engine.version()}, storage driver {driver}")
+    where = f", remote: {engine.host} ({info.get('Name', '?')})" if engine.remote else ""
+    return Check("docker engine", True,
+                 f"Docker {engine.version()}, storage driver {driver}{where}")
 
 
 def _clang() -> Check:

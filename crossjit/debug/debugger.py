@@ -23,7 +23,10 @@ executor is a ``docker exec`` session (``executors.session``), and the debugger 
 this host and attaches to it by its *host* pid, found from the session's unix socket
 (SO_PEERCRED). A container is only namespaces over the host's kernel: host root may
 ptrace any process, so nothing is added to the container (no capability, no gdbserver,
-no port). See docs/debugging.md for what that costs (pid-namespace caveats).
+no port). See docs/debugging.md for what that costs (pid-namespace caveats). A container
+of a *remote* engine is another machine's process: gdb runs here and talks to a
+gdbserver inside the container through a `docker exec -i` stream (`target remote |`),
+as for an SSH device; such containers are started with SYS_PTRACE (docs/containers.md).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from crossjit.run.session import JitRequest, run_jit
 from crossjit.targets import procfs
 
 if TYPE_CHECKING:
+    from crossjit.targets.base import Target as BaseTarget
     from crossjit.targets.executors import ExecutorConfig
 
 
@@ -313,34 +317,19 @@ def _profile_runner(req: DebugRequest, progress: Progress | None, warn: Progress
 
 
 @contextlib.contextmanager
-def _container_session(name: str, interactive: bool) -> Iterator[tuple[OrcClient, Target]]:
-    from crossjit.targets import executors
-
-    # The program's stdout/stderr are ours (docker exec -i), its stdin is /dev/null when
-    # the terminal is the debugger's; the docker client gets a session of its own so the
-    # terminal's Ctrl-C (the debugger's) cannot kill it and cut the program's output.
-    with executors.session(name, stdin=subprocess.DEVNULL if interactive else None,
-                           new_session=True) as client:
-        client.timeout = DEBUG_CALL_TIMEOUT
-        yield client, Target(executors.session_executor_pid(client, name), container=name)
-
-
-@contextlib.contextmanager
-def _ssh_session(spec: str, interactive: bool, triple: str | None
-                 ) -> Iterator[tuple[OrcClient, Target]]:
-    """A session on an SSH device, for gdb through the device's gdbserver. As in a
-    container: stdin /dev/null when the terminal is the debugger's, and the session's
-    ssh in a session of its own so the terminal's Ctrl-C cannot cut the connection."""
-    from crossjit.project.plan import ExecutorChoice
-    from crossjit.run.session import target_for
-
-    device = target_for(ExecutorChoice(spec=spec))
-    assert device is not None
-    with device.session(triple=triple, stdin=subprocess.DEVNULL if interactive else None,
+def _target_session(target: BaseTarget, interactive: bool, triple: str | None
+                    ) -> Iterator[tuple[OrcClient, Target]]:
+    """A session on any target (targets.base) and how the debugger reaches its executor
+    (``attach``): by pid here (a local executor, a container of this host's engine), or
+    through a gdbserver command (an SSH device, a remote engine's container). The
+    program's stdin is /dev/null when the terminal is the debugger's, and the session's
+    processes (the executor, `docker exec`, ssh) get a session of their own so the
+    terminal's Ctrl-C (the debugger's) cannot cut the program's output."""
+    with target.session(triple=triple, stdin=subprocess.DEVNULL if interactive else None,
                         new_session=True) as client:
         client.timeout = DEBUG_CALL_TIMEOUT
-        pid, command = device.gdbserver(client)
-        yield client, Target(pid, remote=tuple(command))
+        where = target.attach(client)
+        yield client, Target(where.pid, container=where.container, remote=where.remote)
 
 
 @contextlib.contextmanager
@@ -348,37 +337,19 @@ def _executor(spec_text: str | None, cfg: ExecutorConfig | None, interactive: bo
               progress: Progress | None, triple: str | None = None,
               ) -> Iterator[tuple[OrcClient, Target]]:
     """A connected executor (handshake done, no code yet) and the process to attach to."""
+    from crossjit.project.plan import ExecutorChoice
+    from crossjit.run.session import target_for
     from crossjit.targets import executors
+    from crossjit.targets.container import container_target
 
     if cfg is not None:  # a profile's own container: started if needed, removed if we did
         with (executors.running(cfg, progress=progress or quiet),
-              _container_session(cfg.name, interactive) as pair):
+              _target_session(container_target(cfg.name), interactive, triple) as pair):
             yield pair
         return
-    container = docker_container(spec_text)
-    if container is not None:
-        with _container_session(container, interactive) as pair:
-            yield pair
-        return
-    if spec_text is not None and spec_text.startswith("ssh:"):
-        with _ssh_session(spec_text, interactive, triple) as pair:
-            yield pair
-        return
-    spec = ExecutorSpec.parse(spec_text) if spec_text else ExecutorSpec.default()
-    if spec.kind != "spawn":
-        raise UsageError(
-            f"crossjit debug needs a local executor (spawn:PATH) or a container "
-            f"(docker:VARIANT), not {spec}",
-            hint="the debugger attaches to the executor process, so it must run on this "
-            "host or in a container of this host's Docker engine",
-        )
-    client = spawn_executor(spec, interactive=interactive)
-    transport = client.transport
-    assert isinstance(transport, SpawnedTransport)
-    try:
-        yield client, Target(transport.proc.pid)
-    finally:
-        client.close()
+    with _target_session(target_for(ExecutorChoice(spec=spec_text)), interactive,
+                         triple) as pair:
+        yield pair
 
 
 def run_debug(req: DebugRequest, progress: Progress | None = None,

@@ -22,7 +22,6 @@ from crossjit.project.plan import (
     ExecutorChoice,
     RunPlan,
     default_sysroot_for,
-    docker_container,
     is_foreign,
     local_executor_for,
 )
@@ -93,38 +92,26 @@ def connect(spec: str | None, progress: Progress | None = None) -> OrcClient:
     return client
 
 
-def target_for(choice: ExecutorChoice) -> Target | None:
-    """The target behind a spec, for the kinds that answer the targets.base interface
-    (so far: ssh:); None for the others, which open_executor still handles itself."""
-    if not (choice.spec or "").startswith("ssh:"):
-        return None
-    from crossjit.targets.ssh import SshDevice
+def target_for(choice: ExecutorChoice) -> Target:
+    """The target behind a spec (targets/kinds.py): every kind answers the targets.base
+    interface — local spawn (None: the default LLVM executor), tcp, a container (of this
+    host's engine or a remote one's; a daemon's child takes its spare session there), an
+    SSH device."""
+    from crossjit.run import spares
+    from crossjit.targets.kinds import target_of
 
-    assert choice.spec is not None
-    return SshDevice.from_spec(choice.spec, env=choice.env, workdir=choice.workdir)
+    return target_of(choice, opener=spares.session)
 
 
 @contextlib.contextmanager
 def open_executor(spec: str | None, progress: Progress | None = None, *,
                   target: Target | None = None, triple: str | None = None,
                   ) -> Iterator[OrcClient]:
-    """Any executor spec, including docker:VARIANT (the container `executor up` started)
-    and ssh:HOST (``target``: its Target; ``triple``: what code it must run)."""
+    """A session on any executor spec: spawn:, tcp:, docker:VARIANT (the container
+    `executor up` started), ssh:HOST (``target``: its Target if made already;
+    ``triple``: what code it must run)."""
     target = target or target_for(ExecutorChoice(spec=spec))
-    if target is not None:
-        with target.session(triple=triple, progress=progress) as client:
-            yield client
-        return
-    container = docker_container(spec)
-    if container is not None:
-        from crossjit.run import spares
-
-        with spares.session(container) as client:
-            if progress:
-                progress(f"executor {container}: {client.info.triple}, {client.info.dialect}")
-            yield client
-        return
-    with connect(spec, progress) as client:
+    with target.session(triple=triple, progress=progress) as client:
         yield client
 
 
@@ -135,6 +122,7 @@ def open_profile_container(profile: Profile, mounts: Sequence[tuple[Path, str]],
     A daemon's child takes the daemon's spare session there (run/spares.py)."""
     from crossjit.run import spares
     from crossjit.targets import executors
+    from crossjit.targets.container import container_target
 
     cfg = executors.config(profile=profile, mounts=mounts)
     spare = spares.take(cfg.name)
@@ -143,7 +131,7 @@ def open_profile_container(profile: Profile, mounts: Sequence[tuple[Path, str]],
             yield client
         return
     with (executors.running(cfg, progress=progress or quiet, keep=keep),
-          executors.session(cfg.name) as client):
+          container_target(cfg.name).session() as client):
         yield client
 
 
@@ -312,7 +300,8 @@ def run_jit(req: JitRequest, progress: Progress | None = None,
     if client is None and executor is None and req.target and is_foreign(req.target):
         # Another CPU (AArch64 on x86-64): the host's default executor cannot run it.
         executor = local_executor_for(req.target)
-    device = target_for(ExecutorChoice(spec=executor))  # an SSH device, or None
+    # (with ``client`` given, only for its libraries' names)
+    device = target_for(ExecutorChoice(spec=executor))
     ctx = (contextlib.closing(client) if client is not None
            else open_executor(executor, progress, target=device, triple=req.target))
     with ctx as client:
@@ -328,8 +317,7 @@ def run_jit(req: JitRequest, progress: Progress | None = None,
                 sysroot=sysroot,
             ),
             executor=ExecutorChoice(spec=executor),
-            dlopen=(device.resolve_libraries((*req.dlopen, *shared)) if device
-                    else (*req.dlopen, *shared)),
+            dlopen=device.resolve_libraries((*req.dlopen, *shared)),
             args=req.program_args,
         )
         return execute(client, plan, progress, warn)
@@ -499,6 +487,6 @@ def run_profile(path: Path, args: tuple[str, ...] | None, *, executor: str | Non
                  f"({spec or 'the default LLVM executor'})")
     target = target_for(dataclasses.replace(plan.executor, spec=spec))
     with open_executor(spec, progress, target=target, triple=plan.build.target) as client:
-        if target is not None:  # by SONAME, against the target's own libraries
-            plan = dataclasses.replace(plan, dlopen=target.resolve_libraries(plan.dlopen))
+        # by SONAME, against the target's own libraries (an SSH device's)
+        plan = dataclasses.replace(plan, dlopen=target.resolve_libraries(plan.dlopen))
         return execute(client, plan, progress, warn)

@@ -41,7 +41,6 @@ from crossjit.errors import (
     quiet,
 )
 from crossjit.orc.client import ExecutorSpec, OrcClient
-from crossjit.orc.transport import SpawnedTransport
 from crossjit.project.plan import RunPlan, docker_container, local_executor_for
 from crossjit.run import loader, session
 from crossjit.run.live import LiveProgram, LiveRefusal, refusal_paragraph
@@ -178,38 +177,31 @@ class Slot:
 
 
 def open_local(spec: str) -> Slot:
-    """A freshly spawned executor on this host."""
-    client = OrcClient.open(ExecutorSpec.parse(spec))
-    transport = client.transport
-    assert isinstance(transport, SpawnedTransport)
-    return Slot(client, (transport.proc.pid,), client.close)
+    """A freshly spawned executor on this host (its stdin is ours, as with `run`)."""
+    from crossjit.targets.spawn import LocalSpawn
+
+    return open_on_target(LocalSpawn(spec), None, stdin=None)
 
 
 def open_in_container(name: str) -> Slot:
-    """A fresh executor session in container ``name``. Its stdin is /dev/null: the
-    terminal cannot be shared by the running program and the spare session's
-    ``docker exec``; stdout/stderr reach the terminal as with `crossjit run`."""
-    from crossjit.targets import containers, executors
+    """A fresh executor session in container ``name`` (this host's engine or a remote
+    one's). Its stdin is /dev/null: the terminal cannot be shared by the running program
+    and the spare session's ``docker exec``; stdout/stderr reach the terminal as with
+    `crossjit run`."""
+    from crossjit.targets.container import container_target
 
-    engine = containers.connect()  # one per session: docker-py is not shared across threads
+    return open_on_target(container_target(name), None)
+
+
+def open_on_target(target: Target, triple: str | None,
+                   stdin: int | None = subprocess.DEVNULL) -> Slot:
+    """A fresh session on a target (targets.base). Its stdin is /dev/null unless
+    ``stdin`` says otherwise; killing its local processes (``local_pids``: the executor,
+    a container session's processes, the session's ssh or ``docker exec`` relay) ends
+    the executor wherever it runs."""
     stack = contextlib.ExitStack()
     try:
-        client = stack.enter_context(
-            executors.session(name, engine=engine, stdin=subprocess.DEVNULL))
-        pids = executors.session_processes(client, name)
-    except BaseException:
-        stack.close()
-        raise
-    return Slot(client, tuple(sorted(pids)), stack.close)
-
-
-def open_on_target(target: Target, triple: str | None) -> Slot:
-    """A fresh session on a target of the targets.base interface (an SSH device). Its
-    stdin is /dev/null, as in a container; killing its local processes (the session's
-    ssh) ends the executor on the far side, which exits with its connection."""
-    stack = contextlib.ExitStack()
-    try:
-        client = stack.enter_context(target.session(triple=triple, stdin=subprocess.DEVNULL))
+        client = stack.enter_context(target.session(triple=triple, stdin=stdin))
         pids = target.local_pids(client)
     except BaseException:
         stack.close()
@@ -256,8 +248,8 @@ def place_of(run: session.ProfileRun, say: Progress | None) -> Place:
         if say:
             say(f"profile {plan.name} has no container executor: running it on this host "
                 f"({spec or 'the default LLVM executor'})")
-    target = session.target_for(dataclasses.replace(plan.executor, spec=spec))
-    if target is not None:
+    if spec is not None and spec.startswith("ssh:"):
+        target = session.target_for(dataclasses.replace(plan.executor, spec=spec))
         return Place(spec=spec, target=target, triple=plan.build.target,
                      key=(plan.executor.env, plan.executor.workdir))
     parsed = ExecutorSpec.parse(spec) if spec else ExecutorSpec.default()

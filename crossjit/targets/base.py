@@ -3,9 +3,10 @@
 A *target* is a place where an executor runs. The session asks each kind the same few
 questions — what the target is, which executor binary it needs and how that gets there,
 how the protocol channel is opened, how the program's stdio travels, how a debugger would
-attach, how it is cleaned up — and uses nothing below this interface. The SSH device
-(``ssh.py``) is the first kind written against it; local spawn, tcp and containers still
-live in ``session.py`` / ``executors.py`` and move behind it later.
+attach, how it is cleaned up. One module per kind: ``spawn.py`` (local spawn), ``tcp.py``,
+``container.py`` (a container of this host's Docker engine), ``remote_engine.py`` (a
+container of another machine's engine), ``ssh.py`` (an SSH device); ``kinds.py`` picks
+the kind of a spec. docs/targets.md says which callers still go below the interface.
 """
 
 from __future__ import annotations
@@ -32,6 +33,28 @@ class TargetInfo:
     libc: str  # glibc | musl | none (only a static executor can run)
     page_size: int
     triple: str  # the triple code is generated for (what its executor reports)
+
+
+@dataclass(frozen=True)
+class Attach:
+    """How a debugger reaches a session's executor (``Target.attach``)."""
+
+    pid: int  # in this host's pid namespace; with ``remote``: in the target's
+    container: str | None = None  # a container of this host's engine it runs in
+    # a command whose stdin/stdout speak gdb's remote protocol to a gdbserver attached
+    # to it (gdb's `target remote | COMMAND`): SSH devices, remote engines
+    remote: tuple[str, ...] = ()
+
+
+def info_of(client: OrcClient) -> TargetInfo:
+    """A target's TargetInfo from its executor's Setup message (the kinds whose executor
+    is already there to ask: local spawn, tcp, containers)."""
+    from crossjit import arch_name
+
+    triple = client.info.triple
+    libc = "musl" if "musl" in triple else "glibc" if "gnu" in triple else "none"
+    return TargetInfo(arch=arch_name(triple), libc=libc, page_size=client.info.page_size,
+                      triple=triple)
 
 
 class Target(Protocol):
@@ -68,10 +91,10 @@ class Target(Protocol):
         """dlopen names as the target's own loader must be given them (SONAMEs)."""
         ...
 
-    def gdbserver(self, client: OrcClient) -> tuple[int, list[str]]:
-        """For gdb: the pid of ``client``'s executor on the target and a command whose
-        stdin/stdout speak gdb's remote protocol to a gdbserver attached to it (gdb's
-        ``target remote | COMMAND``). Raises when the target has none."""
+    def attach(self, client: OrcClient) -> Attach:
+        """How a debugger reaches ``client``'s executor: its pid here (local spawn, a
+        local container), or a gdbserver command (SSH devices, remote engines). Raises
+        a clear error where no debugger can attach (tcp)."""
         ...
 
 

@@ -108,6 +108,7 @@ class RunSpec:
     binds: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # host: (path, mode)
     environment: Mapping[str, str] = field(default_factory=dict)
     working_dir: str | None = None
+    cap_add: Sequence[str] = ()  # only SYS_PTRACE, on remote engines (docs/containers.md)
     # docker-init as PID 1 reaps orphans: a session's executor outlives its socat parent,
     # and zombies would count against pids_limit until sessions could not start.
     init: bool = True
@@ -116,18 +117,23 @@ class RunSpec:
 class Engine:
     """A connection to one Docker engine."""
 
-    def __init__(self, client: Any = None, lite: _Lite | None = None, timeout: int = 10
-                 ) -> None:
+    def __init__(self, client: Any = None, lite: _Lite | None = None, timeout: int = 10,
+                 *, remote: bool = False, host: str = "") -> None:
         self._docker = client
         self._lite = lite
         self._timeout = timeout
+        #: the engine runs on another machine: no host path can be bind-mounted into its
+        #: containers and no host pid is ours (``is_remote``)
+        self.remote = remote
+        #: how the engine was named (DOCKER_HOST, the context's endpoint), for messages
+        self.host = host
 
     @property
     def _client(self) -> Any:
         """docker-py's client, made on first use (the engine answered ``_Lite``'s ping)."""
         if self._docker is None:
             try:
-                self._docker = docker.from_env(timeout=self._timeout)
+                self._docker = _client_from_env(self._timeout)
             except docker.errors.DockerException as exc:
                 raise ContainerError("no Docker engine is answering", why=_why_no_engine(exc),
                                      hint=START_ENGINE_HINT) from None
@@ -274,6 +280,7 @@ class Engine:
                 read_only=spec.read_only,
                 tmpfs=dict(spec.tmpfs),
                 cap_drop=list(spec.cap_drop),
+                cap_add=list(spec.cap_add) or None,
                 security_opt=list(spec.security_opt),
                 pids_limit=spec.pids_limit,
                 mem_limit=spec.mem_limit,
@@ -385,7 +392,8 @@ def _guarded(stream: Iterator[bytes], what: str) -> Iterator[bytes]:
 
 
 def connect(timeout: int = 10) -> Engine:
-    """The engine named by DOCKER_HOST (default: the local socket), checked with a ping."""
+    """The engine named by DOCKER_HOST or the current docker context (default: the local
+    socket), checked with a ping."""
     path = _local_socket()
     if path is not None:
         lite = _Lite(path, timeout)
@@ -396,9 +404,10 @@ def connect(timeout: int = 10) -> Engine:
                    if isinstance(exc, FileNotFoundError) else exc.strerror or str(exc))
             raise ContainerError("no Docker engine is answering", why=why,
                                  hint=START_ENGINE_HINT) from None
-        return Engine(None, lite, timeout)
+        return Engine(None, lite, timeout, remote=is_remote(f"unix://{path}"),
+                      host=f"unix://{path}")
     try:
-        client = docker.from_env(timeout=timeout)
+        client = _client_from_env(timeout)
         client.ping()
     except docker.errors.DockerException as exc:
         raise ContainerError(
@@ -406,7 +415,90 @@ def connect(timeout: int = 10) -> Engine:
             why=_why_no_engine(exc),
             hint=START_ENGINE_HINT,
         ) from None
-    return Engine(client)
+    host = os.environ.get("DOCKER_HOST") or str(getattr(client.api, "base_url", "") or "")
+    endpoint = _context_endpoint()
+    if endpoint is not None:
+        host = endpoint[0]
+    return Engine(client, remote=is_remote(host), host=host)
+
+
+def is_remote(host: str) -> bool:
+    """Whether the engine at ``host`` (a DOCKER_HOST-style URL) is on another machine.
+
+    A unix socket is this machine's engine; tcp:// and ssh:// (also to a loopback
+    address: that is how a forwarded remote engine looks) are another machine's, whose
+    containers cannot see this host's files or pids. CROSSJIT_DOCKER_REMOTE=1 or 0 says
+    it explicitly (a unix socket forwarded from elsewhere, a tcp engine on this host)."""
+    forced = os.environ.get("CROSSJIT_DOCKER_REMOTE", "").strip().lower()
+    if forced in ("1", "yes", "true"):
+        return True
+    if forced in ("0", "no", "false"):
+        return False
+    return not (host.startswith("unix://") or host.startswith("http+unix://")
+                or host.startswith("npipe://"))
+
+
+def _context_endpoint() -> tuple[str, Any] | None:
+    """(host, TLS config) of the current docker context when it is not the default one:
+    DOCKER_CONTEXT, or ``currentContext`` in $DOCKER_CONFIG/config.json, as the docker CLI
+    reads them. docker-py's ``from_env`` looks at DOCKER_HOST only. None: no context."""
+    if os.environ.get("DOCKER_HOST"):
+        return None  # DOCKER_HOST wins over contexts, as for the CLI
+    name = os.environ.get("DOCKER_CONTEXT") or _current_context_name()
+    if not name or name == "default":
+        return None
+    from docker.context import ContextAPI
+
+    ctx = ContextAPI.get_context(name)
+    if ctx is None:
+        raise ContainerError(f"no docker context {name!r}",
+                             hint="list them with `docker context ls`")
+    return str(ctx.Host), ctx.TLSConfig
+
+
+def _current_context_name() -> str | None:
+    """``currentContext`` of the docker CLI's config.json, read without docker-py (whose
+    import the hot path avoids)."""
+    import json
+
+    folder = os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker")
+    try:
+        with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
+            name = json.load(f).get("currentContext")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(name) if name else None
+
+
+def _client_from_env(timeout: int) -> Any:
+    """docker-py's client for DOCKER_HOST (+ DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) or the
+    current docker context."""
+    endpoint = _context_endpoint()
+    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE (set on many machines) override
+    # the session's CA — the engine's own ca.pem from DOCKER_CERT_PATH — and then refuses
+    # the engine's certificate; nor should HTTPS_PROXY reroute the engine's API. Hidden
+    # while the client asks the engine's version, ignored (trust_env) afterwards.
+    with _without_env("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "HTTPS_PROXY", "https_proxy"):
+        if endpoint is None:
+            # ssh://: the user's OpenSSH client (config, agent, known_hosts), not paramiko
+            ssh = os.environ.get("DOCKER_HOST", "").startswith("ssh://")
+            client = docker.from_env(timeout=timeout, use_ssh_client=ssh)
+        else:
+            host, tls = endpoint
+            client = docker.DockerClient(base_url=host, tls=tls or False, timeout=timeout,
+                                         use_ssh_client=host.startswith("ssh://"))
+    if str(client.api.base_url).startswith("https://"):
+        client.api.trust_env = False
+    return client
+
+
+@contextlib.contextmanager
+def _without_env(*names: str) -> Iterator[None]:
+    saved = {n: os.environ.pop(n) for n in names if n in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def _why_no_engine(exc: Exception) -> str:
@@ -427,7 +519,11 @@ def _local_socket() -> str | None:
     tcp/ssh engines and contexts, which docker-py handles (TLS, SSH, ...)."""
     if os.environ.get("DOCKER_CONTEXT"):
         return None
-    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    host = os.environ.get("DOCKER_HOST")
+    if not host:
+        if (_current_context_name() or "default") != "default":
+            return None  # the current docker context names the engine
+        host = "unix:///var/run/docker.sock"
     return host.removeprefix("unix://") if host.startswith("unix://") else None
 
 

@@ -62,6 +62,14 @@ L_STATUS, STATUS_FILE = "crossjit.session-status", "file"
 # The container's CPU; an AArch64 one on another host runs everything under qemu-user.
 L_ARCH = "crossjit.arch"
 QEMU_IN_IMAGE = "/usr/bin/qemu-aarch64-static"
+# How sessions reach the executor: "mount" (a host directory bind-mounted at
+# /run/crossjit; a container of this host's engine) or "exec" (a remote engine: the
+# protocol travels through the attached stream of a `docker exec` running a relay).
+L_CHANNEL, CHANNEL_EXEC = "crossjit.channel", "exec"
+# Images built for a remote engine carry a gdbserver (crossjit debug cannot attach by a
+# host pid there): its files, and the label saying so.
+L_DEBUG, DEBUG_DIR = "crossjit.debug-server", "/opt/crossjit/debug"
+DEBUG_LOADER = {"x86_64": "ld-linux-x86-64.so.2", "aarch64": "ld-linux-aarch64.so.1"}
 
 
 
@@ -80,6 +88,8 @@ class ExecutorConfig:
     workdir: str | None = None
     mounts: tuple[tuple[Path, str], ...] = ()
     tls: str | None = None  # container folder for the self-signed cert.pem + key.pem
+    ports: tuple[int, ...] = ()  # what the program serves (reported for remote engines)
+    remote: bool = False  # the engine is another machine's (set by `up`)
     pids_limit: int = 128
     mem_limit: str = "1g"
     extra: dict[str, str] = field(default_factory=dict)
@@ -144,6 +154,7 @@ def config(
         workdir=ex.workdir if ex is not None else None,
         mounts=tuple(mounts),
         tls=ex.tls if ex is not None else None,
+        ports=tuple(p.host for p in ex.ports) if ex is not None else (),
     )
 
 
@@ -210,6 +221,44 @@ def _assemble_context(cfg: ExecutorConfig, ctx: Path) -> None:
     elif cfg.variant == "alpine":
         shutil.copytree(plan.EXECUTOR_SOURCE / "src", ctx / "src", dirs_exist_ok=True)
     (libs / ".keep").touch()  # COPY of an empty folder must still work
+    if cfg.remote:
+        _remote_layers(cfg, ctx)
+
+
+def _remote_layers(cfg: ExecutorConfig, ctx: Path) -> None:
+    """What a remote engine's image needs on top of the recipe: a gdbserver (with the
+    loader and libraries it runs with, from this host) for `crossjit debug`, and the
+    profile's mounts as files — host paths cannot be bind-mounted into a container on
+    another machine, so their contents travel in the build context (a snapshot taken at
+    `executor up`)."""
+    lines = ["", "# added by crossjit for a remote engine (executors._remote_layers)"]
+    if cfg.arch == plan.host_arch() and (server := shutil.which("gdbserver")):
+        debug = ctx / "crossjit-debug"
+        debug.mkdir()
+        for f in (Path(server), *_shared_closure(Path(server))):
+            shutil.copy2(f.resolve(), debug / f.name)
+        lines.append(f"COPY crossjit-debug/ {DEBUG_DIR}/")
+    for i, (host, path) in enumerate(cfg.mounts):
+        if not host.is_dir():
+            raise ContainerError(f"cannot copy the mount {host} to a remote engine",
+                                 why="it is not a directory")
+        shutil.copytree(host, ctx / "crossjit-mounts" / str(i), symlinks=True)
+        lines.append(f"COPY crossjit-mounts/{i}/ {path.rstrip('/')}/")
+    with open(ctx / "Dockerfile", "a", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+
+
+def _shared_closure(exe: Path) -> list[Path]:
+    """The loader and shared libraries ``exe`` runs with on this host (from ldd)."""
+    out = subprocess.run(["ldd", str(exe)], capture_output=True, text=True, timeout=30,
+                         check=False).stdout
+    found = []
+    for line in out.splitlines():
+        parts = line.split()
+        path = parts[2] if len(parts) >= 3 and parts[1] == "=>" else parts[0] if parts else ""
+        if path.startswith("/"):
+            found.append(Path(path))
+    return found
 
 
 def _context_hash(ctx: Path, bases: Sequence[str]) -> str:
@@ -226,8 +275,10 @@ def build_image(cfg: ExecutorConfig, engine: containers.Engine, progress: Progre
         tag = f"{IMAGE_PREFIX}{recipe}:{_context_hash(ctx, bases)}"
         if engine.image_id(tag) is None:
             progress(f"building executor image {tag}")
+            debug = {L_DEBUG: DEBUG_DIR} if (ctx / "crossjit-debug").is_dir() else {}
             engine.build(
-                ctx, tag, labels={L_KIND: "executor", L_VARIANT: cfg.variant, L_ARCH: cfg.arch},
+                ctx, tag, labels={L_KIND: "executor", L_VARIANT: cfg.variant, L_ARCH: cfg.arch,
+                                  **debug},
                 progress=progress
             )
     return tag
@@ -253,8 +304,21 @@ def _container_user() -> tuple[int, int]:
 
 def run_spec(cfg: ExecutorConfig, image: str, rundir: Path) -> containers.RunSpec:
     uid, gid = _container_user()
-    binds = {str(rundir): (CONTAINER_RUN, "rw")}
-    binds.update({str(host): (path, "ro") for host, path in cfg.mounts})
+    tmpfs = {"/tmp": "rw,nosuid,nodev,noexec,size=64m"}
+    labels: dict[str, str] = {}
+    cap_add: tuple[str, ...] = ()
+    if cfg.remote:
+        # Nothing of this host is mounted: the sockets live in a private tmpfs that only
+        # the container's own processes (the session's relay) can open.
+        binds: dict[str, tuple[str, str]] = {}
+        tmpfs[CONTAINER_RUN] = f"rw,nosuid,nodev,noexec,size=1m,mode=0700,uid={uid},gid={gid}"
+        labels = {L_CHANNEL: CHANNEL_EXEC}
+        # gdbserver attaches from inside the container: ptrace needs CAP_SYS_PTRACE
+        # under the engine's default seccomp profile (docs/containers.md).
+        cap_add = ("SYS_PTRACE",)
+    else:
+        binds = {str(rundir): (CONTAINER_RUN, "rw")}
+        binds.update({str(host): (path, "ro") for host, path in cfg.mounts})
     return containers.RunSpec(
         image=image,
         name=cfg.name,
@@ -262,17 +326,19 @@ def run_spec(cfg: ExecutorConfig, image: str, rundir: Path) -> containers.RunSpe
             L_KIND: "executor",
             L_VARIANT: cfg.variant,
             L_PROFILE: cfg.profile or "",
-            L_RUNDIR: str(rundir),
+            L_RUNDIR: "" if cfg.remote else str(rundir),
             L_STATUS: STATUS_FILE,
             L_ARCH: cfg.arch,
+            **labels,
         },
         user=f"{uid}:{gid}",
         # Ports need the host's network (these engines have no bridge, and bridge
         # addresses are off limits); the executor channel is the unix socket either way.
         network="host" if cfg.host_network else "none",
         read_only=True,
-        tmpfs={"/tmp": "rw,nosuid,nodev,noexec,size=64m"},
+        tmpfs=tmpfs,
         cap_drop=("ALL",),
+        cap_add=cap_add,
         security_opt=("no-new-privileges:true",),
         pids_limit=cfg.pids_limit,
         mem_limit=cfg.mem_limit,
@@ -290,6 +356,8 @@ def up(
 ) -> ExecutorInfo:
     """Build the image, (re)start the container, wait until a Setup handshake succeeds."""
     engine = containers.connect()
+    if engine.remote:
+        return _up_remote(replace(cfg, remote=True), engine, progress, deadline)
     image = build_image(cfg, engine, progress)
     if engine.remove(cfg.name):
         progress(f"replaced the running {cfg.name}")
@@ -320,6 +388,47 @@ def up(
         raise
     progress(f"{cfg.name} ready: {info.triple}, protocol {info.dialect}")
     return info
+
+
+def _up_remote(cfg: ExecutorConfig, engine: containers.Engine, progress: Progress,
+               deadline: float) -> ExecutorInfo:
+    """``up`` on another machine's engine: the image (with the mounts' files and a
+    gdbserver) is built through the API, nothing of this host is mounted."""
+    if cfg.tls is not None:
+        raise NotSupportedError(
+            "executor.tls on a remote Docker engine is not supported yet",
+            why=f"the engine at {engine.host} runs on another machine, and the certificate "
+                "folder is a bind mount of this host's",
+            hint="use a local engine for HTTPS profiles, or serve TLS certificates of the "
+                 "engine's machine yourself")
+    image = build_image(cfg, engine, progress)
+    if engine.remove(cfg.name):
+        progress(f"replaced the running {cfg.name}")
+    progress(f"starting {cfg.name} ({image}) on the remote engine {engine.host}")
+    engine.run(run_spec(cfg, image, Path("/nonexistent")))
+    try:
+        info = probe(cfg.name, deadline=deadline, engine=engine)
+    except BaseException:
+        engine.remove(cfg.name, timeout=0)
+        raise
+    progress(f"{cfg.name} ready: {info.triple}, protocol {info.dialect}")
+    if cfg.ports:
+        progress(ports_note(cfg.name, cfg.ports, engine.host))
+    return info
+
+
+def ports_note(name: str, ports: Sequence[int], host: str) -> str:
+    """Where a remote container's ports are, and the command that reaches them."""
+    from urllib.parse import urlsplit
+
+    machine = urlsplit(host).hostname or host
+    user = urlsplit(host).username
+    ssh_host = f"{user}@{machine}" if user else machine
+    forwards = " ".join(f"-L {p}:127.0.0.1:{p}" for p in ports)
+    listed = ", ".join(str(p) for p in ports)
+    return (f"{name} serves port {listed} on the engine's machine {machine}, not here "
+            f"(host networking there): reach it from that machine at 127.0.0.1, or "
+            f"forward it: ssh -N {forwards} {ssh_host}")
 
 
 @contextlib.contextmanager
@@ -364,7 +473,8 @@ def down(name: str | None = None) -> list[str]:
         if info is None or info.labels.get(L_KIND) != "executor":
             continue
         engine.remove(n)
-        shutil.rmtree(info.labels.get(L_RUNDIR) or run_dir(n), ignore_errors=True)
+        if info.labels.get(L_CHANNEL) != CHANNEL_EXEC:  # a remote one has none here
+            shutil.rmtree(info.labels.get(L_RUNDIR) or run_dir(n), ignore_errors=True)
         removed.append(n)
     return removed
 
@@ -448,6 +558,7 @@ class SessionOptions(TypedDict, total=False):
     stdin: int | None
     new_session: bool
     sid: str | None
+    debuggable: bool
 
 
 @contextlib.contextmanager
@@ -464,6 +575,7 @@ def session(name: str, **options: Unpack[SessionOptions]) -> Iterator[OrcClient]
     which would otherwise die and take the program's output with it.
 
     ``sid``: the session id (default: random), which names its socket.
+    ``debuggable``: on a remote engine, a gdbserver next to the executor may attach.
     ``session_processes`` gives its host pids, so ``run --watch`` can kill a session on
     demand without waiting for ``run_as_main``.
     """
@@ -485,10 +597,16 @@ class Session:
     name: str
     sid: str
     leftovers: tuple[Path, ...]  # its socket and status files in the run dir
+    relay: subprocess.Popen[bytes] | None = None  # remote engines: the protocol's exec
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.client.close()
+        if self.relay is not None:
+            from crossjit.targets import remote_engine
+
+            remote_engine.finish_exec(self.proc, self.relay)
+            return
         _finish(self.proc, self.engine, self.name, self.sid)
         for leftover in self.leftovers:
             with contextlib.suppress(OSError):
@@ -506,6 +624,7 @@ def open_session(
     sid: str | None = None,
     stdout: int | None = None,
     stderr: int | None = None,
+    debuggable: bool = False,
 ) -> Session:
     """``session`` without the ``with``: the caller must ``close()`` it. ``stdout`` and
     ``stderr`` replace the program's (interactive only): the pipes of a daemon's spare
@@ -518,8 +637,15 @@ def open_session(
     if info is None or info.status != "running" or info.labels.get(L_KIND) != "executor":
         raise _not_running(name)
     variant = info.labels.get(L_VARIANT, "musl")
-    rundir = Path(info.labels.get(L_RUNDIR) or run_dir(name))
     sid = sid or secrets.token_hex(4)
+    if info.labels.get(L_CHANNEL) == CHANNEL_EXEC:
+        from crossjit.targets import remote_engine
+
+        return remote_engine.open_exec_session(name, info, engine, sid, timeout=timeout,
+                                  interactive=interactive, stdin=stdin,
+                                  new_session=new_session, stdout=stdout, stderr=stderr,
+                                  debuggable=debuggable)
+    rundir = Path(info.labels.get(L_RUNDIR) or run_dir(name))
     host_sock = rundir / f"{sid}.sock"
     host_status = rundir / f"{sid}.status"
     with_status = info.labels.get(L_STATUS) == STATUS_FILE
@@ -595,7 +721,11 @@ def session_processes(client: OrcClient, container: str) -> tuple[int, ...]:
     runs LLVM's executor (and records its exit status): the whole subtree is returned.
     """
     from crossjit.orc.transport import SocketTransport
+    from crossjit.targets import remote_engine
 
+    remote = remote_engine.exec_session(client)
+    if remote is not None:  # the local `docker exec` clients: the relay's ends the session
+        return (remote.relay_pid, remote.exec_pid)
     transport = client.transport
     pid = transport.peer_pid() if isinstance(transport, SocketTransport) else None
     if pid is None:

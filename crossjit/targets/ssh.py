@@ -40,7 +40,7 @@ from crossjit.compile import cache as cachedir
 from crossjit.errors import ExecutorError, NotSupportedError, Progress, UsageError
 from crossjit.project import plan
 from crossjit.targets import sshclient
-from crossjit.targets.base import TargetInfo, record
+from crossjit.targets.base import Attach, TargetInfo, record
 from crossjit.targets.sshclient import Address, is_ssh, ssh_command
 
 __all__ = ["BUILDS", "Address", "SshDevice", "is_ssh", "ssh_command"]
@@ -284,6 +284,10 @@ class SshDevice:
         return (transport.proc.pid,)
 
     # ---- debugging -------------------------------------------------------------------
+    def attach(self, client: OrcClient) -> Attach:
+        pid, command = self.gdbserver(client)
+        return Attach(pid, remote=tuple(command))
+
     def gdbserver(self, client: OrcClient) -> tuple[int, list[str]]:
         """The executor's pid on the device, and ``ssh HOST gdbserver - --attach PID``."""
         transport = client.transport

@@ -2,8 +2,13 @@
  *   filedescs=IN,OUT   use two inherited fds (may be equal)
  *   listen=HOST:PORT   accept one TCP connection on exactly HOST:PORT
  *   unix=PATH          accept one connection on a unix socket at PATH
- *   connect=PATH       connect to a unix socket at PATH (an ssh -R forward) */
+ *   connect=PATH       connect to a unix socket at PATH (an ssh -R forward)
+ *   relay=PATH         no executor: connect to PATH (an executor's unix=) and copy
+ *                      stdin to it and it to stdout, for a remote Docker engine's
+ *                      `docker exec -i` stream (docs/containers.md) */
 #include <errno.h>
+#include <poll.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -24,10 +29,12 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: crossjit-executor (filedescs=IN,OUT | listen=HOST:PORT | unix=PATH |\n"
-            "                          connect=PATH) [quiet]\n"
+            "                          connect=PATH | relay=PATH) [quiet]\n"
             "Runs whatever code the connected controller sends: bind to loopback or a\n"
             "private channel only. Serves one connection, then exits.\n"
-            "quiet: no \"listening on\" line on stderr.\n");
+            "quiet: no \"listening on\" line on stderr.\n"
+            "debuggable: any process of this user may ptrace it (Yama ptrace_scope 1),\n"
+            "for a gdbserver started next to it (remote Docker engines).\n");
 }
 
 static int parse_fd(const char *s, const char *end, int *fd)
@@ -187,14 +194,74 @@ static int connect_unix(const char *path)
     }
 }
 
+/* Write all of buf; -1 on error. */
+static int write_all(int fd, const char *buf, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, buf, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        buf += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* relay=PATH: the protocol channel of a session on a remote Docker engine, where no host
+ * path can be shared with the container. crossjit's `docker exec -i` stream is this
+ * process's stdin/stdout; the session's executor listens on PATH (unix=) in the
+ * container's private tmpfs. Either side's EOF ends the relay (and closes the other), so
+ * a dropped stream hangs the executor up, which then exits. */
+static int relay(const char *path)
+{
+    int fd = connect_unix(path);
+    if (fd < 0)
+        return 1;
+    /* Who listens (its pid in this pid namespace): what gdbserver attaches to; the line
+     * also tells crossjit that the channel is complete. */
+    struct ucred cred;
+    socklen_t cl = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0)
+        cred.pid = 0;
+    fprintf(stderr, "crossjit-executor: relay connected to pid %ld\n", (long)cred.pid);
+    fflush(stderr);
+    struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
+    char buf[65536];
+    for (;;) {
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return 1;
+        }
+        for (int k = 0; k < 2; k++) {
+            if (!(p[k].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            ssize_t n = read(p[k].fd, buf, sizeof buf);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return 0; /* EOF: exit, which closes both */
+            if (write_all(k == 0 ? fd : 1, buf, (size_t)n))
+                return 0;
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     int in = -1, out = -1, i = 1;
     /* `quiet` anywhere after the mode: no "listening on" line, whose stderr is the
      * JIT'd program's stderr when crossjit starts one executor per session. */
-    for (int j = 2; j < argc; j++)
+    for (int j = 2; j < argc; j++) {
         if (!strcmp(argv[j], "quiet"))
             quiet = 1;
+        /* Yama's ptrace_scope 1 lets only ancestors attach; the gdbserver crossjit debug
+         * starts in a remote engine's container is a sibling. No Yama: EINVAL, ignored. */
+        if (!strcmp(argv[j], "debuggable"))
+            prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+    }
     const char *v = getenv("CROSSJIT_EXECUTOR_VERBOSE");
     session_verbose = v && *v && strcmp(v, "0") != 0;
     if (i < argc && !strcmp(argv[i], "debug")) /* LLVM's optional first arg */
@@ -224,6 +291,8 @@ int main(int argc, char **argv)
         in = out = listen_unix(a + 5);
     } else if (!strncmp(a, "connect=", 8)) {
         in = out = connect_unix(a + 8);
+    } else if (!strncmp(a, "relay=", 6)) {
+        return relay(a + 6);
     } else {
         usage(stderr);
         return 1;
