@@ -1,0 +1,92 @@
+"""`crossjit run PROFILE --on TARGET...`: how a fleet run looks (run/fleet.py runs it).
+
+Text: every line a target's program writes, prefixed ``[NAME] `` on the stream it was
+written to; at the end a table (target, triple, status, wall time) and, with
+``--compare``, a unified diff per disagreeing target, on stdout. ``--json``: one JSON
+object per line on stdout — ``{target, stream, text}`` per line, a final status object
+per target, and ``{"fleet": …}`` last. The exit status is 0, or 1 naming the targets that
+failed (or disagreed, with --compare), printed as crossjit's error paragraph on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from crossjit.errors import CrossjitError, Progress
+from crossjit.run import fleet
+
+EXIT_FLEET_FAILED = 1
+
+
+def _out(text: str, stream: str = "stdout") -> None:
+    print(text, file=sys.stdout if stream == "stdout" else sys.stderr, flush=True)
+
+
+def run(profile_path: Path, on: list[str], *, args: tuple[str, ...] | None, as_json: bool,
+        compare: bool, timeout: float | None, progress: Progress | None) -> int:
+    """The fleet run's exit status (see the module's docstring)."""
+    from crossjit.project.profile import load_profile
+
+    profile = load_profile(profile_path)
+    specs = fleet.choose(profile, on)
+
+    def emit(ev: fleet.Line | fleet.Result) -> None:
+        if isinstance(ev, fleet.Line):
+            if as_json:
+                _out(json.dumps({"target": ev.target, "stream": ev.stream, "text": ev.text}))
+            else:
+                _out(f"[{ev.target}] {ev.text}", ev.stream)
+        elif as_json:
+            _out(json.dumps(ev.as_json()))
+        elif ev.error is not None and ev.status is None:
+            # a child's own paragraph went by on its stderr; this one never started
+            for line in ev.error.splitlines():
+                _out(f"[{ev.target}] {line}", "stderr")
+
+    report = fleet.Fleet(profile_path, profile, specs, args=args, emit=emit, compare=compare,
+                         timeout=timeout, progress=progress).run()
+    if as_json:
+        _out(json.dumps({"fleet": {
+            "ok": report.ok, "reference": report.reference, "wall_s": round(report.wall_s, 3),
+            "failed": [r.target for r in report.failed],
+            "nonzero": [r.target for r in report.nonzero],
+            "disagreed": [r.target for r in report.disagreeing]}}))
+    else:
+        _table(report)
+        for r in report.disagreeing:
+            _out(r.diff.rstrip("\n"))
+    if report.ok:
+        return 0
+    _out(_failure(report).render(), "stderr")
+    return EXIT_FLEET_FAILED
+
+
+def _table(report: fleet.Report) -> None:
+    rows = [("target", "triple", "status", "wall"), *fleet.summary_rows(report)]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    _out("")
+    for r in rows:
+        _out("  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + "  " + r[3])
+    _out(f"fleet: {len(report.results)} targets in {report.wall_s:.2f} s"
+         + (f", reference {report.reference}" if report.reference else ""))
+
+
+def _failure(report: fleet.Report) -> CrossjitError:
+    parts, why = [], []
+    if report.failed:
+        parts.append("failed on " + ", ".join(r.target for r in report.failed))
+        for r in report.failed:
+            first = (r.error or "").removeprefix("error: ").splitlines()[0:1]
+            why.append(f"{r.target} ({r.spec}): {first[0] if first else 'failed'}")
+    if report.compared and report.disagreeing:
+        parts.append(f"disagreed with {report.reference}: "
+                     + ", ".join(r.target for r in report.disagreeing))
+    if not report.compared and report.nonzero:
+        parts.append("exited non-zero on " + ", ".join(
+            f"{r.target} ({r.status})" for r in report.nonzero))
+    return CrossjitError(
+        "the fleet run " + "; ".join(parts), why="\n".join(why) or None,
+        hint="each target's output is above, prefixed with its name; run one alone with "
+        "`crossjit run PROFILE -e SPEC`")
