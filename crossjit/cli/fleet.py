@@ -3,8 +3,9 @@
 Text: every line a target's program writes, prefixed ``[NAME] `` on the stream it was
 written to; at the end a table (target, triple, status, wall time) and, with
 ``--compare``, a unified diff per disagreeing target, on stdout. ``--json``: one JSON
-object per line on stdout — ``{target, stream, text}`` per line, a final status object
-per target, and ``{"fleet": …}`` last. The exit status is 0, or 1 naming the targets that
+object per line on stdout — ``{target, stream, text}`` per line as it comes, then a final
+status object per target (after the run, so --compare's verdict is in it), and
+``{"fleet": …}`` last. The exit status is 0, or 1 naming the targets that
 failed (or disagreed, with --compare), printed as crossjit's error paragraph on stderr.
 """
 
@@ -39,7 +40,7 @@ def run(profile_path: Path, on: list[str], *, args: tuple[str, ...] | None, as_j
             else:
                 _out(f"[{ev.target}] {ev.text}", ev.stream)
         elif as_json:
-            _out(json.dumps(ev.as_json()))
+            pass  # its final object comes after the run, with --compare's verdict in it
         elif ev.error is not None and ev.status is None:
             # a child's own paragraph went by on its stderr; this one never started
             for line in ev.error.splitlines():
@@ -48,6 +49,8 @@ def run(profile_path: Path, on: list[str], *, args: tuple[str, ...] | None, as_j
     report = fleet.Fleet(profile_path, profile, specs, args=args, emit=emit, compare=compare,
                          timeout=timeout, progress=progress).run()
     if as_json:
+        for r in report.results:
+            _out(json.dumps(r.as_json()))
         _out(json.dumps({"fleet": {
             "ok": report.ok, "reference": report.reference, "wall_s": round(report.wall_s, 3),
             "failed": [r.target for r in report.failed],
