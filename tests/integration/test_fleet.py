@@ -162,7 +162,7 @@ def test_one_corpus_program_on_five_targets(fleet: Env) -> None:
     rows = table(p.stdout)
     assert {n: r[0] for n, r in rows.items()} == TRIPLES
     assert all(r[1:3] == ["exit", "0"] for r in rows.values()), rows
-    assert f"fleet: 5 targets in" in p.stdout
+    assert "fleet: 5 targets in" in p.stdout
     assert wall < 120
 
 
