@@ -5,9 +5,10 @@
    an SSH device's probe, a container's labels (variant, CPU); anything else builds for
    the profile's triple (as ``crossjit run -e SPEC`` does). Probes run in parallel.
 3. **Build once per distinct triple** — here, into the content-addressed cache, in
-   parallel across triples; a target starts as soon as its triple is built.
+   parallel across triples.
 4. **Run** — every target in a ``crossjit run PROFILE -e SPEC --target TRIPLE`` child
-   of its own, all at once. A child process per target, not a thread, because the
+   of its own, all at once (cli/fleet.py forks them from this warm process; the plain
+   Launch starts ``python -m crossjit``). A child process per target, not a thread, because the
    program's stdout/stderr *are* its executor's (a spawned executor inherits them, a
    container's come through ``docker exec``, a device's through ssh): only separate
    processes give each target separate streams to prefix. The child finds every object
@@ -26,6 +27,7 @@ import contextlib
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,10 +36,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from crossjit.errors import (
     EXIT_CROSSJIT_FAILURE,
@@ -211,135 +213,72 @@ def executor_spec(spec: TargetSpec, triple: str) -> str:
 # --- running --------------------------------------------------------------------------------
 
 
+class Child(Protocol):
+    """A started target's crossjit process (subprocess.Popen is one)."""
+
+    pid: int
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+#: Start ``crossjit ARGV`` with that environment, stdin /dev/null, stdout and stderr on
+#: the given descriptors, in a process group of its own; ``close``: descriptors of the
+#: other targets the child must not keep.
+Launch = Callable[[list[str], dict[str, str], int, int, Sequence[int]], Child]
+
+
+def spawn_child(argv: list[str], env: dict[str, str], stdout: int, stderr: int,
+                close: Sequence[int]) -> Child:
+    """The plain Launch: a fresh ``python -m crossjit`` (the launcher, so a running
+    daemon serves it)."""
+    # A process group per target: stopping one (Ctrl-C, --timeout) signals its whole
+    # group — crossjit, its executor or ssh or docker exec — as a terminal's Ctrl-C
+    # would, and SIGKILL there releases the output pipes the readers wait on.
+    return subprocess.Popen([sys.executable, "-m", "crossjit", *argv], stdin=subprocess.DEVNULL,
+                            stdout=stdout, stderr=stderr, env=env, process_group=0)
+
+
 @dataclass
 class _Target:
     spec: TargetSpec
     result: Result
-    proc: subprocess.Popen[bytes] | None = None
-    thread: threading.Thread | None = None
+    proc: Child | None = None
     timings: Path | None = None
+    started: float = 0.0
     stderr_tail: list[str] = field(default_factory=list)
 
 
 class Fleet:
     """One fleet run; ``run()`` returns the Report, events go to ``emit`` (called on the
-    caller's thread only)."""
+    caller's thread only).
+
+    Probes and builds run on worker threads that are all gone before the first child
+    starts, and every child is started from the calling thread before any reader thread
+    exists: a Launch may fork (cli/fleet.py's does, to start children warm)."""
 
     def __init__(self, profile_path: Path, profile: Profile, specs: Sequence[TargetSpec], *,
                  args: tuple[str, ...] | None, emit: Emit, compare: bool = False,
                  timeout: float | None = None, progress: Progress | None = None,
-                 child_argv: Sequence[str] | None = None) -> None:
+                 launch: Launch = spawn_child, prewarm: bool = False) -> None:
         self.path, self.profile = profile_path, profile
         self.args, self.emit, self.compare, self.timeout = args, emit, compare, timeout
-        self.progress = progress
-        self.child_argv = list(child_argv or [sys.executable, "-m", "crossjit"])
+        self.progress, self.launch, self.prewarm = progress, launch, prewarm
         self.targets = [_Target(s, Result(s.name, s.text, "")) for s in specs]
         self._events: queue.Queue[Line | Result] = queue.Queue()
-        self._builds: dict[str, Future[None]] = {}
-        self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._timed_out = False
+        self._start = 0.0
         self._tmp = Path(tempfile.mkdtemp(prefix="crossjit-fleet-"))
 
-    # -- the build, once per triple --
-    def _build(self, triple: str) -> Future[None]:
-        with self._lock:
-            fut = self._builds.get(triple)
-            if fut is not None:
-                return fut
-            fut = Future()
-            self._builds[triple] = fut
-        try:
-            from crossjit.compile import build as _build
-            from crossjit.run.session import prepare_profile
-
-            run = prepare_profile(self.path, self.args, None, self.progress,
-                                  build_sysroot=self.progress, triple=triple)
-            _build.build(run.plan.inputs, run.plan.build, self.progress)
-            fut.set_result(None)
-        except BaseException as exc:  # every target of this triple reports it
-            fut.set_exception(exc)
-        return fut
-
-    # -- one target, on its own thread --
-    def _one(self, t: _Target) -> None:
-        start = time.monotonic()
-        r = t.result
-        try:
-            triple = probe_triple(t.spec, self.profile.target.triple)
-            r.triple = triple
-            self._build(triple).result()
-            exe = executor_spec(t.spec, triple)
-            if self._stopping.is_set():
-                raise KeyboardInterrupt
-            self._spawn(t, exe, triple)
-            self._pump(t)
-        except CrossjitError as exc:
-            r.error = exc.render()
-        except KeyboardInterrupt:
-            r.error = "error: interrupted before it ran"
-        except Exception as exc:  # a bug must not take the other targets down
-            r.error = f"error: {type(exc).__name__}: {exc}"
-        finally:
-            r.wall_s = time.monotonic() - start
-            self._events.put(r)
-
-    def _spawn(self, t: _Target, exe: str, triple: str) -> None:
-        argv = [*self.child_argv, "run", str(self.path), "-e", exe, "--target", triple]
-        if self.args is not None:
-            argv += ["--", *self.args]
-        t.timings = self._tmp / f"{self.targets.index(t)}.json"
-        env = dict(os.environ, CROSSJIT_TIMINGS=str(t.timings))
-        # A process group per target: stopping one (Ctrl-C, --timeout) signals its whole
-        # group — crossjit, its executor or ssh or docker exec — as a terminal's Ctrl-C
-        # would, and SIGKILL there releases the output pipes the readers wait on.
-        t.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, env=env, process_group=0)
-
-    def _pump(self, t: _Target) -> None:
-        proc = t.proc
-        assert proc is not None and proc.stdout is not None and proc.stderr is not None
-        chunks: list[bytes] = []
-        err = threading.Thread(target=self._lines, args=(t, "stderr", proc.stderr, None),
-                               daemon=True)
-        err.start()
-        self._lines(t, "stdout", proc.stdout, chunks)
-        err.join()
-        status = proc.wait()  # its output ended: it has exited or is about to
-        r = t.result
-        r.stdout = b"".join(chunks)
-        r.status = 128 - status if status < 0 else status
-        if t.timings is not None and t.timings.is_file():
-            with contextlib.suppress(OSError, ValueError, KeyError):
-                steps = json.loads(t.timings.read_text())["steps"]
-                r.compiled = sum(1 for s in steps if s["compiled"])
-                r.generated = sum(1 for s in steps if s["generated"])
-        if self._stopping.is_set() and r.status in (130, 137, 143):
-            r.error = (f"error: timed out after {self.timeout:g} s (stopped)"
-                       if self._timed_out else "error: interrupted")
-        elif status == EXIT_CROSSJIT_FAILURE:
-            r.error = _last_error(t.stderr_tail) or f"error: crossjit ended with status {status}"
-
-    def _lines(self, t: _Target, stream: str, f: IO[bytes], keep: list[bytes] | None) -> None:
-        for raw in iter(f.readline, b""):
-            if keep is not None:
-                keep.append(raw)
-            text = raw.decode("utf-8", "replace").rstrip("\n")
-            if stream == "stderr":
-                t.stderr_tail = [*t.stderr_tail[-40:], text]
-            self._events.put(Line(t.result.target, stream, text))
-        f.close()
-
-    # -- the whole fleet --
     def run(self) -> Report:
-        start = time.monotonic()
-        for t in self.targets:
-            t.thread = threading.Thread(target=self._one, args=(t,), daemon=True,
-                                        name=f"crossjit-fleet-{t.spec.name}")
-            t.thread.start()
+        self._start = time.monotonic()
         report = Report([t.result for t in self.targets], self.compare)
         try:
-            self._drain(start)
+            self._prepare()
+            self._launch_all()
+            self._drain(self._start)
         except BaseException:  # Ctrl-C, SIGTERM: stop every target, then say so
             report.interrupted = True
             self._stop(interrupted=True)
@@ -347,13 +286,129 @@ class Fleet:
                 self._drain(time.monotonic(), limit=INTERRUPT_GRACE_S + STOP_GRACE_S + 5)
             raise
         finally:
-            report.wall_s = time.monotonic() - start
-            import shutil
-
+            report.wall_s = time.monotonic() - self._start
             shutil.rmtree(self._tmp, ignore_errors=True)
         if self.compare:
             compare(report)
         return report
+
+    # -- before any child: each target's triple, then one build per distinct triple --
+    def _prepare(self) -> None:
+        pool = ThreadPoolExecutor(max_workers=max(1, len(self.targets)),
+                                  thread_name_prefix="crossjit-fleet")
+        try:
+            if self.prewarm:
+                pool.submit(_warm_up)
+            probes = [pool.submit(probe_triple, t.spec, self.profile.target.triple)
+                      for t in self.targets]
+            for t, fut in zip(self.targets, probes, strict=True):
+                if self._settled(t, fut):
+                    t.result.triple = fut.result()
+            wanted = sorted({t.result.triple for t in self.targets if not t.result.failed})
+            builds = {tr: pool.submit(self._build, tr) for tr in wanted}
+            for t in self.targets:
+                if not t.result.failed:
+                    self._settled(t, builds[t.result.triple])
+        finally:
+            # on Ctrl-C do not wait for a probe's ssh; otherwise every worker is joined
+            pool.shutdown(wait=not sys.exc_info()[0], cancel_futures=True)
+
+    def _settled(self, t: _Target, fut: Future[Any]) -> bool:
+        """Did ``fut`` succeed? If not, ``t`` failed with its error."""
+        try:
+            fut.result()
+            return True
+        except CrossjitError as exc:
+            self._fail(t, exc.render())
+        except Exception as exc:  # a bug must not take the other targets down
+            self._fail(t, f"error: {type(exc).__name__}: {exc}")
+        return False
+
+    def _fail(self, t: _Target, message: str) -> None:
+        t.result.error = message
+        t.result.wall_s = time.monotonic() - self._start
+        self._events.put(t.result)
+
+    def _build(self, triple: str) -> None:
+        from crossjit.compile import build as _build
+        from crossjit.run.session import prepare_profile
+
+        run = prepare_profile(self.path, self.args, None, self.progress,
+                              build_sysroot=self.progress, triple=triple)
+        _build.build(run.plan.inputs, run.plan.build, self.progress)
+
+    # -- the children --
+    def _launch_all(self) -> None:
+        reads: list[int] = []
+        started = []
+        for i, t in enumerate(self.targets):
+            if t.result.failed:
+                continue
+            try:
+                exe = executor_spec(t.spec, t.result.triple)
+            except CrossjitError as exc:
+                self._fail(t, exc.render())
+                continue
+            argv = ["run", str(self.path), "-e", exe, "--target", t.result.triple]
+            if self.args is not None:
+                argv += ["--", *self.args]
+            t.timings = self._tmp / f"{i}.json"
+            env = dict(os.environ, CROSSJIT_TIMINGS=str(t.timings))
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            try:
+                t.started = time.monotonic()
+                t.proc = self.launch(argv, env, out_w, err_w, [*reads, out_r, err_r])
+            except OSError as exc:
+                os.close(out_r)
+                os.close(err_r)
+                self._fail(t, f"error: cannot start crossjit for {t.spec.name}: {exc}")
+                continue
+            finally:
+                os.close(out_w)
+                os.close(err_w)
+            reads += [out_r, err_r]
+            started.append((t, out_r, err_r))
+        for t, out_r, err_r in started:  # only now: threads (a Launch may fork)
+            threading.Thread(target=self._pump, args=(t, out_r, err_r), daemon=True,
+                             name=f"crossjit-fleet-{t.spec.name}").start()
+
+    def _pump(self, t: _Target, out_fd: int, err_fd: int) -> None:
+        proc = t.proc
+        assert proc is not None
+        r = t.result
+        try:
+            chunks: list[bytes] = []
+            err = threading.Thread(target=self._lines, daemon=True,
+                                   args=(t, "stderr", os.fdopen(err_fd, "rb"), None))
+            err.start()
+            self._lines(t, "stdout", os.fdopen(out_fd, "rb"), chunks)
+            err.join()
+            status = proc.wait()  # its output ended: it has exited or is about to
+            r.stdout = b"".join(chunks)
+            r.status = 128 - status if status < 0 else status
+            r.compiled, r.generated = _built_by_child(t.timings)
+            if self._stopping.is_set() and r.status in (130, 137, 143):
+                r.error = (f"error: timed out after {self.timeout:g} s (stopped)"
+                           if self._timed_out else "error: interrupted")
+            elif status == EXIT_CROSSJIT_FAILURE:
+                r.error = (_last_error(t.stderr_tail)
+                           or f"error: crossjit ended with status {status}")
+        except Exception as exc:  # a bug must not take the other targets down
+            r.error = f"error: {type(exc).__name__}: {exc}"
+        finally:
+            r.wall_s = time.monotonic() - t.started
+            self._events.put(r)
+
+    def _lines(self, t: _Target, stream: str, f: IO[bytes], keep: list[bytes] | None) -> None:
+        with f:
+            for raw in iter(f.readline, b""):
+                if keep is not None:
+                    keep.append(raw)
+                text = raw.decode("utf-8", "replace").rstrip("\n")
+                if stream == "stderr":
+                    t.stderr_tail = [*t.stderr_tail[-40:], text]
+                self._events.put(Line(t.result.target, stream, text))
 
     def _drain(self, start: float, limit: float | None = None) -> None:
         pending = {t.result.target for t in self.targets}
@@ -378,8 +433,8 @@ class Fleet:
         (what a terminal sends), SIGTERM (crossjit cleans up as for Ctrl-C), SIGKILL."""
         self._stopping.set()
         live = [t.proc for t in self.targets if t.proc is not None and t.proc.poll() is None]
-        first = signal.SIGINT if interrupted else signal.SIGTERM
         everyone = live
+        first = signal.SIGINT if interrupted else signal.SIGTERM
         for sig, grace in ((first, INTERRUPT_GRACE_S if interrupted else STOP_GRACE_S),
                            (signal.SIGTERM, STOP_GRACE_S)):
             live = [p for p in live if p.poll() is None]
@@ -392,7 +447,30 @@ class Fleet:
                 os.killpg(p.pid, signal.SIGKILL)
 
 
-def _wait_all(procs: Sequence[subprocess.Popen[bytes]], seconds: float) -> None:
+def _warm_up() -> None:
+    """Import what every target's run imports (linker, ORC client, target kinds: ~0.2 s
+    of CPU), once, while the probes run: children forked afterwards start with it."""
+    import crossjit.orc.client
+    import crossjit.run.loader
+    import crossjit.run.spares
+    import crossjit.targets.executors
+    import crossjit.targets.soname
+    import crossjit.targets.ssh  # noqa: F401
+
+
+def _built_by_child(timings: Path | None) -> tuple[int | None, int | None]:
+    """(compiled, generated) from the child's CROSSJIT_TIMINGS file: 0 and 0 when it
+    found every object of the fleet's build in the cache."""
+    if timings is None or not timings.is_file():
+        return None, None
+    try:
+        steps = json.loads(timings.read_text())["steps"]
+        return (sum(1 for s in steps if s["compiled"]), sum(1 for s in steps if s["generated"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, None
+
+
+def _wait_all(procs: Sequence[Child], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     for p in procs:
         with contextlib.suppress(subprocess.TimeoutExpired):
