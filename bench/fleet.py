@@ -10,7 +10,8 @@ by one fleet run first (objects built, the executor uploaded to the device, its 
 remembered). Then every round runs the fleet once and every target alone once
 (``crossjit run PROFILE -e SPEC --target TRIPLE``: what the fleet's children run),
 interleaved so that load from other work hits all alike; medians are reported with the
-ratio fleet / slowest single target (goal ≤ 1.5) and the load average before and after.
+ratio fleet / slowest single target (goal ≤ 1.5; also per round, against that round's
+slowest) and the load average before and after.
 All runs are cold starts (``CROSSJIT_DAEMON=0``), as a first command of the day would be.
 """
 
@@ -109,6 +110,11 @@ def _measure(work: Path, opts: argparse.Namespace, env: dict[str, str]) -> int:
         print(f"| {k} | {med[k]:.2f} s | {min(v):.2f} s | {max(v):.2f} s |")
     ratio = med["fleet (5 targets)"] / med[slowest]
     print(f"ratio fleet / slowest single ({slowest}): {ratio:.2f} (goal ≤ 1.5)")
+    per_round = [times["fleet (5 targets)"][i] / max(times[n][i] for n, _, _ in TARGETS)
+                 for i in range(opts.rounds)]
+    print(f"per round, fleet / that round's slowest single: median "
+          f"{statistics.median(per_round):.2f}, min {min(per_round):.2f}, "
+          f"max {max(per_round):.2f}")
     return 0
 
 

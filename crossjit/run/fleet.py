@@ -95,7 +95,7 @@ class Result:
 
     def as_json(self) -> dict[str, object]:
         out: dict[str, object] = {
-            "target": self.target, "spec": self.spec, "triple": self.triple,
+            "target": self.target, "spec": self.spec, "triple": self.triple or None,
             "status": self.status, "wall_s": round(self.wall_s, 3), "error": self.error,
             "compiled": self.compiled, "generated": self.generated,
         }
