@@ -21,6 +21,7 @@ import hashlib
 import os
 import pwd
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -63,6 +64,9 @@ def qemu_binfmt() -> str:
     static, as binfmt's F flag wants an interpreter that needs no loader."""
     if not QEMU_BINFMT.exists():
         missing(f"{QEMU_BINFMT} (apt-get install qemu-user-static)")
+    release = tuple(int(x) for x in re.findall(r"\d+", os.uname().release)[:2])
+    if release < (6, 7):  # binfmt_misc instances per user namespace
+        missing(f"Linux >= 6.7 for a private binfmt_misc (this is {os.uname().release})")
     return str(QEMU_BINFMT)
 
 
