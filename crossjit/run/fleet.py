@@ -155,9 +155,10 @@ def choose(profile: Profile, on: Sequence[str]) -> list[TargetSpec]:
         try:
             out.append(targetspec.parse_cli(item))
         except targetspec.BadTargetSpec as exc:
-            known = f" or one of the profile's targets ({', '.join(named)})" if named else ""
+            known = (f"or name one of the profile's targets: {', '.join(named)}" if named
+                     else "or list them in the profile's `targets:` (docs/profiles.md)")
             raise UsageError(f"bad --on target {item!r}", why=str(exc),
-                             hint=f"use {targetspec.FORMS}{known}") from None
+                             hint=f"NAME=SPEC names a target; {known}") from None
     return targetspec.unique_names(out)
 
 

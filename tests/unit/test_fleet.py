@@ -92,7 +92,7 @@ def test_choose_by_profile_name_or_spec(tmp_path: Path) -> None:
     assert [s.name for s in fleet.choose(p, ["arm,local"])] == ["arm", "local"]
     with pytest.raises(UsageError) as err:
         fleet.choose(p, ["nope"])
-    assert "profile's targets (arm)" in (err.value.hint or "")
+    assert "profile's targets: arm" in (err.value.hint or "")
 
 
 def _result(name: str, out: bytes, status: int | None = 0, error: str | None = None
