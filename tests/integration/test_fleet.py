@@ -227,8 +227,12 @@ def test_ctrl_c_stops_every_target(fleet: Env) -> None:
     assert not _processes_mentioning(str(profile)), "a target's crossjit is still running"
 
 
-def test_timeout_stops_a_fleet_and_names_the_targets(fleet: Env) -> None:
-    profile = fleet.profile("cjfleet-slow", fleet.source("slow.c", SLEEPER))
+@pytest.mark.parametrize("fork", ["1", "0"], ids=["forked", "spawned"])
+def test_timeout_stops_a_fleet_and_names_the_targets(fleet: Env, fork: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # CROSSJIT_FLEET_FORK=0: children are fresh `python -m crossjit` processes instead
+    monkeypatch.setenv("CROSSJIT_FLEET_FORK", fork)
+    profile = fleet.profile(f"cjfleet-slow{fork}", fleet.source("slow.c", SLEEPER))
     started = time.monotonic()
     p = _cli("run", str(profile), "--on", "local,local:x86_64-linux-musl", "--timeout", "3",
              timeout=60)
