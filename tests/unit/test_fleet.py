@@ -127,3 +127,20 @@ def test_compare_tie_goes_to_the_first_target_and_agreement_is_ok() -> None:
 def test_normal_triples_ignore_the_vendor() -> None:
     assert fleet.normal_triple("x86_64-pc-linux-gnu") == "x86_64-linux-gnu"
     assert fleet.normal_triple("aarch64-linux-musl") == "aarch64-linux-musl"
+
+
+def test_run_target_override_keeps_cpu_on_the_same_arch_only(tmp_path: Path) -> None:
+    from crossjit.project.plan import plan_profile
+
+    f = tmp_path / "p.yaml"
+    f.write_text("name: demo\nsources: [a.c]\ntarget: {triple: x86_64-linux-gnu, cpu: znver3, "
+                 "features: [+avx2]}\n")
+    p = load_profile(f)
+
+    def build(triple: str) -> tuple[str, str, str]:
+        b = plan_profile(p, sources=(), include_dirs=(), sysroot=None, dlopen=(), args=None,
+                         target_override=triple).build
+        return b.target, b.cpu, b.features
+
+    assert build("x86_64-linux-musl") == ("x86_64-linux-musl", "znver3", "+avx2")
+    assert build("aarch64-linux-musl") == ("aarch64-linux-musl", "", "")
