@@ -61,6 +61,16 @@ int main(void) { printf("ready\n"); fflush(stdout); sleep(120); return 0; }
 class Env:
     tmp: Path
     device: ssh_device.Device
+    container_profiles: tuple[Path, ...] = ()
+
+    def ensure_containers(self) -> None:
+        """Up again if something removed them (`crossjit clean` run elsewhere on this
+        engine removes every crossjit container)."""
+        for p in self.container_profiles:
+            info = containers_env.engine().get(f"crossjit-{p.stem}")
+            if info is None or info.status != "running":
+                up = _cli("executor", "up", "--profile", str(p))
+                assert up.returncode == 0, up.stderr
 
     def profile(self, name: str, source: Path, extra: str = "") -> Path:
         p = self.tmp / f"{name}.yaml"
@@ -79,7 +89,7 @@ def _cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def fleet_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     require_tool("clang-16")
     qemu_aarch64()
     for variant in ("glibc", "musl", "aarch64-musl-static"):
@@ -102,7 +112,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             old = os.environ.get("CROSSJIT_SSH_CONFIG")
             os.environ["CROSSJIT_SSH_CONFIG"] = str(dev.config)
             try:
-                yield Env(tmp, dev)
+                yield Env(tmp, dev, tuple(made))
             finally:
                 if old is None:
                     os.environ.pop("CROSSJIT_SSH_CONFIG", None)
@@ -111,6 +121,12 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     finally:
         for p in made:
             _cli("executor", "down", "--profile", str(p), timeout=120)
+
+
+@pytest.fixture
+def fleet(fleet_env: Env) -> Env:
+    fleet_env.ensure_containers()
+    return fleet_env
 
 
 def prefixed(text: str) -> dict[str, list[str]]:
