@@ -23,7 +23,13 @@ import typer.core
 import typer.main
 
 from crossjit import __version__
-from crossjit.errors import EXIT_CROSSJIT_FAILURE, CrossjitError, ExecutorError, UsageError
+from crossjit.errors import (
+    EXIT_CROSSJIT_FAILURE,
+    CrossjitError,
+    ExecutorError,
+    NotSupportedError,
+    UsageError,
+)
 
 app = typer.Typer(
     name="crossjit",
@@ -285,20 +291,66 @@ def run(
                            "to a restart when kept state cannot survive the edit.")
     ] = False,
     jobs: Jobs = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Build for this triple instead of the profile's (its "
+                     "sysroot is for its own triple; another gets the default one)."),
+    ] = None,
+    on: Annotated[
+        list[str] | None,
+        typer.Option("--on", help="Run on each of these targets at once (repeatable or "
+                     "comma-separated): local, local:TRIPLE, musl, docker:NAME, spawn:PATH, "
+                     "tcp:HOST:PORT, ssh:HOST, NAME=SPEC, or a name from the profile's "
+                     "`targets:`. A profile with `targets:` runs on them without --on.",
+                     show_default=False),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Fleet: one JSON object per line on stdout.")
+    ] = False,
+    compare: Annotated[
+        bool, typer.Option("--compare", help="Fleet: diff the targets' stdout and exit "
+                           "statuses; fail naming those that disagree with the majority.")
+    ] = False,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Fleet: stop targets still running "
+                                   "after this many seconds.", min=0.1)
+    ] = None,
     verbose: Verbose = False,
 ) -> None:
     """Build what changed, link, and run PROFILE's program on its executor.
 
     Arguments after -- replace the profile's args. A container the run had to start is
     removed afterwards (--keep keeps it; `crossjit executor up` starts one that stays).
+    With --on (or a profile's `targets:`) the program runs on every target at once: see
+    docs/targets.md, "Fleets".
     """
     args = _args_after_dashdash()
     _terminate_like_interrupt()
     _set_jobs(jobs)
+    if on or _has_targets(profile, executor, watch):
+        with _guard():
+            from crossjit.cli import fleet as fleet_cli
+            from crossjit.run import fleet
+
+            fleet.check_options(watch=watch, executor=executor, keep=keep)
+            if target is not None:
+                raise UsageError("--target does not apply to a fleet",
+                                 hint="give a target its triple in the profile's `targets:` "
+                                 "(target: TRIPLE) or as local:TRIPLE")
+            status = fleet_cli.run(profile, on or [], args=tuple(args) if "--" in sys.argv
+                                   else None, as_json=as_json, compare=compare,
+                                   timeout=timeout, progress=progress if verbose else None)
+        _exit(status)
+    if as_json or compare or timeout is not None:
+        with _guard():
+            raise UsageError("--json, --compare and --timeout are for fleet runs",
+                             hint="add --on TARGET,TARGET... (docs/targets.md, Fleets)")
+    if target is not None and watch:
+        with _guard():
+            raise NotSupportedError("run --watch --target is not supported yet",
+                                    hint="put the triple in the profile's `target:`")
     if live and not watch:
         with _guard():
-            from crossjit.errors import UsageError
-
             raise UsageError("--live needs --watch",
                              hint="crossjit run PROFILE --watch --live")
     if watch:
@@ -314,8 +366,22 @@ def run(
 
         status = run_profile(profile, tuple(args) if "--" in sys.argv else None,
                              executor=executor, keep=keep,
-                             progress=progress if verbose else None, warn=progress)
+                             progress=progress if verbose else None, warn=progress,
+                             triple=target)
     _exit(status)
+
+
+def _has_targets(profile: Path, executor: str | None, watch: bool) -> bool:
+    """A profile's `targets:` make `run` a fleet run, unless -e or --watch pick one target
+    (a profile that does not load says why in the run that follows)."""
+    if executor is not None or watch:
+        return False
+    from crossjit.project.profile import load_profile
+
+    try:
+        return bool(load_profile(profile).targets)
+    except CrossjitError:
+        return False
 
 
 @app.command(short_help="Write a commented starter profile for the sources in DIR.",

@@ -168,6 +168,15 @@ FetchSpec = GitSource | ArchiveSource | PypiSource
 
 
 @_frozen
+class FleetTarget:
+    """One entry of ``targets:`` (project/targetspec.py says what ``executor`` may be)."""
+
+    executor: str
+    name: str | None = None
+    target: str | None = None  # the triple built for it (default: the target's own)
+
+
+@_frozen
 class Profile:
     """A validated project profile. Paths are kept as written; see ``sources.py``."""
 
@@ -188,6 +197,7 @@ class Profile:
     debug: bool = False
     live: bool = False  # run --watch patches edits into the running program (docs/watch.md)
     args: tuple[str, ...] = ()
+    targets: tuple[FleetTarget, ...] = ()  # `crossjit run` runs on each (docs/targets.md)
     file: Path = field(default=Path("<memory>"), compare=False)
     # Line (1-based) of every key path in the file, for messages about its contents.
     lines: Mapping[KeyPath, int] = field(default_factory=dict, compare=False, repr=False)

@@ -181,16 +181,23 @@ def local_executor_for(triple: str) -> str | None:
 
 def plan_profile(profile: Profile, *, sources: tuple[Path, ...], include_dirs: tuple[Path, ...],
                  sysroot: Path | None, dlopen: tuple[str, ...], args: tuple[str, ...] | None,
-                 executor_override: str | None = None) -> RunPlan:
-    """The run plan of a validated profile whose paths were resolved by ``sources.resolve``."""
+                 executor_override: str | None = None,
+                 target_override: str | None = None) -> RunPlan:
+    """The run plan of a validated profile whose paths were resolved by ``sources.resolve``.
+
+    ``target_override``: build for this triple instead (`run --target`, a fleet's
+    targets); the profile's cpu and features still apply on the same architecture."""
     t = profile.target
+    triple = target_override or t.triple
+    if arch_name(triple) != arch_name(t.triple):
+        t = type(t)(triple=triple)
     build = BuildOptions(
-        target=t.triple,
+        target=triple,
         opt_level=profile.opt,
         debug=profile.debug,
         include_dirs=include_dirs,
         defines=tuple(profile.defines),
-        sysroot=sysroot if sysroot is not None else default_sysroot_for(t.triple),
+        sysroot=sysroot if sysroot is not None else default_sysroot_for(triple),
         extra_cflags=tuple(profile.cflags),
         cpu=t.cpu or "",
         features=",".join(t.features),

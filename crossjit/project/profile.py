@@ -39,7 +39,8 @@ __all__ = ["ArchiveSource", "Executor", "FetchSpec", "GitSource", "Mount", "Port
 
 HERE = Path(__file__).resolve().parent
 # What decides whether a file is valid and what it becomes.
-VALIDATING_CODE = ("profile.py", "model.py", "schema.py", "yamldoc.py", "recipes.py")
+VALIDATING_CODE = ("profile.py", "model.py", "schema.py", "yamldoc.py", "recipes.py",
+                   "targetspec.py")
 
 
 def load_profile(file: Path) -> Profile:

@@ -39,7 +39,7 @@ from pydantic import (
 )
 
 from crossjit.errors import ProfileError
-from crossjit.project import model, recipes, yamldoc
+from crossjit.project import model, recipes, targetspec, yamldoc
 from crossjit.project.model import ALLOWED_TRANSPORTS, DEFAULT_TRANSPORT, fetch_ref
 from crossjit.project.yamldoc import KeyPath, dotted
 
@@ -204,6 +204,30 @@ class Executor(_Model):
         return DEFAULT_TRANSPORT[self.variant] if self.transport == "auto" else self.transport
 
 
+# --- fleet targets -----------------------------------------------------------------------
+
+
+def _fleet_shorthand(value: Any) -> Any:
+    return {"executor": value} if isinstance(value, str) else value
+
+
+def _check_fleet_spec(value: str) -> str:
+    try:
+        targetspec.parse(value)
+    except targetspec.BadTargetSpec as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+class FleetTarget(_Model):
+    """One entry of ``targets:``: where `crossjit run` also runs the program."""
+
+    executor: Annotated[str, AfterValidator(_check_fleet_spec)]
+    name: Name | None = None
+    target: Annotated[str, _matching(r"[A-Za-z0-9_.]+(-[A-Za-z0-9_.]+){1,3}",
+                                     "ARCH-OS[-ENV], e.g. aarch64-linux-musl")] | None = None
+
+
 # --- fetched sources -----------------------------------------------------------------------
 
 
@@ -331,6 +355,8 @@ class Profile(_Model):
     # (docs/watch.md, "--live"); the same as passing --live.
     live: bool = False
     args: Annotated[tuple[Text, ...], BeforeValidator(_one_or_many)] = ()
+    # `crossjit run` runs the program on each of these at once (docs/targets.md, fleets).
+    targets: tuple[Annotated[FleetTarget, BeforeValidator(_fleet_shorthand)], ...] = ()
 
     _file: Path = PrivateAttr(default=Path("<memory>"))
     _lines: Mapping[KeyPath, int] = PrivateAttr(default_factory=dict)
@@ -441,12 +467,31 @@ def _semantics(profile: Profile) -> list[tuple[KeyPath, str]]:
                             "(crossjit-executor runs on the device, over the SSH connection)"))
     elif ex is not None and ex.variant == "local" and (ex.ports or ex.mounts or ex.tls):
         out.append((("executor",), "ports, mounts and tls only apply to container executors"))
+    out += _fleet_semantics(profile.targets)
     refs = [("sources", i, s) for i, s in enumerate(profile.sources)]
     refs += [("include", i, s) for i, s in enumerate(profile.include)]
     for key, i, text in refs:
         ref = fetch_ref(text)
         if ref is not None and ref not in profile.fetch:
             out.append(((key, i), _unknown("fetched source", ref, list(profile.fetch))))
+    return out
+
+
+def _fleet_semantics(targets: tuple[FleetTarget, ...]) -> list[tuple[KeyPath, str]]:
+    """A target's triple must agree with its spec; names (given or derived) are unique."""
+    out: list[tuple[KeyPath, str]] = []
+    seen: dict[str, int] = {}
+    for i, t in enumerate(targets):
+        try:
+            spec = targetspec.parse(t.executor, name=t.name, triple=t.target)
+        except targetspec.BadTargetSpec as exc:
+            out.append((("targets", i, "target"), str(exc)))
+            continue
+        if spec.name in seen:
+            key: KeyPath = ("targets", i, "name") if t.name else ("targets", i)
+            out.append((key, f"target name {spec.name!r} is also entry {seen[spec.name]}'s; "
+                        "give one of them a `name:`"))
+        seen.setdefault(spec.name, i)
     return out
 
 

@@ -351,10 +351,13 @@ def ensure_sysroot(recipe: str, packages: Sequence[str], say: Progress,
 
 def prepare_profile(path: Path, args: tuple[str, ...] | None, executor: str | None,
                     progress: Progress | None,
-                    build_sysroot: Progress | None = None) -> ProfileRun:
+                    build_sysroot: Progress | None = None,
+                    triple: str | None = None) -> ProfileRun:
     """Load, fetch, resolve: everything a profile needs before an executor is involved.
 
     ``build_sysroot``: build a missing recipe sysroot (reporting there) instead of failing.
+    ``triple``: build for this triple instead of the profile's (`run --target`); the
+    profile's sysroot is for its own triple only, another one gets the default sysroot.
     """
     from crossjit.project.plan import plan_profile
     from crossjit.project.profile import load_profile
@@ -365,7 +368,8 @@ def prepare_profile(path: Path, args: tuple[str, ...] | None, executor: str | No
     fetched = fetch_all(profile, progress)
     paths = resolve(profile, fetched)
     root = None
-    if profile.sysroot is not None:
+    own_triple = triple is None or _same_triple(triple, profile.target.triple)
+    if profile.sysroot is not None and own_triple:
         s = profile.sysroot
         # The profile's target CPU picks the recipe sysroot's (debian-musl-aarch64, ...).
         cpu = profile.target.triple
@@ -378,7 +382,8 @@ def prepare_profile(path: Path, args: tuple[str, ...] | None, executor: str | No
     dlopen = tuple(soname.resolve(root, lib).soname if root is not None else lib
                    for lib in wanted)
     plan = plan_profile(profile, sources=paths.sources, include_dirs=paths.include_dirs,
-                        sysroot=root, dlopen=dlopen, args=args, executor_override=executor)
+                        sysroot=root, dlopen=dlopen, args=args, executor_override=executor,
+                        target_override=None if own_triple else triple)
     if profile.libs:
         from crossjit.targets import libraries
 
@@ -390,6 +395,15 @@ def prepare_profile(path: Path, args: tuple[str, ...] | None, executor: str | No
         plan = dataclasses.replace(plan, inputs=(*plan.inputs, *libs.archives),
                                    dlopen=(*plan.dlopen, *libs.dlopen))
     return ProfileRun(plan, profile, paths.mounts)
+
+
+def _same_triple(a: str, b: str) -> bool:
+    """x86_64-pc-linux-gnu is x86_64-linux-gnu: the vendor field changes nothing here."""
+    def key(t: str) -> tuple[str, ...]:
+        parts = t.split("-")
+        return tuple(parts[:1] + parts[2:]) if len(parts) == 4 else tuple(parts)
+
+    return key(a) == key(b)
 
 
 def build_profile(path: Path, progress: Progress | None = None,
@@ -463,9 +477,10 @@ def _overlapped(cm: contextlib.AbstractContextManager[OrcClient], plan: RunPlan,
 
 def run_profile(path: Path, args: tuple[str, ...] | None, *, executor: str | None = None,
                 keep: bool = False, progress: Progress | None = None,
-                warn: Progress | None = None) -> int:
+                warn: Progress | None = None, triple: str | None = None) -> int:
     _mark("start")
-    run = prepare_profile(path, args, executor, progress, build_sysroot=progress or warn)
+    run = prepare_profile(path, args, executor, progress, build_sysroot=progress or warn,
+                          triple=triple)
     _mark("prepared")
     plan = run.plan
     if plan.executor.profile_container:

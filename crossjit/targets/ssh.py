@@ -63,6 +63,8 @@ BUILDS: Mapping[tuple[str, str], tuple[str, str]] = {
     ("aarch64", "none"): ("crossjit-executor-aarch64-musl-static", "aarch64-unknown-linux-musl"),
 }
 ARCH_NAMES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+# How each CPU is spelled in its loaders' names: ld-musl-x86_64.so.1, ld-linux-x86-64.so.2
+LOADER_ARCH = {"x86_64": ("x86_64", "x86-64"), "aarch64": ("aarch64",)}
 
 
 @dataclass
@@ -161,7 +163,9 @@ class SshDevice:
                 f"the device {self.spec} is a {raw_arch or 'machine of unknown type'}: "
                 "crossjit has no executor for it yet",
                 hint="supported: " + ", ".join(sorted(set(ARCH_NAMES.values()))))
-        loaders = tuple(kv.get("loader", []))
+        # Only the device's own CPU's loaders count (a multiarch root may hold others).
+        loaders = tuple(x for x in kv.get("loader", [])
+                        if any(a in x.rsplit("/", 1)[-1] for a in LOADER_ARCH[arch]))
         libc = _libc_of(one.get("ldd", ""), loaders, arch)
         page = int(one["page"]) if one.get("page", "").isdigit() else 4096
         _, triple = _build_for(arch, libc)

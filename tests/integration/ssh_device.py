@@ -5,17 +5,29 @@ our end of the pair), Debian's sshd running in it with its own host key, an unpr
 user of its own with key-only login (``usermod -p '*'``: sshd with UsePAM=no refuses
 locked accounts), and an ssh client config whose known_hosts holds exactly that host
 key. ``Device.close`` removes all of it; it runs even when set-up fails half way.
+
+``arch="aarch64"``: the same device as an AArch64 machine. sshd runs where AArch64 ELF
+files execute under qemu-user (binfmt_ns.py: a binfmt_misc of its own, this machine's is
+not touched); the user's login shell is Debian's arm64 busybox-static (pinned, fetched
+once), with ``PATH`` (sshd's ``SetEnv``) holding only its applets. So ``uname -m`` on the
+device says aarch64, it has no libc loader of its own, and what crossjit uploads and
+starts there — the AArch64 executor and the code it runs — is AArch64 code.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import pwd
 import random
+import re
 import secrets
+import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +37,10 @@ from tests.prereq import missing, require_tool
 
 SSHD = "/usr/sbin/sshd"
 ALIAS = "device"  # the Host alias of the client config
+# Debian bookworm's arm64 busybox-static: the AArch64 device's shell and tools.
+BUSYBOX = ("busybox-static", "1:1.35.0-4+deb12u1+b1",
+           "732c9135564fc71337e0e05fb4da4d11e6c28c1834bce3e405e575afef2a52f5")
+BINFMT_NS = Path(__file__).with_name("binfmt_ns.py")
 
 
 def _sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -40,9 +56,52 @@ def require_prerequisites() -> None:
         require_tool(tool)
 
 
+QEMU_BINFMT = Path("/usr/libexec/qemu-binfmt/aarch64-binfmt-P")
+
+
+def qemu_binfmt() -> str:
+    """qemu-aarch64-static under the name that makes it keep argv[0] (binfmt's P flag);
+    static, as binfmt's F flag wants an interpreter that needs no loader."""
+    if not QEMU_BINFMT.exists():
+        missing(f"{QEMU_BINFMT} (apt-get install qemu-user-static)")
+    release = tuple(int(x) for x in re.findall(r"\d+", os.uname().release)[:2])
+    if release < (6, 7):  # binfmt_misc instances per user namespace
+        missing(f"Linux >= 6.7 for a private binfmt_misc (this is {os.uname().release})")
+    return str(QEMU_BINFMT)
+
+
+def aarch64_busybox() -> Path:
+    """Debian's arm64 busybox-static binary, fetched once (pinned by version and sha256)
+    into crossjit's cache directory."""
+    from crossjit.compile import cache
+
+    name, version, sha = BUSYBOX
+    dest = cache.root() / "test-fixtures" / f"{name}-arm64-{sha[:12]}" / "busybox"
+    if dest.is_file():
+        return dest
+    with tempfile.TemporaryDirectory() as tmp:
+        got = subprocess.run(["apt-get", "download", "-q", f"{name}:arm64={version}"],
+                             cwd=tmp, capture_output=True, text=True, timeout=300,
+                             check=False)
+        debs = list(Path(tmp).glob("*.deb"))
+        if got.returncode != 0 or len(debs) != 1:
+            missing(f"cannot download {name}:arm64={version} ({got.stderr.strip()[-300:]}); "
+                    "dpkg needs the arm64 architecture (scripts/arm64-root adds it)")
+        digest = hashlib.sha256(debs[0].read_bytes()).hexdigest()
+        if digest != sha:
+            raise RuntimeError(f"{debs[0].name}: sha256 {digest}, pinned {sha}")
+        subprocess.run(["dpkg-deb", "-x", str(debs[0]), f"{tmp}/x"], check=True, timeout=120)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f"{tmp}/x/bin/busybox", f"{dest}.tmp")
+        os.chmod(f"{dest}.tmp", 0o755)
+        os.replace(f"{dest}.tmp", dest)
+    return dest
+
+
 @dataclass
 class Device:
     workdir: Path
+    arch: str = "x86_64"  # or aarch64: see the module's docstring
     tag: str = field(default_factory=lambda: secrets.token_hex(3))
     netns: str = ""
     user: str = ""
@@ -80,6 +139,20 @@ class Device:
         _sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(w / "host_key"))
         _sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(w / "user_key"))
         home = Path(pwd.getpwnam(self.user).pw_dir)
+        extra = ""
+        prefix: list[str] = []
+        if self.arch == "aarch64":
+            tools = home / ".aarch64"
+            tools.mkdir(mode=0o755)
+            # named sh: busybox picks the applet by argv[0] (sshd runs SHELL -c CMD)
+            shutil.copyfile(aarch64_busybox(), tools / "sh")
+            (tools / "sh").chmod(0o755)
+            _sh("usermod", "-s", str(tools / "sh"), self.user)
+            extra = f"SetEnv PATH={tools}\n"
+            prefix = [sys.executable, str(BINFMT_NS), qemu_binfmt()]
+            # sshd's own user namespace does not own the network namespace: let it bind
+            # port 22 there (a per-namespace setting; this machine's stays as it is)
+            self.in_ns("sysctl", "-q", "-w", "net.ipv4.ip_unprivileged_port_start=0")
         ssh_dir = home / ".ssh"
         ssh_dir.mkdir(mode=0o700, exist_ok=True)
         (ssh_dir / "authorized_keys").write_text((w / "user_key.pub").read_text())
@@ -90,13 +163,14 @@ class Device:
             f"ListenAddress {self.address}\nPort 22\nHostKey {w / 'host_key'}\n"
             "UsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             f"PubkeyAuthentication yes\nAllowUsers {self.user}\nPidFile none\n"
-            "LogLevel VERBOSE\n")
+            f"LogLevel VERBOSE\n{extra}")
         if not Path("/run/sshd").is_dir():  # sshd's privilege-separation directory
             Path("/run/sshd").mkdir(mode=0o755)
             self._made_run_sshd = True
         log = (w / "sshd.log").open("wb")
         self.sshd = subprocess.Popen(
-            ["ip", "netns", "exec", self.netns, SSHD, "-D", "-e", "-f", str(w / "sshd_config")],
+            ["ip", "netns", "exec", self.netns, *prefix, SSHD, "-D", "-e", "-f",
+             str(w / "sshd_config")],
             stdout=log, stderr=log)
         host_pub = " ".join((w / "host_key.pub").read_text().split()[:2])
         self.config = self.write_config("ssh_config", f"{self.address} {host_pub}\n")
@@ -202,9 +276,9 @@ class Device:
 
 
 @contextlib.contextmanager
-def device(workdir: Path) -> Iterator[Device]:
+def device(workdir: Path, arch: str = "x86_64") -> Iterator[Device]:
     require_prerequisites()
-    dev = Device(workdir)
+    dev = Device(workdir, arch)
     try:
         dev.start()
         yield dev

@@ -118,7 +118,7 @@ def test_unknown_keys_did_you_mean_with_line_and_path(tmp_path: Path) -> None:
         f"{f}:7: executor.dlopn: unknown key; did you mean 'dlopen'?",
         f"{f}:9: optimise: unknown key (allowed: name, target, sysroot, executor, fetch, "
         "sources, include, defines, cflags, libs, lib_dirs, compiler_launcher, opt, debug, "
-        "live, args)",
+        "live, args, targets)",
     ]
 
 
