@@ -97,8 +97,12 @@ def target_for(choice: ExecutorChoice) -> Target:
     interface — local spawn (None: the default LLVM executor), tcp, a container (of this
     host's engine or a remote one's; a daemon's child takes its spare session there), an
     SSH device."""
-    from crossjit.run import spares
+    from crossjit.project.plan import docker_container
     from crossjit.targets.kinds import target_of
+
+    if docker_container(choice.spec) is None:  # spares only matter to containers
+        return target_of(choice)
+    from crossjit.run import spares
 
     return target_of(choice, opener=spares.session)
 

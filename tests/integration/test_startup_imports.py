@@ -52,6 +52,8 @@ JIT = LAUNCHER | {
     "crossjit.orc.frames", "crossjit.orc.messages", "crossjit.orc.sps",
     "crossjit.orc.transport", "crossjit.project", "crossjit.project.plan", "crossjit.run",
     "crossjit.run.loader", "crossjit.run.session",
+    "crossjit.targets", "crossjit.targets.base", "crossjit.targets.kinds",
+    "crossjit.targets.spawn",  # the local spawn target (targets/kinds.py)
 }
 # Third-party top-level packages allowed on every listed path (typer-slim's own).
 THIRD_PARTY = {"typer", "click", "_distutils_hack"}
@@ -122,7 +124,8 @@ BUILD = PROFILE | {
 }
 # run in the profile's container: all of that, the linker, ORC, and the container module
 # (whose engine calls on this path need no docker-py: containers._Lite).
-RUN = BUILD | JIT | {"crossjit.targets.containers", "crossjit.targets.executors",
+RUN = BUILD | JIT | {"crossjit.targets.container", "crossjit.targets.containers",
+                     "crossjit.targets.executors",
                      "crossjit.targets.procfs", "crossjit.run.spares"}
 # llvmlite's version (no libLLVM); ziglang's location (it compiles crossjit's runtime for
 # musl). Not docker-py.
