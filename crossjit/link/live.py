@@ -49,7 +49,7 @@ DataKey = tuple[str, str]  # (object, section)
 
 # The displacement of a PC-relative 32-bit field counts from the end of the instruction:
 # a call or `lea f(%rip)` has addend -4 when it means f itself.
-_PC_BIAS = {"x86_64": 4}
+_PC_BIAS = {"x86_64": 4, "aarch64": 0}  # AArch64: ADRP/ADD, B/BL name f with addend 0
 _ARRAY_PREFIXES = (".init_array", ".fini_array", ".ctors", ".dtors")
 
 
@@ -250,8 +250,8 @@ def prepare(arch: Arch, objects: Sequence[ObjectFile], res: Resolution,
     """Create stubs/slots, bind a patch to the running program, retarget ``blocks``'
     edges. ``data_blocks``: every loaded input block (for writable data);
     ``blocks``: those whose references are rewritten (not .eh_frame)."""
-    if arch.name != "x86_64":
-        # The pass is generic, but only x86-64's stubs and reference forms are tested.
+    if arch.name not in _PC_BIAS:
+        # The pass is generic, but only these CPUs' stubs and reference forms are tested.
         raise NotSupportedError(f"--live does not support {arch.name} yet",
                                 hint="use --watch without --live (it restarts the program)")
     lp = LivePass(tables)

@@ -1,0 +1,100 @@
+"""Live reload on AArch64: the qemu'd executors of this host (aarch64_env), real builds.
+
+The same programs as test_live_reload.py, built for aarch64-linux-gnu (against the arm64
+root) and aarch64-linux-musl: a kept `static int n` that keeps counting across reloads of
+`bump` (the running, old `main` calls the new code through its stub: `adrp x16; ldr x16,
+[x16, slot]; br x16`), and a heap list, a function-pointer table, an `atexit` callback and a
+`qsort` comparator that all follow reloads. Every patch's code is finalized (the
+executor's instruction-cache flush) before its slots switch.
+"""
+
+from __future__ import annotations
+
+import functools
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from crossjit.compile import build
+from crossjit.project.plan import arm64_root
+from crossjit.run import session
+from tests.integration import aarch64_env as a64
+from tests.integration.test_live_reload import (
+    COUNTER,
+    DEADLINE,
+    MAIN,
+    STATEFUL,
+    V2,
+    V3,
+    _stepped,
+    _values,
+    running,
+    write,
+)
+from tests.prereq import require_tool
+
+pytestmark = pytest.mark.integration
+
+
+def _options(triple: str) -> build.BuildOptions:
+    require_tool("clang-16", "clang-16 (apt-get install clang-16)")
+    sysroot = a64.root() if triple == a64.GNU else None  # musl: the bundled headers
+    assert sysroot is None or sysroot == arm64_root()
+    return build.BuildOptions(target=triple, opt_level=1, live=True, sysroot=sysroot)
+
+
+@pytest.mark.parametrize("executor", ["cj-glibc", "cj-musl", "llvm16"])
+def test_aarch64_counter_continues_from_kept_state(executor: str, tmp_path: Path) -> None:
+    spec, triple = a64.spec(executor)
+    main = write(tmp_path / "main.c", MAIN)
+    counter = write(tmp_path / "counter.c", COUNTER.replace("STEP", "1"))
+    with running(spec, [main, counter], tmp_path, o=_options(triple)) as r:
+        pid = r.pid()
+        r.wait_for("output", lambda ls: len(_values(ls)) >= 3)
+        step = 1
+        for i in range(4):
+            step = 100 if step == 1 else 1
+            write(counter, COUNTER.replace("STEP", str(step)))
+            before = _values(r.lines())[-1]
+            rep = r.reload([main, counter])
+            assert rep is not None and rep.replaced == 1 and rep.kept == 1, rep
+            lines = r.wait_for(f"reload {i + 1}'s step {step}",
+                               functools.partial(_stepped, step=step, since=before))
+            vals = _values(lines)
+            assert all(y - x in (1, 100) for x, y in pairwise(vals)), vals[-20:]  # n kept
+        assert r.pid() == pid
+        write(counter, "int bump(void) { return -1; }\n")  # the old main's loop ends
+        assert r.reload([main, counter]) is not None
+        r.thread.join(DEADLINE)
+        assert not r.thread.is_alive()
+        outcome = r.result[0]
+        assert isinstance(outcome, session.Outcome) and outcome.status == 7, r.result
+        assert r.lines()[-1] == "done"
+        assert r.pid() == pid
+
+
+def test_aarch64_list_table_atexit_and_qsort_follow_reloads(tmp_path: Path) -> None:
+    spec, triple = a64.spec("cj-musl")
+    src = write(tmp_path / "prog.c", STATEFUL)
+    with running(spec, [src], tmp_path, o=_options(triple)) as r:
+        r.wait_for("v1 output", lambda ls: len(ls) >= 3)
+        write(src, V2)
+        rep = r.reload([src])
+        assert rep is not None and rep.replaced >= 6 and rep.kept >= 3, rep
+        lines = r.wait_for("v2 output", lambda ls: any(x.startswith("v2") for x in ls))
+        v1 = [x for x in lines if x.startswith("v1")]
+        v2 = [x for x in lines if x.startswith("v2")]
+        assert v1[-1].endswith("ops=20 sorted=123")
+        assert v2[0].endswith("ops=30 sorted=321"), v2[0]
+        assert (int(v2[0].split("len=")[1].split()[0])
+                == int(v1[-1].split("len=")[1].split()[0]) + 1)  # the list survived
+        write(src, V3)
+        assert r.reload([src]) is not None
+        r.thread.join(DEADLINE)
+        assert not r.thread.is_alive()
+        outcome = r.result[0]
+        assert isinstance(outcome, session.Outcome) and outcome.status == 0, r.result
+        text = r.lines()
+        assert text[-1] == "bye v3", text[-3:]  # the atexit callback v1 registered
+        assert text[-2].startswith("v3 len=")
