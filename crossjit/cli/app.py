@@ -263,6 +263,23 @@ def debug(
     _exit(status)
 
 
+def _json_lines() -> Callable[[dict[str, object]], None]:
+    """--json's sink: each event one line on stdout, written whole and flushed at once
+    (events come from the watch loop and from the thread that runs the program)."""
+    import json
+    import threading
+
+    lock = threading.Lock()
+
+    def write(event: dict[str, object]) -> None:
+        line = json.dumps(event, separators=(",", ":")) + "\n"
+        with lock:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+
+    return write
+
+
 @app.command(
     # The program's arguments after -- are taken from sys.argv, not parsed by click.
     context_settings={"allow_interspersed_args": True, "allow_extra_args": True},
@@ -290,6 +307,11 @@ def run(
                            "running program, keeping its state (docs/watch.md); falls back "
                            "to a restart when kept state cannot survive the edit.")
     ] = False,
+    json_events: Annotated[
+        bool, typer.Option("--json", help="With --watch: also print one JSON object per "
+                           "line on stdout for every start, reload, refusal, error and exit "
+                           "(docs/watch.md#json-events).")
+    ] = False,
     verbose: Verbose = False,
 ) -> None:
     """Build what changed, link, and run PROFILE's program on its executor.
@@ -299,19 +321,21 @@ def run(
     """
     args = _args_after_dashdash()
     _terminate_like_interrupt()
-    if live and not watch:
+    if (live or json_events) and not watch:
         with _guard():
             from crossjit.errors import UsageError
 
-            raise UsageError("--live needs --watch",
-                             hint="crossjit run PROFILE --watch --live")
+            flag = "--live" if live else "--json"
+            raise UsageError(f"{flag} needs --watch",
+                             hint=f"crossjit run PROFILE --watch {flag}")
     if watch:
         with _guard():
             from crossjit.run.watch import watch_profile
 
             status = watch_profile(profile, tuple(args) if "--" in sys.argv else None,
                                    executor=executor, keep=keep, say=_stderr,
-                                   progress=progress if verbose else None, live=live)
+                                   progress=progress if verbose else None, live=live,
+                                   events=_json_lines() if json_events else None)
         _exit(status)
     with _guard():
         from crossjit.run.session import run_profile

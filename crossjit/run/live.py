@@ -43,7 +43,7 @@ from crossjit.orc.client import OrcClient
 from crossjit.orc.messages import SegmentRequest
 from crossjit.run import loader
 
-__all__ = ["LiveProgram", "LiveRefusal", "Reload", "refusal_paragraph"]
+__all__ = ["LiveProgram", "LiveRefusal", "Reload", "refusal_line", "refusal_paragraph"]
 
 RELOAD_POINT = "crossjit_reload_point"  # runtime/include/crossjit.h
 RELOAD_PENDING = "__crossjit_reload_pending"  # runtime/crt.c
@@ -323,15 +323,22 @@ def _line_of(path: str, symbol: str) -> int | None:
     return None
 
 
+def refusal_line(err: CrossjitError) -> int | None:
+    """The source line a refusal names (DWARF's, else the first naming the symbol)."""
+    obj = getattr(err, "obj", "") or ""
+    symbol = getattr(err, "symbol", "") or ""
+    if not (obj and symbol):
+        return None
+    return getattr(err, "line", 0) or _line_of(obj, symbol)
+
+
 def refusal_paragraph(err: CrossjitError) -> str:
     """One paragraph: which file and symbol (and line), why, then that watch restarts."""
     obj = getattr(err, "obj", "") or ""
-    symbol = getattr(err, "symbol", "") or ""
     where = Path(obj).name if obj else "live reload"
-    if obj and symbol:
-        line = getattr(err, "line", 0) or _line_of(obj, symbol)
-        if line is not None:
-            where = f"{where}:{line}"
+    line = refusal_line(err)
+    if line is not None:
+        where = f"{where}:{line}"
     text = f"{where}: kept state can't survive this edit: {err.what}"
     if err.why:
         text += f" ({err.why.strip()})"
