@@ -1,0 +1,86 @@
+"""compile/resident.py: `run --watch`'s resident clang (a fork server preloaded into one
+clang process) compiles exactly what an exec'd clang does, diagnostics included.
+
+Real clang-16, C and C++; each compile is checked to have been forked from the server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crossjit.compile import toolchain
+from crossjit.errors import CompileError
+from crossjit.project.plan import host_triple
+from tests.prereq import require_tool
+
+pytestmark = pytest.mark.integration
+
+C_SRC = '#include <stdio.h>\nint main(void) { printf("hi\\n"); return 3; }\n'
+CXX_SRC = "#include <vector>\nint main() { std::vector<int> v{1, 2}; return v.size(); }\n"
+
+
+@pytest.fixture()
+def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv(toolchain.RESIDENT_ENV, raising=False)
+    monkeypatch.delenv(toolchain.LAUNCHER_ENV, raising=False)
+    return tmp_path
+
+
+def _compile(src: Path, tag: str) -> tuple[bytes, tuple[Path, ...]]:
+    opts = toolchain.CompileOptions(target=host_triple(), opt_level=1, defines=(f"TAG={tag}",))
+    res = toolchain.compile_to_bitcode(src, opts)
+    assert not res.cached
+    return res.bitcode.read_bytes(), res.headers
+
+
+def test_resident_clang_compiles_as_exec_does(cache_home: Path, tmp_path: Path) -> None:
+    require_tool("clang-16", "clang-16 (apt-get install clang-16)")
+    c, cxx = tmp_path / "m.c", tmp_path / "v.cpp"
+    c.write_text(C_SRC)
+    cxx.write_text(CXX_SRC)
+    execd = {p: _compile(p, "1") for p in (c, cxx)}  # no server yet: clang exec'd
+    assert toolchain.start_resident()
+    try:
+        server = toolchain._RESIDENT[0]
+        assert server.served == 1  # its --version probe
+        for p in (c, cxx):
+            # another define, so the cache misses; the bitcode then differs only by it
+            forked = _compile(p, "1 ")
+            assert forked[1] == execd[p][1]  # the same headers read (depfile)
+        assert server.served == 3
+        bad = tmp_path / "bad.c"
+        bad.write_text("int main(void) { return missing_name; }\n")
+        with pytest.raises(CompileError) as err:
+            _compile(bad, "1")
+        assert "use of undeclared identifier 'missing_name'" in (err.value.why or "")
+        assert "bad.c:1:" in (err.value.why or "")
+        assert server.served == 4
+    finally:
+        toolchain.stop_resident()
+    assert not toolchain._RESIDENT
+
+
+def test_resident_clang_bitcode_is_byte_identical(cache_home: Path, tmp_path: Path) -> None:
+    require_tool("clang-16", "clang-16 (apt-get install clang-16)")
+    src = tmp_path / "m.c"
+    src.write_text(C_SRC)
+    execd, _ = _compile(src, "1")
+    for d in (cache_home / "cache").rglob("*.json"):
+        d.unlink()  # the manifest: the next compile of the same source runs clang again
+    assert toolchain.start_resident()
+    try:
+        forked, _ = _compile(src, "1")
+        assert toolchain._RESIDENT[0].served == 2
+    finally:
+        toolchain.stop_resident()
+    assert forked == execd
+
+
+def test_resident_clang_can_be_turned_off(cache_home: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(toolchain.RESIDENT_ENV, "0")
+    assert not toolchain.start_resident()
+    assert not toolchain._RESIDENT
