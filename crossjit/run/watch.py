@@ -505,6 +505,10 @@ class Watcher:
                       new_functions=report.new_functions, variables_kept=report.kept,
                       new_variables=report.new_variables, deferred=report.deferred,
                       ms={"total": round(total, 1), "build": round(build_ms, 1),
+                          "compile": round(1000 * sum(s.compile_s for s in built.steps
+                                                      if s.compiled), 1),
+                          "codegen": round(1000 * sum(s.codegen_s for s in built.steps
+                                                      if s.generated), 1),
                           "patch": round(report.ms, 1)},
                       patch_bytes=report.patch_bytes,
                       patches_mapped_bytes=slot.live.patch_bytes,
