@@ -367,8 +367,16 @@ class _Worker:
         if pid == 0:
             status = 0
             try:
-                os.close(self._req)
-                os.close(self._rep)
+                # Only its pipes and stdio: a copy of an executor's socket or pipe held
+                # here for the whole session would keep that executor from seeing EOF.
+                try:
+                    open_fds = [int(n) for n in os.listdir("/proc/self/fd")]
+                except OSError:
+                    open_fds = list(range(3, 1024))
+                for fd in open_fds:
+                    if fd not in (0, 1, 2, to_child, from_child):
+                        with contextlib.suppress(OSError):
+                            os.close(fd)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 import faulthandler
 

@@ -5,6 +5,7 @@ Real llvmlite throughout (no mocks): objects are generated and compared.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,8 @@ def test_the_resident_worker_generates_what_a_fork_does_and_survives_llvm_aborts
         first = codegen._generate(IR, "get.ll", opts)
         assert first == codegen.isolated(IR, "get.ll", opts)
         pid = codegen._WORKER[0].pid
+        # only stdio and its two pipes: no copy of the parent's sockets keeps them open
+        assert len(os.listdir(f"/proc/{pid}/fd")) <= 5, os.listdir(f"/proc/{pid}/fd")
         assert codegen._generate(IR.replace(b"@get", b"@get2"), "get2.ll", opts) != first
         assert codegen._WORKER[0].pid == pid  # resident: no fork per module
         with pytest.raises(CodegenError) as err:
