@@ -512,16 +512,30 @@ def _read_deadline(fd: int, n: int, deadline: float, name: str, pid: int) -> byt
     return b"".join(chunks)
 
 
+# cache_key by the IR file's stat signature and the options: a watch session looks up
+# mongoose.c's ~1 MB of bitcode on every save.
+_KEY_MEMO: dict[tuple[object, ...], str] = {}
+_RACY_NS = 2_000_000_000
+
+
 def object_for(ir_path: Path, opts: CodegenOptions, name: str | None = None
                ) -> tuple[bytes, bool]:
     """The object for an IR file, from the cache when the same IR was compiled before.
     ``name``: the input to name in errors (the source the IR came from)."""
+    store = cachedir.subdir("objects")
     try:
+        st = os.stat(ir_path)
+        sig = (str(ir_path), st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, opts)
+        key = _KEY_MEMO.get(sig)
+        if key is not None and (store / f"{key}.o").exists():
+            return (store / f"{key}.o").read_bytes(), True
         data = ir_path.read_bytes()
     except OSError as exc:
         raise CodegenError(f"cannot read {ir_path}", why=exc.strerror) from exc
-    store = cachedir.subdir("objects")
-    hit = store / f"{cache_key(data, opts)}.o"
+    key = cache_key(data, opts)
+    if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS:
+        _KEY_MEMO[sig] = key  # (toolchain._file_sha says why only older files)
+    hit = store / f"{key}.o"
     if hit.exists():
         return hit.read_bytes(), True
     obj = _generate(data, name or str(ir_path), opts)

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -308,11 +309,28 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# Hashes of files by their stat signature, for a resident process (watch) that looks up
+# the same sources and headers on every save (Mongoose: ~1 MB hashed per edit). Only
+# recorded for files last modified over RACY_NS ago — as git treats "racily clean"
+# entries: a write within the file system's timestamp granularity may keep mtime and
+# size, so a recent file is always hashed again.
+_SHA_MEMO: dict[str, tuple[tuple[int, int, int, int], str]] = {}
+RACY_NS = 2_000_000_000
+
+
 def _file_sha(path: Path) -> str | None:
     try:
-        return _sha(path.read_bytes())
+        st = os.stat(path)
+        sig = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+        memo = _SHA_MEMO.get(str(path))
+        if memo is not None and memo[0] == sig:
+            return memo[1]
+        sha = _sha(path.read_bytes())
     except OSError:
         return None
+    if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > RACY_NS:
+        _SHA_MEMO[str(path)] = (sig, sha)
+    return sha
 
 
 def _parse_depfile(text: str) -> list[str]:
@@ -375,12 +393,15 @@ def compile_to_bitcode(source: Path, opts: CompileOptions, compiler: Compiler | 
     compiler = compiler or find_compiler()
     opts = compile_options_for(opts, compiler)
     source = source.resolve()
-    try:
-        src_bytes = source.read_bytes()
-    except OSError as exc:
-        raise CompileError(f"cannot read source {source}", why=exc.strerror) from exc
+    src_sha = _file_sha(source)
+    if src_sha is None:
+        try:
+            source.read_bytes()
+        except OSError as exc:
+            raise CompileError(f"cannot read source {source}", why=exc.strerror) from exc
+        raise CompileError(f"cannot read source {source}")
     key_argv = compile_argv(compiler, Path("SRC"), Path("OUT"), opts)
-    key = _sha(json.dumps([compiler.identity, key_argv, str(source), _sha(src_bytes)]).encode())
+    key = _sha(json.dumps([compiler.identity, key_argv, str(source), src_sha]).encode())
     store = cachedir.subdir("bitcode")
     manifest = store / f"{key}.json"
     if manifest.exists():
