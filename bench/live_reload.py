@@ -330,8 +330,10 @@ def main() -> int:
     print(f"  requests/s:       --live {ql:.0f}, without {qr:.0f} ({(1 - ql / qr) * 100:+.1f} % "
           f"cost)  runs: live {' '.join(f'{x:.0f}' for x in rates['live'])}; without "
           f"{' '.join(f'{x:.0f}' for x in rates['restart'])}")
+    ml, mr = min(cpu["live"]), min(cpu["restart"])
     print(f"  server CPU/request: --live {cl:.2f} µs, without {cr:.2f} µs "
-          f"({(cl / cr - 1) * 100:+.1f} % cost)  runs: live "
+          f"({(cl / cr - 1) * 100:+.1f} % cost; least disturbed runs: {ml:.2f} / {mr:.2f} µs, "
+          f"{(ml / mr - 1) * 100:+.1f} %)  runs: live "
           f"{' '.join(f'{x:.2f}' for x in cpu['live'])}; without "
           f"{' '.join(f'{x:.2f}' for x in cpu['restart'])}")
     print(f"call to another file's function: live {calls[True]:.2f} ns, "
