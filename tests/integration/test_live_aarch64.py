@@ -11,6 +11,10 @@ executor's instruction-cache flush) before its slots switch.
 from __future__ import annotations
 
 import functools
+import json
+import os
+import subprocess
+import sys
 from itertools import pairwise
 from pathlib import Path
 
@@ -20,6 +24,7 @@ from crossjit.compile import build
 from crossjit.project.plan import arm64_root
 from crossjit.run import session
 from tests.integration import aarch64_env as a64
+from tests.integration.corpus import REPO
 from tests.integration.test_live_reload import (
     COUNTER,
     DEADLINE,
@@ -32,9 +37,12 @@ from tests.integration.test_live_reload import (
     running,
     write,
 )
+from tests.integration.test_watch import EXIT_DEADLINE, Watch
 from tests.prereq import require_tool
 
 pytestmark = pytest.mark.integration
+
+START_DEADLINE = 600.0  # the first build of the aarch64 runtime and sysroot-less headers
 
 
 def _options(triple: str) -> build.BuildOptions:
@@ -98,3 +106,69 @@ def test_aarch64_list_table_atexit_and_qsort_follow_reloads(tmp_path: Path) -> N
         text = r.lines()
         assert text[-1] == "bye v3", text[-3:]  # the atexit callback v1 registered
         assert text[-2].startswith("v3 len=")
+
+
+TICKER = """\
+#include <stdio.h>
+#include <unistd.h>
+int bump(void);
+int main(void) {
+  for (;;) {
+    printf("n=%d pid=%d\\n", bump(), (int)getpid());
+    fflush(stdout);
+    usleep(20000);
+  }
+}
+"""
+
+
+def test_aarch64_watch_live_keeps_the_counter(tmp_path: Path) -> None:
+    """`crossjit run --watch --live --json` of an aarch64-linux-musl program on the qemu'd
+    crossjit-executor: an edit of counter.c is patched in (a `reloaded` event, no
+    restart), the counter continues from where it was with the new step, in the same
+    process."""
+    spec, triple = a64.spec("cj-musl")
+    require_tool("clang-16", "clang-16 (apt-get install clang-16)")
+    (tmp_path / "main.c").write_text(TICKER)
+    counter = write(tmp_path / "counter.c", COUNTER.replace("STEP", "1"))
+    profile = tmp_path / "a64.yaml"
+    profile.write_text(f"name: live-a64\ntarget:\n  triple: {triple}\n"
+                       "sources: [main.c, counter.c]\nopt: 1\n")
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with open(out, "wb") as o, open(err, "wb") as e:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crossjit", "run", str(profile), "--watch", "--live",
+             "--json", "-e", spec], cwd=REPO, stdin=subprocess.DEVNULL, stdout=o, stderr=e,
+            env={**os.environ, "CROSSJIT_NO_DAEMON": "1"})
+    w = Watch(proc, out, err)
+
+    def lines() -> list[tuple[int, int]]:
+        return [(int(n[2:]), int(p[4:])) for n, p in
+                (x.split() for x in w.out().splitlines() if x.startswith("n="))]
+
+    def values() -> list[int]:
+        return [n for n, _ in lines()]
+
+    def events(kind: str) -> list[dict[str, object]]:
+        return [ev for ev in (json.loads(x) for x in w.out().splitlines()
+                              if x.startswith('{"event":')) if ev["event"] == kind]
+
+    try:
+        w.wait_for("the counter", lambda: len(values()) >= 5, deadline=START_DEADLINE)
+        before = values()[-1]
+        write(counter, COUNTER.replace("STEP", "100"))
+        w.wait_for("a reloaded event", lambda: bool(events("reloaded")))
+        ev = events("reloaded")[0]
+        assert ev["units"] == [str(counter.resolve())] and ev["functions"] == 1, ev
+        assert ev["variables_kept"] == 1, ev
+        w.wait_for("the new step", lambda: any(
+            y - x == 100 and x >= before for x, y in pairwise(values())))
+        vals = values()
+        assert all(y - x in (1, 100) for x, y in pairwise(vals)), vals[-20:]  # n kept
+        assert len({pid for _, pid in lines()}) == 1  # the same process throughout
+        assert not events("restarted")
+        assert w.interrupt() == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=EXIT_DEADLINE)
