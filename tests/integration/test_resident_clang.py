@@ -84,3 +84,82 @@ def test_resident_clang_can_be_turned_off(cache_home: Path,
     monkeypatch.setenv(toolchain.RESIDENT_ENV, "0")
     assert not toolchain.start_resident()
     assert not toolchain._RESIDENT
+
+
+def _verified(cache_home: Path, deadline: float = 60.0) -> list[dict[str, object]]:
+    """The PCH manifests once the background preparation wrote one."""
+    import json
+    import time
+
+    end = time.monotonic() + deadline
+    while True:
+        found = [json.loads(p.read_text()) for p in (cache_home / "cache" / "crossjit" / "pch")
+                 .glob("*.json")] if (cache_home / "cache" / "crossjit" / "pch").is_dir() else []
+        if found or time.monotonic() > end:
+            return found
+        time.sleep(0.02)
+
+
+PCH_SRC = '#include <stdio.h>\n#include "msg.h"\nint main(void) { puts(MSG); return TAGV; }\n'
+
+
+def test_a_verified_pch_is_used_and_gives_the_same_bitcode(cache_home: Path,
+                                                           tmp_path: Path) -> None:
+    """After an ordinary compile the prefix's PCH is built and checked in the background;
+    the next compile of the edited source uses it (one forked compile), its bitcode is
+    byte-identical to an exec'd compile, msg.h is still a header of it, and an edit of
+    msg.h is compiled without the stale PCH."""
+    require_tool("clang-16", "clang-16 (apt-get install clang-16)")
+    src, msg = tmp_path / "m.c", tmp_path / "msg.h"
+    msg.write_text('#define MSG "one"\n')
+    src.write_text(PCH_SRC.replace("TAGV", "1"))
+    assert toolchain.start_resident()
+    try:
+        server = toolchain._RESIDENT[0]
+        _compile(src, "1")  # ordinary; the PCH is prepared after it
+        (meta,) = _verified(cache_home)
+        assert meta["verified"] is True and str(msg) in meta["headers"], meta  # type: ignore[operator]
+        src.write_text(PCH_SRC.replace("TAGV", "2"))  # an edit below the includes
+        served = server.served
+        with_pch, headers = _compile(src, "1")
+        assert server.served == served + 1  # one compile: the PCH worked first time
+        assert msg in headers and all("pch" not in p.parts for p in headers)
+        msg.write_text('#define MSG "two"\n')  # the PCH is stale now
+        src.write_text(PCH_SRC.replace("TAGV", "3"))
+        stale_free, _ = _compile(src, "1")
+    finally:
+        toolchain.stop_resident()
+    src.write_text(PCH_SRC.replace("TAGV", "2"))
+    msg.write_text('#define MSG "one"\n')
+    for d in (cache_home / "cache").rglob("bitcode/*.json"):
+        d.unlink()
+    assert _compile(src, "1")[0] == with_pch  # exec'd, no PCH: the same bitcode
+    msg.write_text('#define MSG "two"\n')
+    src.write_text(PCH_SRC.replace("TAGV", "3"))
+    assert _compile(src, "1")[0] == stale_free
+
+
+def test_a_pch_that_changes_the_meaning_is_not_used(cache_home: Path, tmp_path: Path) -> None:
+    """A header meant to be read more than once (no include guard, as X-macro headers):
+    with a PCH of the prefix it is read twice and the bitcode differs — so the PCH is
+    marked unverified and every compile stays an ordinary one."""
+    require_tool("clang-16", "clang-16 (apt-get install clang-16)")
+    (tmp_path / "x.h").write_text("#ifdef SEEN\n#define TWICE 1\n#endif\n#define SEEN 1\n")
+    src = tmp_path / "t.c"
+    body = "#ifdef TWICE\nreturn 2;\n#else\nreturn 1;\n#endif\n"
+    src.write_text('#include "x.h"\nint f(void) {\n' + body + "}\n")
+    assert toolchain.start_resident()
+    try:
+        server = toolchain._RESIDENT[0]
+        _compile(src, "1")
+        (meta,) = _verified(cache_home)
+        assert meta["verified"] is False, meta
+        src.write_text('#include "x.h"\nint f(void) {\n' + body + "}\nint g;\n")
+        served = server.served
+        got, _ = _compile(src, "1")
+        assert server.served == served + 1  # ordinary, no -include-pch attempt
+    finally:
+        toolchain.stop_resident()
+    for d in (cache_home / "cache").rglob("bitcode/*.json"):
+        d.unlink()
+    assert _compile(src, "1")[0] == got
