@@ -1,9 +1,10 @@
 """A precompiled header of a source's leading ``#include`` lines, for `run --watch` (pure).
 
 Mongoose's main.c spends ~7 of its ~20 ms (resident clang) parsing what it includes, and
-an edit rarely touches those lines. So watch compiles the *prefix* of a source — the
-leading blank, comment, ``#include`` and ``#define`` lines, verbatim — once into a PCH
-(``clang -x c-header``), and later compiles of the source add ``-include-pch``. The
+an edit rarely touches those lines. So watch compiles the *prefix* of a source — its
+leading ``#include`` and ``#define`` lines (the comments and blank lines among them
+skipped) — once into a PCH (``clang -x c-header``), and later compiles of the source
+add ``-include-pch``. The
 source's own ``#include`` lines then run a second time, which include guards make a no-op;
 a header meant to be included twice (X-macros) would not be, so a PCH is used only once
 a compile with it produced *the same bitcode* as the compile without it
@@ -22,8 +23,8 @@ MAX_PREFIX_LINES = 400
 
 
 def include_prefix(text: str) -> str | None:
-    """The leading lines of a source that only include headers (and comments, blank
-    lines, one-line ``#define``s); None when there is no ``#include`` among them."""
+    """The ``#include`` and one-line ``#define`` lines that begin a source (comments and
+    blank lines among them skipped), one per line; None when there is no ``#include``."""
     lines: list[str] = []
     in_comment = False
     includes = 0
@@ -48,8 +49,8 @@ def include_prefix(text: str) -> str | None:
         break
     if not includes:
         return None
-    text = "".join(lines)
-    return text if text.endswith("\n") else text + "\n"
+    # Only the directives: an edit of the comment above them keeps the PCH.
+    return "".join(x.strip() + "\n" for x in lines if x.strip().startswith("#"))
 
 
 def key(identity: str, argv: Sequence[str], source_dir: str, prefix: str) -> str:

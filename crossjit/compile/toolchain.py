@@ -472,6 +472,7 @@ def compile_to_bitcode(source: Path, opts: CompileOptions, compiler: Compiler | 
 
 # --- the precompiled prefix of a source (compile/pch.py), while a resident clang runs ------
 
+PCH_ENV = "CROSSJIT_PCH"  # 0: no precompiled prefix (the resident clang still forks)
 _PCH_BUSY: set[str] = set()  # keys being prepared in the background
 _PCH_LOCK = threading.Lock()
 
@@ -484,7 +485,8 @@ def _pch_prefix(source: Path, compiler: Compiler, opts: CompileOptions,
                 launcher: Sequence[str]) -> str | None:
     """The source's include prefix when a PCH may be used: a watch session's resident
     clang, no launcher, no -g (DWARF would name the PCH's header)."""
-    if not _RESIDENT or compiler.is_zig or launcher or opts.debug:
+    if (not _RESIDENT or compiler.is_zig or launcher or opts.debug
+            or os.environ.get(PCH_ENV, "1") == "0"):
         return None
     try:
         return pch.include_prefix(source.read_text(errors="replace"))

@@ -36,8 +36,10 @@ def _compile(src: Path, tag: str) -> tuple[bytes, tuple[Path, ...]]:
     return res.bitcode.read_bytes(), res.headers
 
 
-def test_resident_clang_compiles_as_exec_does(cache_home: Path, tmp_path: Path) -> None:
+def test_resident_clang_compiles_as_exec_does(cache_home: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     require_tool("clang-16", "clang-16 (apt-get install clang-16)")
+    monkeypatch.setenv(toolchain.PCH_ENV, "0")  # every compile counted here is the test's
     c, cxx = tmp_path / "m.c", tmp_path / "v.cpp"
     c.write_text(C_SRC)
     cxx.write_text(CXX_SRC)
@@ -63,8 +65,10 @@ def test_resident_clang_compiles_as_exec_does(cache_home: Path, tmp_path: Path) 
     assert not toolchain._RESIDENT
 
 
-def test_resident_clang_bitcode_is_byte_identical(cache_home: Path, tmp_path: Path) -> None:
+def test_resident_clang_bitcode_is_byte_identical(cache_home: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     require_tool("clang-16", "clang-16 (apt-get install clang-16)")
+    monkeypatch.setenv(toolchain.PCH_ENV, "0")
     src = tmp_path / "m.c"
     src.write_text(C_SRC)
     execd, _ = _compile(src, "1")

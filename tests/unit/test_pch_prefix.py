@@ -8,8 +8,9 @@ from crossjit.compile.pch import include_prefix
 def test_the_prefix_is_the_leading_includes_with_their_comments() -> None:
     src = ("// a server\n/* more\n   words */\n#include <stdio.h>\n\n#define _X 1\n"
            '#include "mongoose.h"\nstatic int n;\n#include "late.h"\n')
-    assert include_prefix(src) == ("// a server\n/* more\n   words */\n#include <stdio.h>\n\n"
-                                   '#define _X 1\n#include "mongoose.h"\n')
+    assert include_prefix(src) == '#include <stdio.h>\n#define _X 1\n#include "mongoose.h"\n'
+    # an edit of the comments keeps the prefix (and so the PCH)
+    assert include_prefix(src.replace("a server", "the server")) == include_prefix(src)
 
 
 def test_no_prefix_without_includes_or_after_other_directives() -> None:
