@@ -398,3 +398,15 @@ def test_json_events_for_reload_error_refusal_and_restart(tmp_path: Path) -> Non
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("flag", ["--live", "--json"])
+def test_live_and_json_need_watch(flag: str, tmp_path: Path) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text("name: needs-watch\nsources: [m.c]\n")
+    p = subprocess.run([sys.executable, "-m", "crossjit", "run", str(profile), flag],
+                       cwd=env.REPO, capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "CROSSJIT_NO_DAEMON": "1"})
+    assert p.returncode == 125, p.stderr
+    assert f"{flag} needs --watch" in p.stderr and "Traceback" not in p.stderr
+    assert p.stdout == ""
