@@ -172,3 +172,63 @@ def test_aarch64_watch_live_keeps_the_counter(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=EXIT_DEADLINE)
+
+
+def test_aarch64_container_mongoose_edit_keeps_connection_and_counter(tmp_path: Path) -> None:
+    """Mongoose for aarch64-linux-musl in the FROM-scratch arm64 executor container (its
+    own qemu-aarch64-static), `--watch --live` from the profile: on one keep-alive
+    connection the edited reply arrives with the request counter continuing."""
+    import shutil
+
+    from tests.integration import containers_env as cenv
+    from tests.integration.serve import free_port
+    from tests.integration.test_aarch64_containers import _prepare
+    from tests.integration.test_watch_live import Http, hello
+    from tests.mongoose import EXAMPLE_MAIN
+
+    cenv.engine()
+    _prepare()  # qemu, the aarch64 musl executor, the aarch64 debian-musl sysroot
+    port = free_port()
+    src = tmp_path / "app"
+    src.mkdir()
+    shutil.copy(EXAMPLE_MAIN, src / "main.c")
+    shutil.copytree(EXAMPLE_MAIN.parent / "www", src / "www")
+    profile = src / "a64live.yaml"
+    profile.write_text(
+        "name: livemg-a64\ntarget:\n  triple: aarch64-linux-musl\nsysroot: debian-musl\n"
+        f"executor:\n  variant: musl\n  ports: [{port}]\n  mounts: [\"www:/srv/www\"]\n"
+        "fetch:\n  mongoose:\n    pypi: cymongoose==0.2.5\n"
+        "    sha256: 8c0ec19752d493702c566735a28918f1b81a756197f78e4931c566dbad849a8f\n"
+        "    subpath: thirdparty/mongoose\n"
+        "sources: [\"@mongoose/mongoose.c\", main.c]\ninclude: [\"@mongoose\"]\nopt: 1\n"
+        f"live: true\nargs: [http://127.0.0.1:{port}, /srv/www]\n")
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with open(out, "wb") as o, open(err, "wb") as e:
+        proc = subprocess.Popen([sys.executable, "-m", "crossjit", "run", str(profile),
+                                 "--watch"], cwd=REPO, stdin=subprocess.DEVNULL, stdout=o,
+                                stderr=e, env={**os.environ, "CROSSJIT_NO_DAEMON": "1"})
+    w = Watch(proc, out, err)
+    try:
+        w.wait_for("the server", lambda: "serving" in w.out(), deadline=START_DEADLINE)
+        h = Http(port)
+        try:
+            first = hello(h)
+            assert first["message"] == "hello from crossjit"
+            n = first["requests"]
+            assert isinstance(n, int)
+            mark = len(w.err())
+            main_c = src / "main.c"
+            main_c.write_text(main_c.read_text().replace('"hello from crossjit"',
+                                                         '"hello, live arm64"'))
+            w.wait_for_err("reloaded main.c:", after=mark)
+            assert hello(h) == {"message": "hello, live arm64", "requests": n + 1}
+            status, body = h.get("/")
+            assert status == 200 and b"index.txt" in body, body[:300]
+        finally:
+            h.close()
+        assert "restarting" not in w.err()
+        assert w.interrupt() == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=EXIT_DEADLINE)
