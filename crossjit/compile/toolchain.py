@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crossjit.compile import cache as cachedir
-from crossjit.compile import pch
 from crossjit.errors import CompileError, ToolchainError
 
 if TYPE_CHECKING:
@@ -488,6 +487,8 @@ def _pch_prefix(source: Path, compiler: Compiler, opts: CompileOptions,
     if (not _RESIDENT or compiler.is_zig or launcher or opts.debug
             or os.environ.get(PCH_ENV, "1") == "0"):
         return None
+    from crossjit.compile import pch  # only with a resident clang: not at start-up
+
     try:
         return pch.include_prefix(source.read_text(errors="replace"))
     except OSError:
@@ -495,6 +496,8 @@ def _pch_prefix(source: Path, compiler: Compiler, opts: CompileOptions,
 
 
 def _pch_key(compiler: Compiler, source: Path, opts: CompileOptions, prefix: str) -> str:
+    from crossjit.compile import pch
+
     return pch.key(compiler.identity, compile_argv(compiler, Path("SRC"), Path("OUT"), opts),
                    str(source.parent), prefix)
 
