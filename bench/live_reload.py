@@ -309,12 +309,15 @@ def main() -> int:
         loads.append(f"end: {load()}")
     lm, rm = _med(times["live"]), _med(times["restart"])
     phases = {k: _med([float(ev["ms"][k]) for ev in reloads])  # type: ignore[index]
-              for k in ("total", "build", "compile", "codegen", "patch")}
+              for k in ("total", "build", "compile", "codegen", "patch", "patch_link",
+                        "patch_load", "patch_switch")}
     print(f"edit -> new reply, median of {a.rounds} (each x{a.rounds} sorted: see below):")
     print(f"  --watch --live  {lm * 1000:5.0f} ms (state kept; its reload: compile "
           f"{phases['compile']:.0f}, codegen {phases['codegen']:.0f}, other build "
           f"{phases['build'] - phases['compile'] - phases['codegen']:.0f}, patch "
-          f"{phases['patch']:.0f}, total {phases['total']:.0f} ms from the poll's notice)")
+          f"{phases['patch']:.1f} = link {phases['patch_link']:.1f} + load "
+          f"{phases['patch_load']:.1f} + switch {phases['patch_switch']:.1f}; total "
+          f"{phases['total']:.0f} ms from the poll's notice)")
     print(f"  --watch         {rm * 1000:5.0f} ms (restart, state lost)  "
           f"live/restart {lm / rm:.2f}")
     if seeds is not None:

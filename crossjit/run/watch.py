@@ -509,7 +509,8 @@ class Watcher:
                                                       if s.compiled), 1),
                           "codegen": round(1000 * sum(s.codegen_s for s in built.steps
                                                       if s.generated), 1),
-                          "patch": round(report.ms, 1)},
+                          "patch": round(report.ms, 1), **{
+                              f"patch_{k}": v for k, v in report.phases.items()}},
                       patch_bytes=report.patch_bytes,
                       patches_mapped_bytes=slot.live.patch_bytes,
                       retired_bytes=slot.live.retired_bytes)

@@ -365,6 +365,10 @@ def test_json_events_for_reload_error_refusal_and_restart(tmp_path: Path) -> Non
             assert ev["new_variables"] == 0 and ev["deferred"] is False, ev
             ms = ev["ms"]
             assert isinstance(ms, dict) and 0 < ms["patch"] <= ms["total"], ev
+            parts = [ms["patch_link"], ms["patch_load"], ms["patch_switch"]]
+            assert all(p > 0 for p in parts) and sum(parts) <= ms["patch"] + 0.1, ms
+            assert ms["compile"] > 0 and ms["codegen"] > 0 and ms["compile"] + ms[
+                "codegen"] <= ms["build"] + 0.1, ms
             assert isinstance(ev["patch_bytes"], int) and ev["patch_bytes"] > 0, ev
             assert hello(h) == {"message": "hello, json", "requests": n + 1}
 
