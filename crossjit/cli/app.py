@@ -263,6 +263,23 @@ def debug(
     _exit(status)
 
 
+def _json_lines() -> Callable[[dict[str, object]], None]:
+    """--json's sink: each event one line on stdout, written whole and flushed at once
+    (events come from the watch loop and from the thread that runs the program)."""
+    import json
+    import threading
+
+    lock = threading.Lock()
+
+    def write(event: dict[str, object]) -> None:
+        line = json.dumps(event, separators=(",", ":")) + "\n"
+        with lock:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+
+    return write
+
+
 @app.command(
     # The program's arguments after -- are taken from sys.argv, not parsed by click.
     context_settings={"allow_interspersed_args": True, "allow_extra_args": True},
@@ -305,7 +322,9 @@ def run(
                      show_default=False),
     ] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Fleet: one JSON object per line on stdout.")
+        bool, typer.Option("--json", help="One JSON object per line on stdout: a fleet's "
+                           "outputs and statuses, or with --watch every start, reload, "
+                           "refusal, error and exit (docs/watch.md#json-events).")
     ] = False,
     compare: Annotated[
         bool, typer.Option("--compare", help="Fleet: diff the targets' stdout and exit "
@@ -341,25 +360,27 @@ def run(
                                    else None, as_json=as_json, compare=compare,
                                    timeout=timeout, progress=progress if verbose else None)
         _exit(status)
-    if as_json or compare or timeout is not None:
+    if compare or timeout is not None:
         with _guard():
-            raise UsageError("--json, --compare and --timeout are for fleet runs",
+            raise UsageError("--compare and --timeout are for fleet runs",
                              hint="add --on TARGET,TARGET... (docs/targets.md, Fleets)")
     if target is not None and watch:
         with _guard():
             raise NotSupportedError("run --watch --target is not supported yet",
                                     hint="put the triple in the profile's `target:`")
-    if live and not watch:
+    if (live or as_json) and not watch:
         with _guard():
-            raise UsageError("--live needs --watch",
-                             hint="crossjit run PROFILE --watch --live")
+            flag = "--live" if live else "--json"
+            raise UsageError(f"{flag} needs --watch (or, for --json, a fleet: --on)",
+                             hint=f"crossjit run PROFILE --watch {flag}")
     if watch:
         with _guard():
             from crossjit.run.watch import watch_profile
 
             status = watch_profile(profile, tuple(args) if "--" in sys.argv else None,
                                    executor=executor, keep=keep, say=_stderr,
-                                   progress=progress if verbose else None, live=live)
+                                   progress=progress if verbose else None, live=live,
+                                   events=_json_lines() if as_json else None)
         _exit(status)
     with _guard():
         from crossjit.run.session import run_profile

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from crossjit.compile import cache as cachedir
 from crossjit.compile import codegen, toolchain
 from crossjit.errors import CodegenError, CompileError, Progress, UsageError
 
@@ -55,9 +56,21 @@ class BuildOptions(toolchain.CompileOptions):
     jobs: int = field(default_factory=default_jobs)
     live: bool = False  # --live: per-function sections for the live linker (docs/watch.md)
 
-    def codegen_options(self) -> codegen.CodegenOptions:
+    def codegen_options(self, path: Path | None = None) -> codegen.CodegenOptions:
+        """``path``: the input; a fetched one is not built for live reload (is_fixed)."""
+        live = self.live and not (path is not None and is_fixed(path))
         return codegen.CodegenOptions(self.target, self.opt_level, self.cpu, self.features,
-                                      live=self.live)
+                                      live=live)
+
+
+def is_fixed(path: Path) -> bool:
+    """A source fetched into crossjit's cache (a profile's `fetch:`, third-party code
+    nobody edits there): with --live it is built and linked as without it — optimised
+    whole, called directly — and not reloadable (docs/watch.md)."""
+    try:
+        return path.resolve().is_relative_to(cachedir.root() / "fetch")
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -125,7 +138,7 @@ def _one(path: Path, opts: BuildOptions, compiler: toolchain.Compiler | None) ->
     t1 = time.perf_counter()
     # No lock: each codegen runs in its own forked child (codegen.isolated), so several
     # run at once, each with its own LLVM context.
-    data, hit = codegen.object_for(ir, opts.codegen_options(), str(path))
+    data, hit = codegen.object_for(ir, opts.codegen_options(path), str(path))
     step = BuildStep(path, compiled, not hit, t1 - t0, time.perf_counter() - t1, headers)
     return ObjectFile(str(path), data), step
 

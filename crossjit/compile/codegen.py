@@ -233,8 +233,10 @@ def _explain(stderr: str, opts: CodegenOptions) -> str | None:
     return "LLVM's message says what it rejected in this input; crossjit ran nothing"
 
 
-def _child(data: bytes, name: str, opts: CodegenOptions, out: int) -> None:
-    """In the forked child: the object or the CodegenError, pickled, to ``out``."""
+def _child(data: bytes, name: str, opts: CodegenOptions, out: int, framed: bool = False
+           ) -> None:
+    """In the forked child: the object or the CodegenError, pickled, to ``out``
+    (``framed``: after its 8-byte length, for the resident worker)."""
     import pickle  # imported by the parent before the fork (isolated): a dict lookup
     try:
         result: tuple[str, Any] = ("ok", ir_to_object(data, name, opts))
@@ -244,6 +246,8 @@ def _child(data: bytes, name: str, opts: CodegenOptions, out: int) -> None:
         result = ("error", ("CodegenError", f"code generation failed for {name}", repr(exc),
                             None))
     payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    if framed:
+        payload = len(payload).to_bytes(8, "little") + payload
     view = memoryview(payload)
     while view:
         view = view[os.write(out, view):]
@@ -279,7 +283,7 @@ def isolated(data: bytes, name: str, opts: CodegenOptions) -> bytes:
     # Imported here, not at start-up (a cache hit needs none of them), and before the
     # fork, so the child imports nothing.
     import faulthandler
-    import pickle
+    import pickle  # noqa: F401 - for _child
     import select  # noqa: F401 - for _read_all
     import signal
     import tempfile
@@ -317,39 +321,237 @@ def isolated(data: bytes, name: str, opts: CodegenOptions) -> bytes:
         err.seek(0)
         stderr = err.read().decode(errors="replace")
     if payload and os.WIFEXITED(wstatus) and os.WEXITSTATUS(wstatus) == 0:
-        kind, value = pickle.loads(payload)
-        if stderr:
-            # LLVM's warnings (e.g. about inline asm), as it wrote them; like clang's.
-            os.write(2, stderr.encode())
-        if kind == "ok":
-            obj: bytes = value
-            return obj
-        error, what, why, hint = value  # the child's CrossjitError, by class name
-        raise (NotSupportedError if error == "NotSupportedError" else CodegenError)(
-            what, why=why, hint=hint)
+        return _unpickled(payload, stderr)
+    raise _failure(wstatus, stderr, name, opts)
+
+
+def _unpickled(payload: bytes, stderr: str) -> bytes:
+    """The child's reply: the object, or its CrossjitError raised here."""
+    import pickle
+
+    kind, value = pickle.loads(payload)
+    if stderr:
+        # LLVM's warnings (e.g. about inline asm), as it wrote them; like clang's.
+        os.write(2, stderr.encode())
+    if kind == "ok":
+        obj: bytes = value
+        return obj
+    error, what, why, hint = value  # the child's CrossjitError, by class name
+    raise (NotSupportedError if error == "NotSupportedError" else CodegenError)(
+        what, why=why, hint=hint)
+
+
+def _failure(wstatus: int, stderr: str, name: str, opts: CodegenOptions) -> CodegenError:
+    """The error for a child that LLVM ended."""
     if os.WIFSIGNALED(wstatus):
         fate = f"LLVM was killed by {signal_name(os.WTERMSIG(wstatus))}"
     else:
         fate = f"LLVM ended the process with status {os.WEXITSTATUS(wstatus)}"
-    raise CodegenError(
+    return CodegenError(
         f"code generation failed for {name}: {fate}",
         why=stderr.strip() or "LLVM printed nothing",
         hint=_explain(stderr, opts),
     )
 
 
+# --- a resident worker for `run --watch`: the same isolation without a fork per module --------
+
+
+class _Worker:
+    """A child forked once that generates code for one module per request.
+
+    A fork per module costs ~20 ms more than the codegen of a small one here (a parent
+    with libLLVM and a watch session mapped: page tables copied, then every page LLVM
+    touches copied again); a warm child pays that once. Isolation is the same: an LLVM
+    fatal error ends the worker, which is reported like ``isolated``'s child and
+    replaced by a fresh one for the next module.
+    Requests and replies: 8-byte length + pickle over two pipes.
+    """
+
+    def __init__(self) -> None:
+        import pickle
+        import signal
+        import tempfile  # noqa: F401 - the worker imports nothing after the fork
+
+        _init()
+        with _FORK_LOCK:  # as in isolated(): no sibling may inherit these pipes' ends
+            to_child, self._req = os.pipe()
+            self._rep, from_child = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                status = 0
+                try:
+                    # Only its pipes and stdio: a copy of an executor's socket or pipe held
+                    # here for the whole session would keep that executor from seeing EOF.
+                    try:
+                        open_fds = [int(n) for n in os.listdir("/proc/self/fd")]
+                    except OSError:
+                        open_fds = list(range(3, 1024))
+                    for fd in open_fds:
+                        if fd not in (0, 1, 2, to_child, from_child):
+                            with contextlib.suppress(OSError):
+                                os.close(fd)
+                    signal.signal(signal.SIGINT, signal.SIG_DFL)
+                    import faulthandler
+
+                    faulthandler.disable()
+                    while True:
+                        head = _read_exact(to_child, 8)
+                        if head is None:
+                            break
+                        data, name, opts, err_path = pickle.loads(
+                            _read_exact(to_child, int.from_bytes(head, "little")) or b"")
+                        fd = os.open(err_path, os.O_WRONLY)
+                        os.dup2(fd, 2)  # LLVM's messages for this module
+                        os.close(fd)
+                        _child(data, name, opts, from_child, framed=True)
+                except BaseException:
+                    status = 1
+                finally:
+                    os._exit(status)
+            os.close(to_child)
+            os.close(from_child)
+        self.pid = pid
+        self.lock = threading.Lock()
+
+    def generate(self, data: bytes, name: str, opts: CodegenOptions) -> bytes:
+        import pickle
+        import tempfile
+
+        with tempfile.NamedTemporaryFile(prefix="crossjit-cg-") as err:
+            req = pickle.dumps((data, name, opts, err.name), protocol=pickle.HIGHEST_PROTOCOL)
+            payload: bytes | None = None
+            try:
+                os.write(self._req, len(req).to_bytes(8, "little"))
+                view = memoryview(req)
+                while view:
+                    view = view[os.write(self._req, view):]
+                head = _read_deadline(self._rep, 8, time.monotonic() + TIMEOUT_S, name,
+                                      self.pid)
+                if head is not None:
+                    payload = _read_deadline(self._rep, int.from_bytes(head, "little"),
+                                             time.monotonic() + TIMEOUT_S, name, self.pid)
+            except OSError:
+                payload = None
+            except BaseException:  # Ctrl-C, deadline: no worker left half-way
+                self.close()
+                raise
+            stderr = Path(err.name).read_text(errors="replace")
+        if payload is None:  # LLVM ended the worker: reported as isolated() does
+            _, wstatus = os.waitpid(self.pid, 0)
+            self.pid = 0
+            raise _failure(wstatus, stderr, name, opts)
+        return _unpickled(payload, stderr)
+
+    def close(self) -> None:
+        for fd in (self._req, self._rep):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if self.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, 9)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+            self.pid = 0
+
+
+_WORKER: list[_Worker] = []  # at most one: `run --watch` (start_worker)
+_WORKERS_ON = threading.Event()
+
+
+def start_worker() -> None:
+    """Generate code in a resident worker from now on (a watch session)."""
+    _WORKERS_ON.set()
+
+
+def stop_worker() -> None:
+    _WORKERS_ON.clear()
+    while _WORKER:
+        _WORKER.pop().close()
+
+
+def _generate(data: bytes, name: str, opts: CodegenOptions) -> bytes:
+    """In the resident worker when one is on (and not busy with another module, or
+    given up on), else in a forked child of its own."""
+    if not _WORKERS_ON.is_set() or not hasattr(os, "fork"):
+        return isolated(data, name, opts)
+    if not _WORKER:
+        _WORKER.append(_Worker())
+    worker = _WORKER[0]
+    if not worker.lock.acquire(blocking=False):
+        return isolated(data, name, opts)
+    try:
+        return worker.generate(data, name, opts)
+    finally:
+        worker.lock.release()
+        if not worker.pid:  # it died (LLVM's fatal error): a fresh one next time
+            with contextlib.suppress(ValueError):
+                _WORKER.remove(worker)
+            worker.close()
+
+
+def _read_exact(fd: int, n: int) -> bytes | None:
+    chunks, left = [], n
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_deadline(fd: int, n: int, deadline: float, name: str, pid: int) -> bytes | None:
+    """``n`` bytes from ``fd`` by ``deadline`` (the worker is killed past it); None at
+    end of file (the worker died)."""
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    chunks, left = [], n
+    while left:
+        wait = deadline - time.monotonic()
+        if wait <= 0:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+            raise CodegenError(f"code generation for {name} did not finish in {TIMEOUT_S:g} s",
+                               hint="raise CROSSJIT_CODEGEN_TIMEOUT for very large modules")
+        if not poller.poll(max(1, int(wait * 1000))):
+            continue
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+# cache_key by the IR file's stat signature and the options: a watch session looks up
+# mongoose.c's ~1 MB of bitcode on every save.
+_KEY_MEMO: dict[tuple[object, ...], str] = {}
+_RACY_NS = 2_000_000_000
+
+
 def object_for(ir_path: Path, opts: CodegenOptions, name: str | None = None
                ) -> tuple[bytes, bool]:
     """The object for an IR file, from the cache when the same IR was compiled before.
     ``name``: the input to name in errors (the source the IR came from)."""
+    store = cachedir.subdir("objects")
     try:
+        st = os.stat(ir_path)
+        sig = (str(ir_path), st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, opts)
+        key = _KEY_MEMO.get(sig)
+        if key is not None and (store / f"{key}.o").exists():
+            return (store / f"{key}.o").read_bytes(), True
         data = ir_path.read_bytes()
     except OSError as exc:
         raise CodegenError(f"cannot read {ir_path}", why=exc.strerror) from exc
-    store = cachedir.subdir("objects")
-    hit = store / f"{cache_key(data, opts)}.o"
+    key = cache_key(data, opts)
+    if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS:
+        _KEY_MEMO[sig] = key  # (toolchain._file_sha says why only older files)
+    hit = store / f"{key}.o"
     if hit.exists():
         return hit.read_bytes(), True
-    obj = isolated(data, name or str(ir_path), opts)
+    obj = _generate(data, name or str(ir_path), opts)
     cachedir.atomic_write(hit, obj)
     return obj, False

@@ -32,7 +32,10 @@ import re
 from collections.abc import Iterator
 
 # Part of the object cache key of live objects: bump it when the rewriting changes.
-REVISION = "2"
+REVISION = "3"
+# A local symbol every rewritten module defines: the JIT linker's sign that the object
+# was built for live reload (link/live.py); objects without it are linked directly.
+LIVE_UNIT_SYMBOL = "__crossjit_live_unit"
 
 _NAME = re.compile(r"@([-a-zA-Z$._][-a-zA-Z$._0-9]*)\(")
 # What may follow the function attributes on a define line, in LLVM's grammar order
@@ -104,6 +107,9 @@ def add_function_sections(ir: str) -> tuple[str, int]:
         out.append(line)
     if not used:
         return ir, 0
+    count = len(used)
+    out.append(f"@{LIVE_UNIT_SYMBOL} = internal constant i8 1\n")
+    used.append(f"ptr @{LIVE_UNIT_SYMBOL}")
     entries = old_used + [u for u in used if u not in old_used]
     decl = (f"@llvm.compiler.used = appending global [{len(entries)} x ptr] "
             f'[{", ".join(entries)}], section "llvm.metadata"\n')
@@ -111,7 +117,7 @@ def add_function_sections(ir: str) -> tuple[str, int]:
         out[used_at] = decl
     else:
         out.append(decl)
-    return "".join(out), len(used)
+    return "".join(out), count
 
 
 _GLOBAL = re.compile(r"@([-a-zA-Z$._][-a-zA-Z$._0-9]*) = ([a-z_ ()0-9]*?)global ")

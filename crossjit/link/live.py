@@ -49,8 +49,18 @@ DataKey = tuple[str, str]  # (object, section)
 
 # The displacement of a PC-relative 32-bit field counts from the end of the instruction:
 # a call or `lea f(%rip)` has addend -4 when it means f itself.
-_PC_BIAS = {"x86_64": 4}
+_PC_BIAS = {"x86_64": 4, "aarch64": 0}  # AArch64: ADRP/ADD, B/BL name f with addend 0
 _ARRAY_PREFIXES = (".init_array", ".fini_array", ".ctors", ".dtors")
+# compile/sections.py's mark of an object built for live reload (not imported: the
+# link layer does not depend on compile).
+LIVE_UNIT_SYMBOL = "__crossjit_live_unit"
+
+
+def is_live_unit(obj: ObjectFile) -> bool:
+    """Built for live reload (compile/sections.py). Other objects — fetched sources,
+    crossjit's runtime, `.o` inputs — are *fixed*: no stubs for their functions (calls to
+    them and inside them stay direct), and a reload of one is refused."""
+    return any(rs.name == LIVE_UNIT_SYMBOL and rs.bind == STB_LOCAL for rs in obj.symbols[1:])
 
 
 class LiveRefusal(CrossjitError):
@@ -97,6 +107,7 @@ class LiveImage:
     imports: dict[str, frozenset[str]]  # per object: global names it references
     retired_bytes: int = 0  # code bodies no longer reached through a slot
     vtables: dict[str, VtableShape] = field(default_factory=dict)
+    fixed: frozenset[str] = frozenset()  # objects linked directly (not is_live_unit)
 
 
 @dataclass
@@ -108,9 +119,11 @@ class LiveMap:
     symbols: dict[str, int] = field(default_factory=dict)
     imports: dict[str, frozenset[str]] = field(default_factory=dict)
     vtables: dict[str, VtableShape] = field(default_factory=dict)
+    fixed: set[str] = field(default_factory=set)
 
     def merge(self, image: LiveImage) -> None:
         self.vtables.update(image.vtables)
+        self.fixed.update(image.fixed)
         for f in (*image.functions, *image.replaced):
             self.functions[f.key] = f
         for d in image.new_data:
@@ -141,6 +154,7 @@ class LivePass:
         self.globals_: dict[str, Symbol] = {}  # global name -> its definition here
         self.imports: dict[str, frozenset[str]] = {}
         self.vtables: dict[str, VtableShape] = {}
+        self.fixed: frozenset[str] = frozenset()
 
     def finish(self, base: int, addrs: Sequence[int]) -> LiveImage:
         t = self.tables
@@ -169,6 +183,7 @@ class LivePass:
             functions, replaced, self.kept, new_data,
             [(f.slot, f.body) for f in replaced], symbols, self.imports,
             retired_bytes=sum(old.size for old, _ in self.replaced), vtables=self.vtables,
+            fixed=self.fixed,
         )
 
 
@@ -187,14 +202,15 @@ def _defined(objects: Sequence[ObjectFile], res: Resolution, stype: int
             yield obj, rs, s, s.block
 
 
-def _functions(objects: Sequence[ObjectFile], res: Resolution
+def _functions(objects: Sequence[ObjectFile], res: Resolution, fixed: frozenset[str]
                ) -> list[tuple[FunctionKey, Symbol]]:
-    """Every function defined in loaded code, once, with its identity."""
+    """Every function defined in loaded code of a live unit, once, with its identity."""
     out: list[tuple[FunctionKey, Symbol]] = []
     seen: set[int] = set()
     keys: set[FunctionKey] = set()
     for obj, rs, s, block in _defined(objects, res, STT_FUNC):
-        if block.seg is not SegClass.TEXT or s.obj != obj.name or id(s) in seen:
+        if (block.seg is not SegClass.TEXT or s.obj != obj.name or id(s) in seen
+                or obj.name in fixed):
             continue
         key = (obj.name, rs.name) if rs.bind == STB_LOCAL else ("", rs.name)
         if key in keys:
@@ -250,11 +266,18 @@ def prepare(arch: Arch, objects: Sequence[ObjectFile], res: Resolution,
     """Create stubs/slots, bind a patch to the running program, retarget ``blocks``'
     edges. ``data_blocks``: every loaded input block (for writable data);
     ``blocks``: those whose references are rewritten (not .eh_frame)."""
-    if arch.name != "x86_64":
-        # The pass is generic, but only x86-64's stubs and reference forms are tested.
+    if arch.name not in _PC_BIAS:
+        # The pass is generic, but only these CPUs' stubs and reference forms are tested.
         raise NotSupportedError(f"--live does not support {arch.name} yet",
                                 hint="use --watch without --live (it restarts the program)")
     lp = LivePass(tables)
+    lp.fixed = frozenset(o.name for o in objects if not is_live_unit(o))
+    if running is not None and lp.fixed:
+        name = sorted(lp.fixed)[0]
+        raise LiveRefusal(
+            f"{name} is not reloadable: it was linked without live stubs", obj=name,
+            why="fetched sources, crossjit's runtime and .o inputs are built and called "
+            "directly (as without --live), so a new version cannot be switched in")
     lp.imports = _imports(objects)
     lp.globals_ = {n: s for n, s in res.definitions.items() if s.obj != LINKER_OBJ}
     lp.vtables = _vtables(lp.globals_)
@@ -280,7 +303,7 @@ def prepare(arch: Arch, objects: Sequence[ObjectFile], res: Resolution,
 
     redirect: dict[int, Symbol] = {}  # id(function symbol) -> what references go to
     func_at: dict[tuple[int, int], Symbol] = {}  # (id(block), offset) -> function
-    for key, s in _functions(objects, res):
+    for key, s in _functions(objects, res, lp.fixed):
         assert s.block is not None
         func_at.setdefault((id(s.block), s.offset), s)
         old = running.functions.get(key) if running is not None else None
@@ -294,6 +317,8 @@ def prepare(arch: Arch, objects: Sequence[ObjectFile], res: Resolution,
     kept_at: dict[int, int] = {}  # id(block) -> address of the storage in use
     layouts = _named_objects(objects, res)
     for blk in data_blocks:
+        if blk.obj in lp.fixed:
+            continue  # never reloaded: nothing binds to it but by symbol
         if not _writable(blk):
             if running is not None and _is_array(blk.name) and blk.size:
                 raise LiveRefusal(

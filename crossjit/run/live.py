@@ -43,7 +43,7 @@ from crossjit.orc.client import OrcClient
 from crossjit.orc.messages import SegmentRequest
 from crossjit.run import loader
 
-__all__ = ["LiveProgram", "LiveRefusal", "Reload", "refusal_paragraph"]
+__all__ = ["LiveProgram", "LiveRefusal", "Reload", "refusal_line", "refusal_paragraph"]
 
 RELOAD_POINT = "crossjit_reload_point"  # runtime/include/crossjit.h
 RELOAD_PENDING = "__crossjit_reload_pending"  # runtime/crt.c
@@ -62,6 +62,9 @@ class Reload:
     retired_bytes: int  # old code bodies no longer reached through their slots
     ms: float
     deferred: bool = False  # applied at the program's next crossjit_reload_point()
+    # ms per step of ``ms``: link (plan, symbol lookups, fixups), load (reserve, segments
+    # over the wire, finalize — the executor's instruction-cache flush), switch (the slots)
+    phases: dict[str, float] = field(default_factory=dict)
 
     def line(self, total_ms: float | None = None) -> str:
         """``reloaded main.c: 2 functions, 1 variable kept, 43 ms``."""
@@ -146,7 +149,9 @@ class LiveProgram:
             resolved[ext.name] = addr
         if pending:
             resolved.update(loader.resolve_externals(client, self._libraries(), pending))
+        t_looked = time.perf_counter()
         base = client.reserve(plan.reservation_size)
+        t_reserved = time.perf_counter()
         try:
             image = plan.finish(base, resolved)
         except LinkError as err:
@@ -159,6 +164,7 @@ class LiveProgram:
                 "it must use") from err
         live = image.live
         assert live is not None
+        t_linked = time.perf_counter()
         actions = [client.eh_frame_actions(*image.eh_frame)] if image.eh_frame else []
         handle = client.finalize(
             [SegmentRequest(s.addr, s.size, int(s.prot), s.content) for s in image.segments],
@@ -169,11 +175,13 @@ class LiveProgram:
             # bodies while nothing can reach them yet.
             loader.register_debug_objects(client, patch, {o.name: o.data for o in changed})
         deferred = self.uses_reload_point
+        t_loaded = time.perf_counter()
         if live.slot_writes and deferred:
             self._publish(live.slot_writes)
         elif live.slot_writes:
             # Every slot at once: no caller sees half of a reload.
             client.write_uint64s(live.slot_writes)
+        t_switched = time.perf_counter()
         self.patches.append(handle)
         self.patch_bases.append(base)
         self.patch_programs.append(patch)
@@ -183,9 +191,13 @@ class LiveProgram:
         size = sum(s.size for s in image.segments)
         self.patch_bytes += size
         self.retired_bytes += live.retired_bytes
+        phases = {"link": (t_looked - t0) + (t_linked - t_reserved),
+                  "load": (t_reserved - t_looked) + (t_loaded - t_linked),
+                  "switch": t_switched - t_loaded}
         return Reload(tuple(o.name for o in changed), len(live.replaced), len(live.functions),
                       len(live.kept), len(live.new_data), size, live.retired_bytes,
-                      (time.perf_counter() - t0) * 1000, deferred)
+                      (time.perf_counter() - t0) * 1000, deferred,
+                      {k: round(v * 1000, 2) for k, v in phases.items()})
 
     @property
     def uses_reload_point(self) -> bool:
@@ -323,15 +335,22 @@ def _line_of(path: str, symbol: str) -> int | None:
     return None
 
 
+def refusal_line(err: CrossjitError) -> int | None:
+    """The source line a refusal names (DWARF's, else the first naming the symbol)."""
+    obj = getattr(err, "obj", "") or ""
+    symbol = getattr(err, "symbol", "") or ""
+    if not (obj and symbol):
+        return None
+    return getattr(err, "line", 0) or _line_of(obj, symbol)
+
+
 def refusal_paragraph(err: CrossjitError) -> str:
     """One paragraph: which file and symbol (and line), why, then that watch restarts."""
     obj = getattr(err, "obj", "") or ""
-    symbol = getattr(err, "symbol", "") or ""
     where = Path(obj).name if obj else "live reload"
-    if obj and symbol:
-        line = getattr(err, "line", 0) or _line_of(obj, symbol)
-        if line is not None:
-            where = f"{where}:{line}"
+    line = refusal_line(err)
+    if line is not None:
+        where = f"{where}:{line}"
     text = f"{where}: kept state can't survive this edit: {err.what}"
     if err.why:
         text += f" ({err.why.strip()})"

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crossjit.compile import build as _build
+from crossjit.compile import codegen, toolchain
 from crossjit.errors import (
     CrossjitError,
     ExecutorDisconnected,
@@ -43,14 +44,17 @@ from crossjit.errors import (
 from crossjit.orc.client import ExecutorSpec, OrcClient
 from crossjit.project.plan import RunPlan, docker_container, local_executor_for
 from crossjit.run import loader, session
-from crossjit.run.live import LiveProgram, LiveRefusal, refusal_paragraph
+from crossjit.run.live import LiveProgram, LiveRefusal, refusal_line, refusal_paragraph
 from crossjit.targets import procfs
 
 if TYPE_CHECKING:
     from crossjit.targets.base import Target
     from crossjit.targets.executors import ExecutorConfig
 
-POLL_S = 0.02  # mtime polling: ≤20 ms to notice a save, ~0.1 ms of stat()s per poll
+Event = dict[str, object]  # one --json event (docs/watch.md#json-events)
+Events = Callable[[Event], None]
+
+POLL_S = 0.005  # mtime polling: ≤5 ms to notice a save; a few stat()s (~20 µs) per poll
 STOP_DEADLINE_S = 10.0  # for a killed executor to be gone
 SPARE_DEADLINE_S = 60.0  # for a spare session to open (a container's docker exec + Setup)
 
@@ -275,19 +279,23 @@ class Phases:
     def mark(self, name: str) -> None:
         self.marks[name] = time.perf_counter()
 
-    def line(self, built: _build.BuildResult) -> str:
+    def ms(self, built: _build.BuildResult) -> dict[str, float]:
+        """Each phase in milliseconds (the report line's and the --json event's)."""
         m = self.marks
-
-        def ms(seconds: float) -> str:
-            return f"{seconds * 1000:.0f}"
-
         compile_s = sum(s.compile_s for s in built.steps if s.compiled)
         codegen_s = sum(s.codegen_s for s in built.steps if s.generated)
         other = max(0.0, m["built"] - self.t0 - compile_s - codegen_s)
-        return (f"{ms(m['started'] - self.t0)} ms (compile {ms(compile_s)}, codegen "
-                f"{ms(codegen_s)}, other build {ms(other)}, link {ms(m['linked'] - m['built'])}, "
-                f"load {ms(m['loaded'] - m['linked'])}, stop {ms(m['stopped'] - m['loaded'])}, "
-                f"start {ms(m['started'] - m['stopped'])})")
+        seconds = {"total": m["started"] - self.t0, "compile": compile_s, "codegen": codegen_s,
+                   "other_build": other, "link": m["linked"] - m["built"],
+                   "load": m["loaded"] - m["linked"], "stop": m["stopped"] - m["loaded"],
+                   "start": m["started"] - m["stopped"]}
+        return {k: round(v * 1000, 1) for k, v in seconds.items()}
+
+    def line(self, built: _build.BuildResult) -> str:
+        p = {k: f"{v:.0f}" for k, v in self.ms(built).items()}
+        return (f"{p['total']} ms (compile {p['compile']}, codegen {p['codegen']}, other build "
+                f"{p['other_build']}, link {p['link']}, load {p['load']}, stop {p['stop']}, "
+                f"start {p['start']})")
 
 
 def _names(paths: Sequence[Path]) -> str:
@@ -298,12 +306,15 @@ def _names(paths: Sequence[Path]) -> str:
 class Watcher:
     def __init__(self, profile: Path, args: tuple[str, ...] | None, executor: str | None,
                  keep: bool, say: Progress, progress: Progress | None,
-                 live: bool = False) -> None:
+                 live: bool = False, events: Events | None = None) -> None:
         self.profile, self.args, self.executor, self.keep = profile, args, executor, keep
         self.live = live  # --live (the profile's `live: true` is read at each prepare)
         self.profile_changed = False  # in the change being handled: no live reload
         self.say, self.progress = say, progress
         self.note: Progress = lambda msg: say(f"crossjit: {msg}")
+        self._events = events  # --json: one object per reload, refusal, error, exit
+        self.changed: list[Path] = []  # the saved files the change being handled is about
+        self.fallback: str | None = None  # why the change being handled restarts (--live)
         self.files = WatchedFiles()
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="crossjit-session")
         self.place: Place | None = None
@@ -318,9 +329,13 @@ class Watcher:
         """Build, run, then rebuild on every change until interrupted (Ctrl-C, SIGTERM)."""
         try:
             t0 = time.perf_counter()
+            # A resident clang and code generator for the edits (compile/resident.py,
+            # codegen.py): started beside the first build, which execs clang until then.
+            self.pool.submit(self._start_resident)
             # Failures before the first build (bad profile, no executor) end the run.
             prepared = self._prepare()
             self._use_place(place_of(prepared, self.note))
+            self.changed, self.fallback = [], None
             self._reload(prepared, {}, Phases(t0), "started")
             while True:
                 time.sleep(POLL_S)
@@ -329,6 +344,14 @@ class Watcher:
                     self._on_change(changed)
         finally:
             self.close()
+
+    def _start_resident(self) -> None:
+        codegen.start_worker()  # one forked code generator for every edit (codegen.py)
+        try:
+            if not toolchain.start_resident() and self.progress:
+                self.progress("no resident clang here: every compile starts clang")
+        except CrossjitError:
+            pass  # no compiler: the first build says so
 
     def _prepare(self) -> session.ProfileRun:
         run = session.prepare_profile(self.profile, self.args, self.executor, self.progress,
@@ -339,8 +362,14 @@ class Watcher:
             run = dataclasses.replace(run, plan=plan)
         return run
 
+    def emit(self, event: str, **fields: object) -> None:
+        """A --json event (nothing without --json)."""
+        if self._events is not None:
+            self._events({"event": event, **fields})
+
     def _on_change(self, changed: list[Path]) -> None:
         t0 = time.perf_counter()
+        self.changed, self.fallback = changed, None
         self.profile_changed = self.profile.resolve() in {p.resolve() for p in changed}
         before = self.files.snapshot()
         try:
@@ -358,6 +387,8 @@ class Watcher:
         self.say(err.render())
         self.note("the previous program keeps running" if self.running
                   else "waiting for changes")
+        self.emit("error", files=[str(p) for p in self.changed], message=err.render(),
+                  running=self.running)
 
     @property
     def running(self) -> bool:
@@ -390,6 +421,7 @@ class Watcher:
         identity = (tuple(o.data for o in objects), tuple(argv), plan.dlopen)
         if identity == self.identity and self.running:
             self.note("no change to the program; it keeps running")
+            self.emit("unchanged", files=[str(p) for p in self.changed])
             return
         if self._live_reload(plan, built, objects, identity, phases):
             return
@@ -405,6 +437,9 @@ class Watcher:
         phases.mark("started")
         self.spare = self.pool.submit(self._place().open)  # off the path of the next edit
         self.note(f"{verb} in {phases.line(built)}")
+        self.emit("started" if not self.changed else "restarted",
+                  files=[str(p) for p in self.changed], live=plan.build.live,
+                  reason=self.fallback, ms=phases.ms(built))
 
     def _live_reload(self, plan: RunPlan, built: _build.BuildResult,
                      objects: list[_build.ObjectFile], identity: tuple[object, ...],
@@ -422,7 +457,11 @@ class Watcher:
                 raise LiveRefusal("the program's arguments or dlopen list changed")
             report = slot.live.reload(objects)
         except LiveRefusal as err:
-            self.note(refusal_paragraph(err))
+            self.fallback = refusal_paragraph(err)
+            self.note(self.fallback)
+            self.emit("refused", files=[str(p) for p in self.changed], reason=err.what,
+                      why=err.why, unit=err.obj or None, symbol=err.symbol or None,
+                      line=refusal_line(err), message=self.fallback)
             return False
         except LinkError as err:
             # The program's own link error (an undefined symbol...): a restart would fail
@@ -432,20 +471,41 @@ class Watcher:
         except CrossjitError as err:
             self.say(err.render())
             self.note("the live reload failed; restarting (state lost)")
+            self.fallback = f"the live reload failed: {err.what}"
+            self.emit("live_failed", files=[str(p) for p in self.changed],
+                      reason=self.fallback, message=err.render())
             return False
         except Exception as exc:  # a bug of ours must not end the watch with a traceback
             self.note(f"the live reload failed ({type(exc).__name__}: {exc}); "
                       "restarting (state lost)")
+            self.fallback = f"the live reload failed ({type(exc).__name__}: {exc})"
+            self.emit("live_failed", files=[str(p) for p in self.changed],
+                      reason=self.fallback, message=self.fallback)
             return False
         self.identity = identity
         total = (time.perf_counter() - phases.t0) * 1000
         if report is None:
             self.note("no change to the program; it keeps running")
+            self.emit("unchanged", files=[str(p) for p in self.changed])
         else:
             build_ms = (phases.marks["built"] - phases.t0) * 1000
             self.note(f"{report.line(total)} (build {build_ms:.0f}, patch {report.ms:.0f}; "
                       f"{slot.live.patch_bytes} bytes of patches mapped, "
                       f"{slot.live.retired_bytes} bytes of old code retired)")
+            self.emit("reloaded", files=[str(p) for p in self.changed],
+                      units=list(report.files), functions=report.replaced,
+                      new_functions=report.new_functions, variables_kept=report.kept,
+                      new_variables=report.new_variables, deferred=report.deferred,
+                      ms={"total": round(total, 1), "build": round(build_ms, 1),
+                          "compile": round(1000 * sum(s.compile_s for s in built.steps
+                                                      if s.compiled), 1),
+                          "codegen": round(1000 * sum(s.codegen_s for s in built.steps
+                                                      if s.generated), 1),
+                          "patch": round(report.ms, 1), **{
+                              f"patch_{k}": v for k, v in report.phases.items()}},
+                      patch_bytes=report.patch_bytes,
+                      patches_mapped_bytes=slot.live.patch_bytes,
+                      retired_bytes=slot.live.retired_bytes)
         return True
 
     # ---- sessions ---------------------------------------------------------------------
@@ -508,20 +568,26 @@ class Watcher:
                 # The program ended the executor process (exit() from a library...).
                 status = session.ended_executor(exc, self.note)
                 self.note(f"program exited with status {status}; waiting for changes")
+                self.emit("exited", status=status, signal=exc.signal)
             else:
                 self.note(f"the executor ended while running the program ({exc.what});"
                          " waiting for changes")
+                self.emit("exited", status=None, signal=None, message=exc.what)
         except CrossjitError as err:
             if not slot.stopping:
                 self.say(err.render())
         else:
             if not slot.stopping:
+                crash = None
                 if outcome.signal is not None:
                     where = (slot.live.program_at(outcome.fault_pc) if slot.live is not None
                              else slot.program)
-                    self.note(f"{session.describe_crash(outcome, where)}")
+                    crash = session.describe_crash(outcome, where)
+                    self.note(crash)
                 self.note(f"program exited with status {outcome.status}; "
                          "waiting for changes")
+                self.emit("exited", status=outcome.status, signal=outcome.signal,
+                          crash=crash)
         finally:
             with contextlib.suppress(Exception):
                 slot.close()
@@ -594,6 +660,8 @@ class Watcher:
             slot.stopping = True
         self._join_workers()
         self.pool.shutdown(wait=True, cancel_futures=False)
+        toolchain.stop_resident()
+        codegen.stop_worker()
         if self.started_container and not self.keep:
             from crossjit.targets import executors
 
@@ -602,7 +670,7 @@ class Watcher:
 
 def watch_profile(path: Path, args: tuple[str, ...] | None, *, executor: str | None = None,
                   keep: bool = False, say: Progress, progress: Progress | None = None,
-                  live: bool = False) -> int:
-    """`crossjit run PROFILE --watch [--live]`; returns only by an exception (Ctrl-C,
-    SIGTERM) or a failure before the first build."""
-    return Watcher(path, args, executor, keep, say, progress, live).run()
+                  live: bool = False, events: Events | None = None) -> int:
+    """`crossjit run PROFILE --watch [--live] [--json]`; returns only by an exception
+    (Ctrl-C, SIGTERM) or a failure before the first build. ``events``: --json's sink."""
+    return Watcher(path, args, executor, keep, say, progress, live, events).run()

@@ -123,9 +123,10 @@ class Running:
 
 @contextlib.contextmanager
 def running(spec: str, sources: list[Path], tmp: Path, debug: bool = False,
-            register: bool = False) -> Iterator[Running]:
-    """``register``: debug objects registered with the GDB JIT interface (as -g runs do)."""
-    o = opts(tmp, debug)
+            register: bool = False, o: build.BuildOptions | None = None) -> Iterator[Running]:
+    """``register``: debug objects registered with the GDB JIT interface (as -g runs do);
+    ``o``: build for another target than this host's (AArch64)."""
+    o = o or opts(tmp, debug)
     built = build.build(sources, o)
     objects = [*built.objects, build.runtime_object(o)]
     if register:

@@ -312,3 +312,105 @@ def test_mongoose_200_reloads_under_load(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def _events(w: Watch) -> list[dict[str, object]]:
+    """--json's events: the stdout lines that are JSON objects with an "event" (the
+    server's own request log shares stdout with a local executor)."""
+    out = []
+    for line in w.out().splitlines():
+        if line.startswith('{"event":'):
+            value = json.loads(line)
+            assert isinstance(value, dict)
+            out.append(value)
+    return out
+
+
+def _next_event(w: Watch, kind: str, after: int) -> dict[str, object]:
+    w.wait_for(f"a {kind!r} event", lambda: any(e["event"] == kind for e in _events(w)[after:]))
+    return next(e for e in _events(w)[after:] if e["event"] == kind)
+
+
+def test_json_events_for_reload_error_refusal_and_restart(tmp_path: Path) -> None:
+    """`--watch --live --json`: one JSON object per line on stdout for the start, a live
+    reload (unit, functions, variables, ms), a compile error (the program runs on), a
+    refusal (symbol, file, line, reason) and the restart that follows it (its reason)."""
+    port = free_port()
+    profile = project(tmp_path, port, container=False)
+    main_c = profile.parent / "main.c"
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    argv = [sys.executable, "-m", "crossjit", "run", str(profile), "--watch", "--live",
+            "--json"]
+    with open(out, "wb") as o, open(err, "wb") as e:
+        proc = subprocess.Popen(argv, cwd=env.REPO, stdin=subprocess.DEVNULL, stdout=o,
+                                stderr=e, env={**os.environ, "CROSSJIT_NO_DAEMON": "1"})
+    w = Watch(proc, out, err)
+    try:
+        started = _next_event(w, "started", 0)
+        assert started["live"] is True and started["files"] == [] and started["reason"] is None
+        ms = started["ms"]
+        assert isinstance(ms, dict) and ms["total"] > 0 and {"compile", "link", "load"} <= set(ms)
+        w.wait_for("the server", lambda: "serving" in w.out(), deadline=START_DEADLINE)
+        h = Http(port)
+        try:
+            n = hello(h)["requests"]
+            assert isinstance(n, int)
+            mark = len(_events(w))
+            edit(main_c, '"hello from crossjit"', '"hello, json"')
+            ev = _next_event(w, "reloaded", mark)
+            assert ev["files"] == [str(main_c.resolve())], ev
+            assert ev["units"] == [str(main_c.resolve())], ev
+            assert isinstance(ev["functions"], int) and ev["functions"] >= 1, ev
+            assert isinstance(ev["variables_kept"], int) and ev["variables_kept"] >= 3, ev
+            assert ev["new_variables"] == 0 and ev["deferred"] is False, ev
+            ms = ev["ms"]
+            assert isinstance(ms, dict) and 0 < ms["patch"] <= ms["total"], ev
+            parts = [ms["patch_link"], ms["patch_load"], ms["patch_switch"]]
+            assert all(p > 0 for p in parts) and sum(parts) <= ms["patch"] + 0.1, ms
+            assert ms["compile"] > 0 and ms["codegen"] > 0 and ms["compile"] + ms[
+                "codegen"] <= ms["build"] + 0.1, ms
+            assert isinstance(ev["patch_bytes"], int) and ev["patch_bytes"] > 0, ev
+            assert hello(h) == {"message": "hello, json", "requests": n + 1}
+
+            mark = len(_events(w))
+            good = main_c.read_text()
+            edit(main_c, "  s_requests++;", "  s_requests++ +;")  # a syntax error
+            ev = _next_event(w, "error", mark)
+            assert ev["running"] is True and "main.c" in str(ev["message"]), ev
+            assert hello(h) == {"message": "hello, json", "requests": n + 2}
+            main_c.write_text(good)
+            _next_event(w, "unchanged", mark)
+
+            mark = len(_events(w))
+            edit(main_c, "static unsigned long s_requests;", "static unsigned int s_requests;")
+            refused = _next_event(w, "refused", mark)
+            restarted = _next_event(w, "restarted", mark)
+        finally:
+            h.close()
+        line = next(i for i, x in enumerate(main_c.read_text().splitlines(), 1)
+                    if "s_requests;" in x)
+        assert refused["symbol"] == "s_requests" and refused["line"] == line, refused
+        assert refused["unit"] == str(main_c.resolve()), refused
+        assert refused["reason"] == "kept variable 's_requests' changed size (8 -> 4 bytes)"
+        assert str(refused["message"]).endswith("restarting (state lost)"), refused
+        assert restarted["reason"] == refused["message"], restarted
+        assert restarted["files"] == [str(main_c.resolve())] and restarted["live"] is True
+        # the text lines on stderr are unchanged by --json
+        assert "kept state can't survive this edit" in w.err()
+        assert w.interrupt() == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("flag", ["--live", "--json"])
+def test_live_and_json_need_watch(flag: str, tmp_path: Path) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text("name: needs-watch\nsources: [m.c]\n")
+    p = subprocess.run([sys.executable, "-m", "crossjit", "run", str(profile), flag],
+                       cwd=env.REPO, capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "CROSSJIT_NO_DAEMON": "1"})
+    assert p.returncode == 125, p.stderr
+    assert f"{flag} needs --watch" in p.stderr and "Traceback" not in p.stderr
+    assert p.stdout == ""

@@ -5,6 +5,7 @@ Real llvmlite throughout (no mocks): objects are generated and compared.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,36 @@ def test_ordinary_errors_still_come_back_from_the_child() -> None:
     with pytest.raises(CodegenError) as err:
         codegen.isolated(b"define i32 @f( {", "broken.ll", codegen.CodegenOptions(X86))
     assert err.value.what == "cannot read LLVM IR from broken.ll"
+
+
+def test_the_resident_worker_generates_what_a_fork_does_and_survives_llvm_aborts() -> None:
+    """`run --watch`'s worker (start_worker): the same object bytes as a forked child,
+    one process for many modules; an LLVM abort ends that worker and is reported like
+    isolated()'s, and the next module gets a fresh worker; ordinary errors come back."""
+    opts = codegen.CodegenOptions(X86, 2)
+    abort_ir = (CORPUS / "cannot_select.ll").read_bytes()
+    codegen.start_worker()
+    try:
+        first = codegen._generate(IR, "get.ll", opts)
+        assert first == codegen.isolated(IR, "get.ll", opts)
+        pid = codegen._WORKER[0].pid
+        # only stdio and its two pipes: no copy of the parent's sockets keeps them open
+        assert len(os.listdir(f"/proc/{pid}/fd")) <= 5, os.listdir(f"/proc/{pid}/fd")
+        assert codegen._generate(IR.replace(b"@get", b"@get2"), "get2.ll", opts) != first
+        assert codegen._WORKER[0].pid == pid  # resident: no fork per module
+        with pytest.raises(CodegenError) as err:
+            codegen._generate(abort_ir, "cannot_select.ll", codegen.CodegenOptions(X86))
+        assert "cannot_select.ll" in err.value.what and "SIGABRT" in err.value.what
+        assert "Cannot select" in (err.value.why or "")
+        assert not codegen._WORKER  # gone with LLVM's abort
+        assert codegen._generate(IR, "get.ll", opts) == first
+        assert codegen._WORKER[0].pid != pid
+        with pytest.raises(CodegenError) as err:
+            codegen._generate(b"define i32 @f( {", "broken.ll", opts)
+        assert err.value.what == "cannot read LLVM IR from broken.ll"
+        with pytest.raises(NotSupportedError):
+            codegen._generate(INLINE_ASM_IR, "bump.ll",
+                              codegen.CodegenOptions("aarch64-unknown-linux-gnu"))
+    finally:
+        codegen.stop_worker()
+    assert not codegen._WORKER

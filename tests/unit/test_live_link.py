@@ -119,10 +119,12 @@ def test_sections_added_to_defines_and_writable_variables() -> None:
     assert lines[7:9] == ir.splitlines()[7:9]  # constants and declarations untouched
     assert lines[9] == '@z = global { i32, i32 } zeroinitializer, section ".bss.z"'
     assert lines[10] == ir.splitlines()[10]
+    # the mark the JIT linker recognises live units by (link/live.py is_live_unit)
+    assert lines[11] == "@__crossjit_live_unit = internal constant i8 1"
     # what a running loop calls must stay a call: no inlining, no IPO on unknown uses
-    assert lines[11] == ('@llvm.compiler.used = appending global [6 x ptr] [ptr @handle, '
-                         'ptr @g, ptr @s_requests, ptr @s_root, ptr @t, ptr @z], '
-                         'section "llvm.metadata"')
+    assert lines[12] == ('@llvm.compiler.used = appending global [7 x ptr] [ptr @handle, '
+                         'ptr @g, ptr @s_requests, ptr @s_root, ptr @t, ptr @z, '
+                         'ptr @__crossjit_live_unit], section "llvm.metadata"')
     ai = 'define i32 @a() #2 {\nattributes #2 = { alwaysinline nounwind }\n'
     assert add_function_sections(ai)[0].splitlines()[0] == 'define i32 @a() #2 section ".text.a" {'
 
@@ -260,3 +262,57 @@ def test_patch_out_of_reach_is_a_link_error(tmp_path: Path) -> None:
     with pytest.raises(LinkError) as err:
         link(obj(tmp_path, V1.replace("v1", "v2")), BASE + (8 << 30), _running(first))
     assert "out of range" in err.value.render()
+
+
+LIB = """\
+static int twice(int x) { return 2 * x; }
+int lib_calc(int x) { return twice(x) + 1; }
+int lib_call(int (*cb)(int), int x) { return cb(x); }
+"""
+APP = """\
+int lib_calc(int x);
+int lib_call(int (*cb)(int), int x);
+int cb(int x) { return x + 5; }
+int main(void) { return lib_calc(1) + lib_call(cb, 2); }
+"""
+
+
+def test_a_fixed_unit_is_linked_directly_and_not_reloadable(tmp_path: Path) -> None:
+    """An object built without --live's sections (a fetched source, the runtime, a .o):
+    no stubs for its functions, the live unit calls it directly; its references to live
+    functions still go to their stubs; a patch of it is refused."""
+    clang = require_tool("clang-16", "clang-16 (apt-get install clang-16)")
+    src = tmp_path / "lib.c"
+    src.write_text(LIB)
+    bc = tmp_path / "lib.bc"
+    subprocess.run([clang, "-c", "-emit-llvm", "-fPIC", "-O0", "-Xclang", "-disable-O0-optnone",
+                    str(src), "-o", str(bc)], check=True, capture_output=True)
+    lib = codegen.ir_to_object(bc.read_bytes(), str(src), codegen.CodegenOptions(TRIPLE, 0))
+    app = obj(tmp_path, APP, "app.c")
+    linker = Linker(TRIPLE, live=True)
+    linker.add_object("app.c", app)
+    linker.add_object("lib.c", lib)
+    image = linker.plan().finish(BASE, {})
+    assert image.live is not None and image.live.fixed == frozenset({"lib.c"})
+    fns = {f.name: f for f in image.live.functions}
+    assert set(fns) == {"cb", "main"}  # none of lib.c's
+    # main's calls: to lib_calc's and lib_call's bodies themselves, no stub between
+    main = u64(image, fns["main"].slot)
+    code = read(image, main, 96)
+    calls = {main + i + 5 + struct.unpack_from("<i", code, i + 1)[0]
+             for i in range(len(code) - 5) if code[i] == 0xE8}
+    assert {image.symbols["lib_calc"], image.symbols["lib_call"]} <= calls, calls
+    assert image.live.symbols.get("lib_calc", image.symbols["lib_calc"]) == \
+        image.symbols["lib_calc"]
+    # &cb passed to the library: the stub, so a reload of app.c reaches the library's call
+    refs = set()  # what main's RIP-relative lea/mov (REX.W) instructions reach
+    for i in range(len(code) - 7):
+        if code[i] == 0x48 and code[i + 1] in (0x8D, 0x8B) and code[i + 2] & 0xC7 == 0x05:
+            at = main + i + 7 + struct.unpack_from("<i", code, i + 3)[0]
+            refs.add(at if code[i + 1] == 0x8D else u64(image, at))  # mov: from the GOT
+    assert fns["cb"].stub in refs, [hex(x) for x in refs]
+    with pytest.raises(LiveRefusal) as err:
+        patch = Linker(TRIPLE, running=_running(image))
+        patch.add_object("lib.c", lib)
+        patch.plan()
+    assert err.value.obj == "lib.c" and "not reloadable" in err.value.what
