@@ -83,14 +83,37 @@ def check_target(triple: str, executor_triple: str) -> None:
 
 def connect(spec: str | None, progress: Progress | None = None) -> OrcClient:
     """An executor given by a spawn:/tcp: spec (None: Debian's default LLVM executor)."""
-    from crossjit.orc.client import ExecutorSpec, connect_executor
+    return Starting(spec).client(progress)
 
-    parsed = ExecutorSpec.parse(spec) if spec else ExecutorSpec.default()
-    client = connect_executor(parsed)
-    if progress:
-        info = client.info
-        progress(f"executor {parsed}: {info.triple}, {info.dialect}")
-    return client
+
+class Starting:
+    """An executor spawned (or connected to) whose Setup message is read only when the
+    client is asked for: what the caller does meanwhile (imports, the build) overlaps
+    the executor's start — qemu-user takes ~40 ms to boot an emulated executor.
+    ``close()``: the client's, or the bare transport's when none was made."""
+
+    def __init__(self, spec: str | None) -> None:
+        from crossjit.orc.spec import ExecutorSpec, start  # not the ORC client: it is slower
+
+        self.spec = ExecutorSpec.parse(spec) if spec else ExecutorSpec.default()
+        self._transport = start(self.spec)
+        self._client: OrcClient | None = None
+
+    def client(self, progress: Progress | None = None) -> OrcClient:
+        if self._client is None:
+            from crossjit.orc.client import OrcClient
+
+            self._client = OrcClient(self._transport)  # closes the transport if it fails
+            if progress:
+                info = self._client.info
+                progress(f"executor {self.spec}: {info.triple}, {info.dialect}")
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        else:
+            self._transport.close()
 
 
 def target_for(choice: ExecutorChoice) -> Target | None:
@@ -247,13 +270,11 @@ def load_plan(client: OrcClient, plan: RunPlan, built: _build.BuildResult,
     """Link and load a built plan (the plan's libraries, debug objects with -g)."""
     from crossjit.run import loader
 
-    resident = loader.resident(
-        client, _build.runtime_object(plan.build, "resident.c", "<crossjit resident>"))
     return loader.load(
         client, objects, dlopen=plan.dlopen,
         implicit=loader.implicit_libraries(plan.build.target, built.has_cxx),
-        progress=progress, warn=warn, debug=plan.build.debug, preloaded=resident,
-        live=plan.build.live,
+        progress=progress, warn=warn, debug=plan.build.debug, live=plan.build.live,
+        resident=_build.runtime_object(plan.build, "resident.c", "<crossjit resident>"),
     )
 
 
@@ -313,26 +334,44 @@ def run_jit(req: JitRequest, progress: Progress | None = None,
         # Another CPU (AArch64 on x86-64): the host's default executor cannot run it.
         executor = local_executor_for(req.target)
     device = target_for(ExecutorChoice(spec=executor))  # an SSH device, or None
+    if client is None and device is None and docker_container(executor) is None:
+        # spawn:/tcp: — started first; the build (when the target is known) and the
+        # imports of the load path run while it boots, its Setup is read after.
+        with contextlib.closing(Starting(executor)) as starting:
+            plan = built = None
+            if req.target:
+                plan = _jit_plan(req, req.target, executor, None)
+                built = _build.build(plan.inputs, plan.build, progress)
+            from crossjit.run import loader  # noqa: F401  (its imports, while it boots)
+
+            client = starting.client(progress)
+            if plan is None:
+                plan = _jit_plan(req, client.info.triple, executor, None)
+            return execute(client, plan, progress, warn, built)
     ctx = (contextlib.closing(client) if client is not None
            else open_executor(executor, progress, target=device, triple=req.target))
     with ctx as client:
-        triple = req.target or client.info.triple
-        sysroot = req.sysroot if req.sysroot is not None else default_sysroot_for(triple)
-        archives, shared = _libraries(req, sysroot)
-        plan = RunPlan(
-            name=req.program_name or (req.inputs[0].stem if req.inputs else "a.out"),
-            inputs=(*req.inputs, *archives),
-            build=_build.BuildOptions(
-                target=triple, opt_level=req.opt_level,
-                debug=req.debug, include_dirs=req.include_dirs, defines=req.defines,
-                sysroot=sysroot,
-            ),
-            executor=ExecutorChoice(spec=executor),
-            dlopen=(device.resolve_libraries((*req.dlopen, *shared)) if device
-                    else (*req.dlopen, *shared)),
-            args=req.program_args,
-        )
-        return execute(client, plan, progress, warn)
+        return execute(client, _jit_plan(req, req.target or client.info.triple, executor,
+                                         device), progress, warn)
+
+
+def _jit_plan(req: JitRequest, triple: str, executor: str | None,
+              device: Target | None) -> RunPlan:
+    sysroot = req.sysroot if req.sysroot is not None else default_sysroot_for(triple)
+    archives, shared = _libraries(req, sysroot)
+    return RunPlan(
+        name=req.program_name or (req.inputs[0].stem if req.inputs else "a.out"),
+        inputs=(*req.inputs, *archives),
+        build=_build.BuildOptions(
+            target=triple, opt_level=req.opt_level,
+            debug=req.debug, include_dirs=req.include_dirs, defines=req.defines,
+            sysroot=sysroot,
+        ),
+        executor=ExecutorChoice(spec=executor),
+        dlopen=(device.resolve_libraries((*req.dlopen, *shared)) if device
+                else (*req.dlopen, *shared)),
+        args=req.program_args,
+    )
 
 
 # --- profiles -----------------------------------------------------------------------------

@@ -47,7 +47,7 @@ JIT = CLI | {
     "crossjit.link.objfile", "crossjit.link.resolve", "crossjit.link.tables",
     "crossjit.link.archive", "crossjit.link.tls",  # the linker's own: .a inputs, TLS
     "crossjit.orc", "crossjit.orc.client", "crossjit.orc.connection", "crossjit.orc.dialect",
-    "crossjit.orc.frames", "crossjit.orc.messages", "crossjit.orc.sps",
+    "crossjit.orc.frames", "crossjit.orc.messages", "crossjit.orc.spec", "crossjit.orc.sps",
     "crossjit.orc.transport", "crossjit.project", "crossjit.project.plan", "crossjit.run",
     "crossjit.run.loader", "crossjit.run.session",
 }
