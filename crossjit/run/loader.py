@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from crossjit.compile.build import ObjectFile
 from crossjit.errors import ExecutorDisconnected, ExecutorError, LinkError, Progress
-from crossjit.link import LinkedImage, Linker, Prot
+from crossjit.link import LinkedImage, Linker, LinkPlan, Prot
 from crossjit.link.archive import is_archive
 from crossjit.orc.client import OrcClient, Reply, gather
 from crossjit.orc.messages import SegmentRequest
@@ -126,40 +126,69 @@ def resolve_externals(client: OrcClient, handles: Sequence[tuple[str, int]],
 _RESIDENT: weakref.WeakKeyDictionary[OrcClient, dict[str, int]] = weakref.WeakKeyDictionary()
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """The link plans of a load, made before the executor is asked anything (while it
+    boots, for the triple and page size it is expected to report)."""
+
+    triple: str
+    page_size: int
+    live: bool
+    objects: tuple[ObjectFile, ...]
+    plan: LinkPlan
+    inputs: dict[str, bytes]  # the linker's inputs, for the debug objects
+    resident: LinkPlan | None
+
+
+def prepare(objects: Sequence[ObjectFile], *, triple: str, page_size: int,
+            live: bool = False, resident: ObjectFile | None = None) -> Prepared:
+    linker = Linker(arch=triple, page_size=page_size, live=live)
+    for obj in objects:
+        if is_archive(obj.data):
+            linker.add_archive(obj.name, obj.data)
+        else:
+            linker.add_object(obj.name, obj.data)
+    res_plan = None
+    if resident is not None:
+        res_linker = Linker(arch=triple, page_size=page_size)
+        res_linker.add_object(resident.name, resident.data)
+        res_plan = res_linker.plan()
+    plan = linker.plan()  # before .inputs: it pulls the archive members in
+    return Prepared(triple, page_size, live, tuple(objects), plan, linker.inputs, res_plan)
+
+
 def load(client: OrcClient, objects: Sequence[ObjectFile], *, dlopen: Sequence[str] = (),
          implicit: Sequence[str] = (), progress: Progress | None = None,
          warn: Progress | None = None, debug: bool = False,
          preloaded: Mapping[str, int] | None = None, live: bool = False,
-         resident: ObjectFile | None = None) -> LoadedProgram:
+         resident: ObjectFile | None = None, prepared: Prepared | None = None,
+         ) -> LoadedProgram:
     """``preloaded``: symbols already in the executor, which win over the executor's
     lookups. ``resident``: an object loaded once per connection and never released
     (runtime/resident.c: code the C library may still call after a program's memory is
     gone, its exit hook); a separate link whose externals resolve in the executor
     process only (the C library's own exit), loaded together with the first program.
     ``live``: every function behind a stub + slot, for run/live.py's reloads.
+    ``prepared``: ``prepare(objects, ...)`` done earlier; used if it was made for this
+    executor's triple and page size (and ``live``), else made again.
 
     Three round trips, each a batch of calls in flight together: the handles of the
     process and the --dlopen libraries with the reservations, then one lookup per
     handle, then the finalizes. ``implicit`` libraries are opened (one more round trip)
     only for names the others lack: LLVM's executors have libm and the C++ runtime
     loaded already, and every call costs an emulated executor real work."""
-    linker = Linker(arch=client.info.triple, page_size=client.info.page_size, live=live)
-    for obj in objects:
-        if is_archive(obj.data):
-            linker.add_archive(obj.name, obj.data)
-        else:
-            linker.add_object(obj.name, obj.data)
-    plan = linker.plan()
-    res_plan = None
+    info = client.info
+    known = _RESIDENT.get(client) if resident is not None else None
+    if prepared is None or (prepared.triple, prepared.page_size, prepared.live) != (
+            info.triple, info.page_size, live) or (
+            resident is not None and known is None and prepared.resident is None):
+        prepared = prepare(objects, triple=info.triple, page_size=info.page_size, live=live,
+                           resident=resident if known is None else None)
+    plan = prepared.plan
+    res_plan = prepared.resident if resident is not None and known is None else None
     pre = dict(preloaded or {})
-    if resident is not None:
-        known = _RESIDENT.get(client)
-        if known is None:
-            res_linker = Linker(arch=client.info.triple, page_size=client.info.page_size)
-            res_linker.add_object(resident.name, resident.data)
-            res_plan = res_linker.plan()
-        else:
-            pre = {**known, **pre}
+    if known is not None:
+        pre = {**known, **pre}
 
     opens = _send_opens(client, dlopen)
     # A failed link leaves the reservations behind; the executor frees them at hangup.
@@ -209,7 +238,7 @@ def load(client: OrcClient, objects: Sequence[ObjectFile], *, dlopen: Sequence[s
         _RESIDENT[client] = dict(images[0].symbols)
     program = LoadedProgram(image, done[-1], [n for n, _ in handles[1:]])
     if debug:
-        register_debug_objects(client, program, linker.inputs, progress)
+        register_debug_objects(client, program, prepared.inputs, progress)
     return program
 
 
