@@ -367,6 +367,8 @@ class Static(Flow):
     def __init__(self, work: Path, src: Path, arch: Arch = X86_64) -> None:
         self.work, self.src, self.arch = work / "static", src, arch
         self.container = arch.static_container
+        if arch.static_run:  # the aarch64 one: zig's musl cross toolchain, run under qemu
+            self.name = "(c) zig cc -static (aarch64 musl) + docker cp"
         self.main_c = self.work / "main.c"
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
