@@ -90,37 +90,9 @@ def check_target(triple: str, executor_triple: str) -> None:
 
 def connect(spec: str | None, progress: Progress | None = None) -> OrcClient:
     """An executor given by a spawn:/tcp: spec (None: Debian's default LLVM executor)."""
+    from crossjit.run.starting import Starting
+
     return Starting(spec).client(progress)
-
-
-class Starting:
-    """An executor spawned (or connected to) whose Setup message is read only when the
-    client is asked for: what the caller does meanwhile (imports, the build) overlaps
-    the executor's start — qemu-user takes ~40 ms to boot an emulated executor.
-    ``close()``: the client's, or the bare transport's when none was made."""
-
-    def __init__(self, spec: str | None) -> None:
-        from crossjit.orc.spec import ExecutorSpec, start  # not the ORC client: it is slower
-
-        self.spec = ExecutorSpec.parse(spec) if spec else ExecutorSpec.default()
-        self._transport = start(self.spec)
-        self._client: OrcClient | None = None
-
-    def client(self, progress: Progress | None = None) -> OrcClient:
-        if self._client is None:
-            from crossjit.orc.client import OrcClient
-
-            self._client = OrcClient(self._transport)  # closes the transport if it fails
-            if progress:
-                info = self._client.info
-                progress(f"executor {self.spec}: {info.triple}, {info.dialect}")
-        return self._client
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-        else:
-            self._transport.close()
 
 
 def target_for(choice: ExecutorChoice) -> Target | None:
@@ -375,7 +347,9 @@ def _jit_while_starting(req: JitRequest, executor: str | None, progress: Progres
     the load path's modules are imported and, when the target is known (--target, or
     what this executor reported last time: run/known.py), the build runs and the link
     is planned. Its Setup is read after; a guess it contradicts is redone."""
-    with contextlib.closing(Starting(executor)) as starting:
+    from crossjit.run import starting as _starting
+
+    with contextlib.closing(_starting.take(executor)) as starting:
         from crossjit.run import known, loader  # noqa: F401  (imports while it boots)
 
         guess = known.recall(starting.spec)

@@ -49,7 +49,7 @@ JIT = CLI | {
     "crossjit.orc", "crossjit.orc.client", "crossjit.orc.connection", "crossjit.orc.dialect",
     "crossjit.orc.frames", "crossjit.orc.messages", "crossjit.orc.spec", "crossjit.orc.sps",
     "crossjit.orc.transport", "crossjit.project", "crossjit.project.plan", "crossjit.run",
-    "crossjit.run.known", "crossjit.run.loader", "crossjit.run.session",
+    "crossjit.run.known", "crossjit.run.loader", "crossjit.run.session", "crossjit.run.starting",
 }
 # Third-party top-level packages allowed on every listed path (typer-slim's own).
 THIRD_PARTY = {"typer", "click", "_distutils_hack"}
