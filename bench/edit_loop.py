@@ -236,7 +236,8 @@ class Crossjit(Flow):
 
     def teardown(self) -> None:
         subprocess.run([*self.cmd, "executor", "down", f"crossjit-{self.arch.bench_name}"],
-                       capture_output=True, timeout=120)
+                       capture_output=True, timeout=120,
+                       env={**os.environ, **self.env})  # no daemon left behind
 
 
 class Daemon(Crossjit):
