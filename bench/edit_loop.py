@@ -1,6 +1,6 @@
 """Edit → serving: time from changing main.c until the *new* JSON reply is served.
 
-    python -m bench.edit_loop [--rounds N] [--crossjit "CMD ..."]
+    python -m bench.edit_loop [--rounds N] [--arch aarch64] [--crossjit "CMD ..."]
 
 Mongoose 7.23 (mongoose.c, its object cached by every flow) + a copy of
 examples/mongoose/main.c whose /api/hello reply is changed to a fresh token each round.
@@ -21,6 +21,13 @@ Five flows, interleaved round by round so machine drift hits them alike:
   (c) static     edit → musl-gcc -static main.c mongoose.o → `docker cp` into a running
                  container of the same FROM-scratch musl image (not read-only, unlike the
                  executor's) → `docker exec` the new binary (the old one was stopped).
+
+``--arch aarch64``: the same for profiles/mongoose-aarch64.yaml (its arm64 container, every
+AArch64 process under qemu-aarch64-static): (b) compiles with clang-16
+--target=aarch64-linux-gnu against the arm64 root and runs Debian's arm64 LLVM 16 executor
+under qemu (bench/mongoose_link.py's wrapper); (c) links statically with `zig cc -target
+aarch64-linux-musl` (the ziglang wheel: the musl cross toolchain at hand) and runs the
+binary with the image's qemu-aarch64-static.
 
 Every flow compiles at -O1 like profiles/mongoose.yaml, and is stopped between rounds
 with GET /api/stop (outside the measurement) — except (a'), whose old server is running
@@ -55,13 +62,43 @@ from tests.mongoose import EXAMPLE_MAIN, mongoose_dir
 
 REPO = Path(__file__).resolve().parent.parent
 PROFILE = REPO / "profiles" / "mongoose.yaml"
+PROFILE_AARCH64 = REPO / "profiles" / "mongoose-aarch64.yaml"
 WWW = REPO / "examples" / "mongoose" / "www"
 LLVM16 = Path("/usr/lib/llvm-16/bin")
 ORIGINAL_REPLY = 'MG_ESC("hello from crossjit")'
 BENCH_NAME = "mongoose-edit-bench"  # → container crossjit-mongoose-edit-bench
 STATIC_CONTAINER = "crossjit-edit-bench-static"
+BENCH_NAME_AARCH64 = "mongoose-a64-edit-bench"  # its own containers: both may run at once
+STATIC_CONTAINER_AARCH64 = "crossjit-a64-edit-bench-static"
 SERVE_DEADLINE = 60.0
 OPT = "-O1"
+
+
+@dataclass(frozen=True)
+class Arch:
+    """What differs between the x86-64 and the AArch64 edit loop."""
+
+    profile: Path
+    bench_name: str
+    static_container: str
+    seeds_cc: tuple[str, ...] = ()  # clang-16 target flags of (b)
+    oop_executor: Path = LLVM16 / "llvm-jitlink-executor"
+    static_cc: tuple[str, ...] = ("musl-gcc",)
+    static_run: tuple[str, ...] = ()  # what runs (c)'s binary in its container
+
+
+X86_64 = Arch(PROFILE, BENCH_NAME, STATIC_CONTAINER)
+
+
+def aarch64(work: Path) -> Arch:
+    from bench.mongoose_link import aarch64_executor
+
+    target, _, wrapper = aarch64_executor(work)
+    return Arch(PROFILE_AARCH64, BENCH_NAME_AARCH64, STATIC_CONTAINER_AARCH64,
+                seeds_cc=tuple(target), oop_executor=wrapper,
+                static_cc=(sys.executable, "-m", "ziglang", "cc", "-target",
+                           "aarch64-linux-musl"),
+                static_run=("/usr/bin/qemu-aarch64-static",))
 
 
 @dataclass
@@ -137,8 +174,8 @@ class Crossjit(Flow):
 
     name = "(a) crossjit run"
     start_label = "python start-up + CLI imports"
-    def __init__(self, work: Path, cmd: list[str]) -> None:
-        self.work, self.cmd = work, cmd
+    def __init__(self, work: Path, cmd: list[str], arch: Arch = X86_64) -> None:
+        self.work, self.cmd, self.arch = work, cmd, arch
         self.env = {"CROSSJIT_DAEMON": "0"}  # cold: never hand it to a daemon, nor start one
         self.main_c = work / "main.c"
         self.profile = work / "mongoose-edit-bench.yaml"
@@ -148,8 +185,8 @@ class Crossjit(Flow):
 
     def setup(self) -> None:
         edit(self.main_c, "warm")
-        doc = yaml.safe_load(PROFILE.read_text())
-        doc["name"] = BENCH_NAME
+        doc = yaml.safe_load(self.arch.profile.read_text())
+        doc["name"] = self.arch.bench_name
         doc["sources"] = ["@mongoose/mongoose.c", str(self.main_c)]
         doc["executor"]["ports"] = [self.port]
         doc["executor"]["mounts"] = [f"{WWW}:/srv/www"]
@@ -198,8 +235,9 @@ class Crossjit(Flow):
         return Sample(total, phases)
 
     def teardown(self) -> None:
-        subprocess.run([*self.cmd, "executor", "down", f"crossjit-{BENCH_NAME}"],
-                       capture_output=True, timeout=120)
+        subprocess.run([*self.cmd, "executor", "down", f"crossjit-{self.arch.bench_name}"],
+                       capture_output=True, timeout=120,
+                       env={**os.environ, **self.env})  # no daemon left behind
 
 
 class Daemon(Crossjit):
@@ -209,9 +247,9 @@ class Daemon(Crossjit):
     name = "(a'') crossjit run, daemon running"
     start_label = "launcher → daemon's forked child (imports warm)"
 
-    def __init__(self, work: Path, cmd: list[str]) -> None:
+    def __init__(self, work: Path, cmd: list[str], arch: Arch = X86_64) -> None:
         (work / "daemon").mkdir()
-        super().__init__(work / "daemon", cmd)
+        super().__init__(work / "daemon", cmd, arch)
         self.env = {"CROSSJIT_DAEMON": "1",
                     "CROSSJIT_DAEMON_SOCKET": str(self.work / "d" / "daemon.sock")}
 
@@ -232,16 +270,16 @@ class Watch(Crossjit):
 
     name = "(a') crossjit run --watch"
 
-    def __init__(self, work: Path, cmd: list[str]) -> None:
+    def __init__(self, work: Path, cmd: list[str], arch: Arch = X86_64) -> None:
         (work / "watch").mkdir()
-        super().__init__(work / "watch", cmd)
+        super().__init__(work / "watch", cmd, arch)
         self.log = self.work / "watch.stderr"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def setup(self) -> None:
         edit(self.main_c, "warm")
-        doc = yaml.safe_load(PROFILE.read_text())
-        doc["name"] = BENCH_NAME  # the container (a) started: --watch uses it, leaves it
+        doc = yaml.safe_load(self.arch.profile.read_text())
+        doc["name"] = self.arch.bench_name  # the container (a) started: --watch uses it, leaves it
         doc["sources"] = ["@mongoose/mongoose.c", str(self.main_c)]
         doc["executor"]["ports"] = [self.port]
         doc["executor"]["mounts"] = [f"{WWW}:/srv/www"]
@@ -287,14 +325,15 @@ class Seeds(Flow):
 
     name = "(b) clang-16 + llvm-jitlink-16"
 
-    def __init__(self, work: Path, src: Path) -> None:
-        self.work, self.src = work / "seeds", src
+    def __init__(self, work: Path, src: Path, arch: Arch = X86_64) -> None:
+        self.work, self.src, self.arch = work / "seeds", src, arch
         self.main_c = self.work / "main.c"
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
 
     def _cc(self, c: Path, o: Path) -> None:
-        run(["clang-16", "-c", "-fPIC", OPT, f"-I{self.src}", str(c), "-o", str(o)])
+        run(["clang-16", *self.arch.seeds_cc, "-c", "-fPIC", OPT, f"-I{self.src}", str(c),
+             "-o", str(o)])
 
     def setup(self) -> None:
         self.work.mkdir()
@@ -306,7 +345,7 @@ class Seeds(Flow):
         self._cc(self.main_c, self.work / "main.o")
         t1 = time.perf_counter()
         proc = subprocess.Popen(
-            [str(LLVM16 / "llvm-jitlink"), f"--oop-executor={LLVM16 / 'llvm-jitlink-executor'}",
+            [str(LLVM16 / "llvm-jitlink"), f"--oop-executor={self.arch.oop_executor}",
              str(self.work / "mongoose.o"), str(self.work / "main.o"),
              "-args", "mongoose", self.base, str(WWW)],  # -args includes argv[0]
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -326,36 +365,40 @@ class Static(Flow):
 
     name = "(c) musl-gcc -static + docker cp"
 
-    def __init__(self, work: Path, src: Path) -> None:
-        self.work, self.src = work / "static", src
+    def __init__(self, work: Path, src: Path, arch: Arch = X86_64) -> None:
+        self.work, self.src, self.arch = work / "static", src, arch
+        self.container = arch.static_container
+        if arch.static_run:  # the aarch64 one: zig's musl cross toolchain, run under qemu
+            self.name = "(c) zig cc -static (aarch64 musl) + docker cp"
         self.main_c = self.work / "main.c"
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
 
     def setup(self) -> None:
         self.work.mkdir()
-        run(["musl-gcc", "-c", OPT, f"-I{self.src}", str(self.src / "mongoose.c"), "-o",
-             str(self.work / "mongoose.o")])
+        run([*self.arch.static_cc, "-c", OPT, f"-I{self.src}", str(self.src / "mongoose.c"),
+             "-o", str(self.work / "mongoose.o")])
         # The image (a) runs in: FROM scratch, musl's loader + crossjit-executor (its CMD
         # keeps the container alive). Writable root, unlike the hardened executor container.
         image = subprocess.run(
-            ["docker", "inspect", "-f", "{{.Config.Image}}", f"crossjit-{BENCH_NAME}"],
+            ["docker", "inspect", "-f", "{{.Config.Image}}", f"crossjit-{self.arch.bench_name}"],
             capture_output=True, text=True, timeout=60, check=True).stdout.strip()
-        subprocess.run(["docker", "rm", "-f", STATIC_CONTAINER], capture_output=True, timeout=60)
-        run(["docker", "run", "-d", "--name", STATIC_CONTAINER, "--network", "host",
+        subprocess.run(["docker", "rm", "-f", self.container], capture_output=True, timeout=60)
+        run(["docker", "run", "-d", "--name", self.container, "--network", "host",
              "--user", "65534:65534", "--tmpfs", "/tmp", "-v", f"{WWW}:/srv/www:ro", image])
 
     def round(self, token: str) -> Sample:
         edit(self.main_c, token)
         binary = self.work / "server"
         t0 = time.perf_counter()
-        run(["musl-gcc", "-static", OPT, f"-I{self.src}", str(self.main_c),
+        run([*self.arch.static_cc, "-static", OPT, f"-I{self.src}", str(self.main_c),
              str(self.work / "mongoose.o"), "-o", str(binary)])
         t1 = time.perf_counter()
-        run(["docker", "cp", str(binary), f"{STATIC_CONTAINER}:/server"])
+        run(["docker", "cp", str(binary), f"{self.container}:/server"])
         t2 = time.perf_counter()
         proc = subprocess.Popen(
-            ["docker", "exec", STATIC_CONTAINER, "/server", self.base, "/srv/www"],
+            ["docker", "exec", self.container, *self.arch.static_run, "/server", self.base,
+             "/srv/www"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         try:
@@ -363,26 +406,27 @@ class Static(Flow):
         finally:
             stop(self.base, proc)
         return Sample(served - t0, {
-            "compile + static link (musl-gcc)": t1 - t0,
+            f"compile + static link ({os.path.basename(self.arch.static_cc[-1])})": t1 - t0,
             "docker cp": t2 - t1,
             "docker exec → new reply served": served - t2,
         })
 
     def teardown(self) -> None:
-        subprocess.run(["docker", "rm", "-f", STATIC_CONTAINER], capture_output=True, timeout=60)
+        subprocess.run(["docker", "rm", "-f", self.container], capture_output=True, timeout=60)
 
 
 def ms(x: float) -> str:
     return f"{x * 1000:.0f} ms"
 
 
-def report(flows: list[Flow], samples: dict[str, list[Sample]], rounds: int) -> None:
+def report(flows: list[Flow], samples: dict[str, list[Sample]], rounds: int,
+           arch: str = "x86_64") -> None:
     med = {f.name: statistics.median(s.total for s in samples[f.name]) for f in flows}
     a = med[next(f.name for f in flows if type(f) is Crossjit)]
     b = med[next(f.name for f in flows if isinstance(f, Seeds))]
     watch = med[next(f.name for f in flows if isinstance(f, Watch))]
     daemon = med[next(f.name for f in flows if isinstance(f, Daemon))]
-    print(f"\nedit → new reply served, median of {rounds} interleaved rounds\n")
+    print(f"\nedit → new reply served ({arch}), median of {rounds} interleaved rounds\n")
     print("| flow | median | min | max | vs (a) | vs (b) |")
     print("|---|---|---|---|---|---|")
     for f in flows:
@@ -408,8 +452,12 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--crossjit", default=f"{sys.executable} -m crossjit",
                     help="how to start crossjit (default: this Python's -m crossjit)")
+    ap.add_argument("--arch", choices=("x86_64", "aarch64"), default="x86_64",
+                    help="aarch64: profiles/mongoose-aarch64.yaml, the seeds' flow against "
+                    "the qemu'd arm64 LLVM 16 executor")
     opts = ap.parse_args()
-    for tool in ("clang-16", "musl-gcc", "docker", str(LLVM16 / "llvm-jitlink")):
+    tools = ["clang-16", "docker", str(LLVM16 / "llvm-jitlink")]
+    for tool in (*tools, *(["musl-gcc"] if opts.arch == "x86_64" else [])):
         if shutil.which(tool) is None:
             print(f"needs {tool} (scripts/bootstrap --docker)", file=sys.stderr)
             return 2
@@ -417,8 +465,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="crossjit-edit-") as tmp:
         work = Path(tmp)
         cmd = shlex.split(opts.crossjit)
-        flows: list[Flow] = [Crossjit(work, cmd), Daemon(work, cmd), Watch(work, cmd),
-                             Seeds(work, src), Static(work, src)]
+        arch = aarch64(work) if opts.arch == "aarch64" else X86_64
+        flows: list[Flow] = [Crossjit(work, cmd, arch), Daemon(work, cmd, arch),
+                             Watch(work, cmd, arch), Seeds(work, src, arch),
+                             Static(work, src, arch)]
         samples: dict[str, list[Sample]] = {f.name: [] for f in flows}
         try:
             for f in flows:
@@ -434,7 +484,7 @@ def main() -> int:
         finally:
             for f in reversed(flows):
                 f.teardown()
-        report(flows, samples, opts.rounds)
+        report(flows, samples, opts.rounds, opts.arch)
     return 0
 
 

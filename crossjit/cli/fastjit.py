@@ -111,26 +111,19 @@ def progress(msg: str) -> None:
 
 
 def _start_executor_early(values: dict[str, object]) -> None:
-    """A spawned executor (the default one, or ``spawn:``) starts while this process
-    imports what links and loads the program (~15–20 ms of a cold run). Not for
-    --target (it may need an emulator) nor when an input is missing (that error comes
-    first, with no executor started for nothing)."""
+    """The default executor starts while this process imports what links and loads the
+    program (run/starting.py; the launcher did so already for `--executor spawn:…`).
+    Not for --target (it may need an emulator) nor when an input is missing (that error
+    comes first, with no executor started for nothing)."""
     import os
 
-    spec_text = values.get("executor")
-    if values.get("target") or not (spec_text is None or str(spec_text).startswith("spawn")):
+    if values.get("target") or values.get("executor") is not None:
         return
     if not all(os.path.isfile(p) for p in values.get("inputs") or ()):  # type: ignore[attr-defined]
         return
-    from crossjit.errors import CrossjitError
-    from crossjit.orc.spec import ExecutorSpec
-    from crossjit.orc.transport import spawn_early
+    from crossjit.run import starting
 
-    try:
-        spec = ExecutorSpec.parse(str(spec_text)) if spec_text else ExecutorSpec.default()
-    except CrossjitError:
-        return  # reported where the executor is needed
-    spawn_early(spec.path, spec.args, spec.wrapper)
+    starting.early(None)
 
 
 def execute(values: dict[str, object]) -> int:

@@ -186,6 +186,8 @@ def main() -> None:
                 spawn_daemon(path, auto=True)
             except OSError:
                 pass
+    if command == "jit":
+        _start_executor_early(argv)
     if argv and argv[0] == "jit":  # the commonest command, without typer's ~25 ms
         from crossjit.cli import fastjit
 
@@ -195,3 +197,21 @@ def main() -> None:
     from crossjit.cli.app import main as cli_main
 
     cli_main()
+
+
+def _start_executor_early(argv: list[str]) -> None:
+    """`jit --executor spawn:...` run here: start the executor before typer and crossjit
+    are imported (~50 ms), so an emulated one boots meanwhile (run/starting.py). Only
+    the plain forms of the option, before any ``--``; anything else starts it later."""
+    spec = None
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg in ("--executor", "-e") and i + 1 < len(argv):
+            spec = argv[i + 1]
+        elif arg.startswith("--executor="):
+            spec = arg.partition("=")[2]
+    if spec is not None and spec.startswith("spawn:"):
+        from crossjit.run import starting
+
+        starting.early(spec)

@@ -566,6 +566,11 @@ class LinkPlan:
             for name in res.externals
         ]
 
+    @property
+    def defined(self) -> frozenset[str]:
+        """The global symbols the inputs define (what another link may resolve here)."""
+        return frozenset(self._resolution.definitions)
+
     def finish(self, base: int, resolved: Mapping[str, int | None]) -> LinkedImage:
         """Fix up for a reservation at ``base``; ``resolved`` maps externals to addresses
         (``None`` or absent: not found; allowed only for weak references, which become 0)."""

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from crossjit.errors import (
     ExecutorDisconnected,
@@ -47,14 +47,24 @@ from crossjit.orc.dialect import (
     parse_setup,
 )
 from crossjit.orc.messages import SegmentRequest
-from crossjit.orc.spec import ExecutorSpec as ExecutorSpec  # re-exported: its old home
-from crossjit.orc.spec import find_default_executor as find_default_executor
-from crossjit.orc.spec import llvm_executors as llvm_executors
-from crossjit.orc.spec import split_wrapper as split_wrapper
+from crossjit.orc.spec import (  # re-exported: the client's callers import them here
+    ExecutorSpec as ExecutorSpec,
+)
+from crossjit.orc.spec import (
+    find_default_executor as find_default_executor,
+)
+from crossjit.orc.spec import (
+    llvm_executors as llvm_executors,
+)
+from crossjit.orc.spec import (
+    split_wrapper as split_wrapper,
+)
+from crossjit.orc.spec import start as start_transport
 from crossjit.orc.sps import NO_CALL, AllocActionPair, Failure, WrapperCall
 from crossjit.orc.transport import SocketTransport, connect_tcp, spawn_executor
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 DEFAULT_TIMEOUT = 30.0
 #: handler for executor→controller calls: argument bytes → result bytes (b"" = OOB error)
@@ -70,11 +80,47 @@ Timeout = float | None | _Default
 
 
 # ---------------------------------------------------------------------------------------
-# Executor specs
-
-
-# ---------------------------------------------------------------------------------------
 # The client
+
+
+class Reply(Generic[T_co]):
+    """The answer to a call already sent: ``get()`` waits for it (with the call's
+    deadline) once and then returns, or raises, the same every time."""
+
+    __slots__ = ("_done", "_error", "_fetch", "_value")
+
+    def __init__(self, fetch: Callable[[], T_co]) -> None:
+        self._fetch = fetch
+        self._done = False
+        self._value: T_co | None = None
+        self._error: BaseException | None = None
+
+    def get(self) -> T_co:
+        if not self._done:
+            try:
+                self._value = self._fetch()
+            except BaseException as e:
+                self._error = e
+            self._done = True
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]  # T_co itself may be None
+
+
+def gather(replies: Iterable[Reply[T]]) -> list[T]:
+    """Every reply's value; all are waited for (so none is left unread), then the first
+    error is raised."""
+    waited = list(replies)
+    first: BaseException | None = None
+    values: list[T] = []
+    for r in waited:
+        try:
+            values.append(r.get())
+        except BaseException as e:
+            first = first or e
+    if first is not None:
+        raise first
+    return values
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +148,8 @@ class OrcClient:
         self._closed = False
         self._exit_status: int | None = None
         self._broken: ExecutorError | None = None
-        self._process_handle: int | None = None
+        self._process_handle: int | None = None  # open_dylib(None), asked once
+        self._entries: dict[str, int | None] = {}  # _resolve_entry's process lookups
         self._reservations: dict[int, int] = {}  # base -> size
         self._init_keys: dict[int, int] = {}  # 22+: init key -> reservation base
         # Multiplexing (see the module doc): _lock guards the connection state and the
@@ -150,9 +197,7 @@ class OrcClient:
         """Spawn or connect, as ``spec`` says."""
         if isinstance(spec, str):
             spec = ExecutorSpec.parse(spec)
-        if spec.kind == "spawn":
-            return cls.spawn(spec.path, spec.args, timeout=timeout, wrapper=spec.wrapper)
-        return cls.connect(spec.host, spec.port, timeout=timeout, connect_timeout=connect_timeout)
+        return cls(start_transport(spec, connect_timeout=connect_timeout), timeout=timeout)
 
     def __enter__(self) -> OrcClient:
         return self
@@ -220,6 +265,15 @@ class OrcClient:
 
     def call(self, tag: int, payload: bytes, *, what: str, timeout: Timeout = _DEFAULT) -> bytes:
         """Send a CallWrapper to ``tag`` and return the Result payload."""
+        return self.send_call(tag, payload, what=what, timeout=timeout).get()
+
+    def send_call(self, tag: int, payload: bytes, *, what: str, timeout: Timeout = _DEFAULT,
+                  ) -> Reply[bytes]:
+        """Send a CallWrapper to ``tag`` now; the Result payload is the Reply's ``get()``.
+
+        Calls sent one after another without waiting are in flight together (the
+        protocol numbers them): an emulated executor's round trips then overlap.
+        LLVM's executors may run them concurrently, so only independent calls."""
         if self._closed:
             raise ExecutorError(f"cannot {what}: the connection to the executor is closed")
         if self._broken is not None:
@@ -232,14 +286,26 @@ class OrcClient:
         try:
             with self._send_lock:
                 self.transport.send(data, deadline)
+        except BaseException as e:
+            self._forget(seq)
+            if isinstance(e, ExecutorDisconnected):
+                self._broken = e
+            raise
+        return Reply(lambda: self._collect(seq, deadline, what))
+
+    def _collect(self, seq: int, deadline: float | None, what: str) -> bytes:
+        try:
             return self._await(seq, deadline, what)
         except ExecutorDisconnected as e:
             self._broken = e
             raise
         finally:
-            with self._lock:
-                self._waiting.discard(seq)
-                self._results.pop(seq, None)  # a late answer nobody wants any more
+            self._forget(seq)
+
+    def _forget(self, seq: int) -> None:
+        with self._lock:
+            self._waiting.discard(seq)
+            self._results.pop(seq, None)  # a late answer nobody wants any more
 
     def _await(self, seq: int, deadline: float | None, what: str) -> bytes:
         """Wait for the Result of ``seq``: as the reader, or until the reader files it."""
@@ -324,12 +390,20 @@ class OrcClient:
         timeout: Timeout = _DEFAULT,
     ) -> Any:
         """Call a bootstrap wrapper; unwrap Error/Expected failures into ``RemoteError``."""
-        value = self._decode(
-            result, self.call(self._tag(name), args, what=what, timeout=timeout), what
-        )
-        if isinstance(value, Failure):
-            raise RemoteError(f"{what} failed in the executor", why=value.message)
-        return value
+        return self._send_invoke(name, args, result, what, timeout).get()
+
+    def _send_invoke(self, name: str, args: bytes, result: sps.Codec[Any], what: str,
+                     timeout: Timeout = _DEFAULT) -> Reply[Any]:
+        """``_invoke`` sent now, answered by the Reply's ``get()``."""
+        sent = self.send_call(self._tag(name), args, what=what, timeout=timeout)
+
+        def value() -> Any:
+            v = self._decode(result, sent.get(), what)
+            if isinstance(v, Failure):
+                raise RemoteError(f"{what} failed in the executor", why=v.message)
+            return v
+
+        return Reply(value)
 
     @property
     def _mem_inst(self) -> int:
@@ -338,14 +412,23 @@ class OrcClient:
     # ---- memory --------------------------------------------------------------------------
     def reserve(self, size: int) -> int:
         """Reserve ``size`` bytes (rounded up to pages by the executor), RW until finalized."""
-        base: int = self._invoke(
+        return self.send_reserve(size).get()
+
+    def send_reserve(self, size: int) -> Reply[int]:
+        """``reserve`` sent now; the base is the Reply's ``get()``."""
+        sent = self._send_invoke(
             MEM + "reserve_wrapper",
             m.RESERVE_ARGS.encode((self._mem_inst, size)),
             m.RESERVE_RESULT,
             f"reserve({size:#x})",
         )
-        self._reservations[base] = size
-        return base
+
+        def base() -> int:
+            b: int = sent.get()
+            self._reservations[b] = size
+            return b
+
+        return Reply(base)
 
     def finalize(
         self, segments: Sequence[SegmentRequest], actions: Sequence[AllocActionPair] = ()
@@ -355,6 +438,13 @@ class OrcClient:
         Returns the handle ``deallocate`` takes (14-19: the reservation base; 22+: the
         executor's init key).
         """
+        return self.send_finalize(segments, actions).get()
+
+    def send_finalize(
+        self, segments: Sequence[SegmentRequest], actions: Sequence[AllocActionPair] = ()
+    ) -> Reply[int]:
+        """``finalize`` sent now (for segments of separate reservations: each its own
+        call); the handle is the Reply's ``get()``."""
         d = self.dialect
         for a in actions:
             if a.finalize.fn == 0 and d.memory_api == "finalize":
@@ -377,11 +467,22 @@ class OrcClient:
         args = m.FINALIZE_ARGS.encode((self._mem_inst, req))
         what = f"finalize of {len(segments)} segments"
         if d.memory_api == "finalize":
-            self._invoke(MEM + "finalize_wrapper", args, m.FINALIZE_RESULT, what)
-            return min((s.addr for s in segments), default=0)
-        key: int = self._invoke(MEM + "initialize_wrapper", args, m.INITIALIZE_RESULT, what)
-        self._init_keys[key] = self._slab_of(key)
-        return key
+            done = self._send_invoke(MEM + "finalize_wrapper", args, m.FINALIZE_RESULT, what)
+            lowest = min((s.addr for s in segments), default=0)
+
+            def handle() -> int:
+                done.get()
+                return lowest
+
+            return Reply(handle)
+        sent = self._send_invoke(MEM + "initialize_wrapper", args, m.INITIALIZE_RESULT, what)
+
+        def init_key() -> int:
+            key: int = sent.get()
+            self._init_keys[key] = self._slab_of(key)
+            return key
+
+        return Reply(init_key)
 
     def _slab_of(self, addr: int) -> int:
         for base, size in self._reservations.items():
@@ -448,17 +549,37 @@ class OrcClient:
     # ---- symbols -------------------------------------------------------------------------
     def open_dylib(self, path: str | None = None) -> int:
         """dlopen ``path`` in the executor (``None``/``""``: the executor process itself)."""
-        handle: int = self._invoke(
+        return self.send_open_dylib(path).get()
+
+    def send_open_dylib(self, path: str | None = None) -> Reply[int]:
+        """``open_dylib`` sent now; the handle is the Reply's ``get()``. The process's
+        own handle is asked for once per session."""
+        if not path and self._process_handle is not None:
+            known = self._process_handle
+            return Reply(lambda: known)
+        sent: Reply[int] = self._send_invoke(
             DYLIB + "open_wrapper",
             m.OPEN_ARGS.encode((self.info.bootstrap[DYLIB + "Instance"], path or "", 0)),
             m.OPEN_RESULT,
             f"open_dylib({path or '<process>'!r})",
         )
-        return handle
+        if path:
+            return sent
+
+        def process() -> int:
+            self._process_handle = sent.get()
+            return self._process_handle
+
+        return Reply(process)
 
     def lookup(self, handle: int, names: Sequence[str], required: bool = True) -> list[int | None]:
         """Addresses of ``names`` (``None`` = not found). Missing required names raise
         ``RemoteError`` naming them, whatever the dialect."""
+        return self.send_lookup(handle, names, required).get()
+
+    def send_lookup(self, handle: int, names: Sequence[str], required: bool = True,
+                    ) -> Reply[list[int | None]]:
+        """``lookup`` sent now; the addresses are the Reply's ``get()``."""
         d = self.dialect
         lset = [(n, required) for n in names]
         if d.lookup_has_instance:
@@ -469,7 +590,12 @@ class OrcClient:
             args = m.LOOKUP_ARGS_NO_INSTANCE.encode((handle, lset))
         shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
         what = f"lookup of {shown}"
-        raw: list[Any] = self._invoke(d.lookup_name, args, m.LOOKUP_RESULTS[d.lookup_shape], what)
+        sent = self._send_invoke(d.lookup_name, args, m.LOOKUP_RESULTS[d.lookup_shape], what)
+        return Reply(lambda: self._addresses(sent.get(), names, required, what))
+
+    @staticmethod
+    def _addresses(raw: list[Any], names: Sequence[str], required: bool,
+                   what: str) -> list[int | None]:
         if len(raw) != len(names):
             raise ProtocolError(
                 f"the executor answered {what} with {len(raw)} results for {len(names)} names"
@@ -544,9 +670,10 @@ class OrcClient:
                 if ep.name in self.info.bootstrap:
                     return self.info.bootstrap[ep.name]
                 continue
-            if self._process_handle is None:
-                self._process_handle = self.open_dylib(None)
-            addr = self.lookup(self._process_handle, [ep.name], required=False)[0]
+            if ep.name not in self._entries:  # once per session: fixed in the process
+                self._entries[ep.name] = self.lookup(self.open_dylib(None), [ep.name],
+                                                     required=False)[0]
+            addr = self._entries[ep.name]
             if addr is not None:
                 return addr
         d = self.dialect

@@ -1,7 +1,6 @@
-"""Executor specs (``spawn:…``, ``tcp:…``) and where Debian's LLVM executors are.
-
-Apart from the client so a cold `crossjit jit` can start its executor before it imports
-the client, the linker and their dependencies (cli/fastjit.py)."""
+"""Executor specs (``spawn:``/``tcp:``) and starting one: light, so an executor can be
+spawned before the ORC client and the linker are imported and boot meanwhile (an
+emulated one takes tens of milliseconds)."""
 
 from __future__ import annotations
 
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from crossjit.errors import ExecutorError, UsageError
+from crossjit.orc.transport import SocketTransport, connect_tcp, spawn_executor
 
 # qemu-user options that take no argument (every other -option takes one).
 _QEMU_FLAGS = frozenset({"-h", "-help", "-version", "-strace", "-singlestep",
@@ -112,3 +112,11 @@ def find_default_executor(root: str | Path = "/usr/lib") -> str:
             hint="apt-get install llvm-16, or pass --executor spawn:PATH",
         )
     return str(found[16] if 16 in found else found[max(found)])
+
+
+def start(spec: ExecutorSpec, *, connect_timeout: float = 10.0) -> SocketTransport:
+    """Spawn or connect, as ``spec`` says; the executor's Setup message is read later
+    (``OrcClient(transport)``)."""
+    if spec.kind == "spawn":
+        return spawn_executor(spec.path, spec.args, wrapper=spec.wrapper)
+    return connect_tcp(spec.host, spec.port, timeout=connect_timeout)

@@ -196,10 +196,6 @@ def spawn_executor(
     runs the executor in its own process, so the socket and the pid stay the executor's.
     ``new_session``/``stdin`` (e.g. subprocess.DEVNULL) keep the terminal and its Ctrl-C
     for someone else, as when a debugger owns it."""
-    if env is None and not new_session and stdin is None:
-        early = _EARLY.pop(_early_key(path, args, wrapper), None)
-        if early is not None:
-            return early
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     fd = theirs.fileno()
     argv = [*wrapper, path, f"filedescs={fd},{fd}", *args]
@@ -220,39 +216,6 @@ def spawn_executor(
         # Our copy of the child's end must go, or we would never see EOF when it dies.
         theirs.close()
     return SpawnedTransport(ours, proc, argv, path)
-
-
-# Executors started ahead of need (``spawn_early``), by command; taken by spawn_executor.
-_EARLY: dict[tuple[str, ...], SpawnedTransport] = {}
-
-
-def _early_key(path: str, args: Sequence[str], wrapper: Sequence[str]) -> tuple[str, ...]:
-    return (*wrapper, "\0", path, "\0", *args)
-
-
-def spawn_early(path: str, args: Sequence[str] = (), wrapper: Sequence[str] = ()) -> None:
-    """Start an executor now, for a spawn_executor call with the same command later.
-
-    A cold `crossjit jit` imports the client and the linker for tens of ms; an executor
-    spends about as long loading its libraries and sending Setup. Started first, it does
-    that meanwhile (its Setup waits in the socket). One nobody takes is hung up at exit.
-    A failure to start is left to the real spawn_executor call to report."""
-    key = _early_key(path, args, wrapper)
-    if key in _EARLY:
-        return
-    try:
-        _EARLY[key] = spawn_executor(path, args, wrapper=wrapper)
-    except CrossjitError:
-        return
-    if len(_EARLY) == 1:
-        import atexit
-
-        atexit.register(_close_early)
-
-
-def _close_early() -> None:
-    while _EARLY:
-        _EARLY.popitem()[1].close(timeout=1.0)
 
 
 def connect_tcp(host: str, port: int, *, timeout: float = 10.0) -> SocketTransport:

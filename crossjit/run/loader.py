@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from crossjit.compile.build import ObjectFile
-from crossjit.errors import ExecutorError, LinkError, Progress
-from crossjit.link import LinkedImage, Linker, Prot
+from crossjit.errors import ExecutorDisconnected, ExecutorError, LinkError, Progress
+from crossjit.link import LinkedImage, Linker, LinkPlan, Prot
 from crossjit.link.archive import is_archive
-from crossjit.orc.client import OrcClient
+from crossjit.orc.client import OrcClient, Reply, gather
 from crossjit.orc.messages import SegmentRequest
 
 
@@ -49,97 +49,196 @@ def implicit_libraries(triple: str, has_cxx: bool) -> list[str]:
 def open_libraries(client: OrcClient, explicit: Sequence[str], implicit: Sequence[str],
                    warn: Progress | None) -> list[tuple[str, int]]:
     """The process itself first, then each library (explicit ones must load)."""
-    handles: list[tuple[str, int]] = [("<executor process>", client.open_dylib(None))]
-    for lib in explicit:
+    libs = [*explicit, *(lib for lib in implicit if lib not in explicit)]
+    return _opened(_send_opens(client, libs), explicit, warn)
+
+
+def _send_opens(client: OrcClient, libs: Sequence[str], process: bool = True,
+                ) -> list[tuple[str | None, Reply[int]]]:
+    """Every dlopen in flight at once (None: the executor process, first)."""
+    first: list[tuple[str | None, Reply[int]]] = []
+    if process:
+        first.append((None, client.send_open_dylib(None)))
+    return [*first, *((lib, client.send_open_dylib(lib)) for lib in libs)]
+
+
+def _opened(opens: Sequence[tuple[str | None, Reply[int]]], explicit: Sequence[str],
+            warn: Progress | None) -> list[tuple[str, int]]:
+    """The handles of ``_send_opens``, in its order; all are waited for before an
+    explicit library that did not load is reported."""
+    handles: list[tuple[str, int]] = []
+    failed: list[tuple[str, ExecutorError]] = []
+    for lib, reply in opens:
         try:
-            handles.append((lib, client.open_dylib(lib)))
+            handles.append((lib or "<executor process>", reply.get()))
         except ExecutorError as exc:
+            if lib is None or isinstance(exc, ExecutorDisconnected):
+                raise
+            failed.append((lib, exc))
+    for lib, err in failed:
+        if lib in explicit:
             raise ExecutorError(
                 f"the executor could not load --dlopen {lib}",
-                why=exc.why or exc.what,
+                why=err.why or err.what,
                 hint="give a path or soname that exists on the target",
-            ) from exc
-    for lib in implicit:
-        if lib in explicit:
-            continue
-        try:
-            handles.append((lib, client.open_dylib(lib)))
-        except ExecutorError:
-            if warn:
-                warn(f"note: {lib} is not available in the executor; skipped")
+            ) from err
+        if warn:
+            warn(f"note: {lib} is not available in the executor; skipped")
     return handles
+
+
+def _send_lookups(client: OrcClient, handles: Sequence[tuple[str, int]],
+                  names: Sequence[str], process_only: Sequence[str] = ()
+                  ) -> list[tuple[list[str], Reply[list[int | None]]]]:
+    """One lookup per handle, all in flight at once: (the names asked, the reply).
+    Every handle gets every name (a name the process has is also looked up in the
+    libraries: cheaper than a round trip per library); ``process_only`` names go to the
+    first handle, the process, alone."""
+    sent = []
+    for i, (_, handle) in enumerate(handles):
+        asked = list(dict.fromkeys([*names, *process_only])) if i == 0 else list(names)
+        if asked:
+            sent.append((asked, client.send_lookup(handle, asked, required=False)))
+    return sent
+
+
+def _merged(lookups: Sequence[tuple[list[str], Reply[list[int | None]]]]
+            ) -> dict[str, int | None]:
+    """Each name's address in the first handle that has it (None: in none), as a
+    search in handle order finds it. Every reply is waited for before an error."""
+    gather(reply for _, reply in lookups)
+    resolved: dict[str, int | None] = {}
+    for asked, reply in lookups:
+        for name, addr in zip(asked, reply.get(), strict=True):
+            if resolved.get(name) is None:
+                resolved[name] = addr
+    return resolved
 
 
 def resolve_externals(client: OrcClient, handles: Sequence[tuple[str, int]],
                       names: Sequence[str]) -> dict[str, int | None]:
-    resolved: dict[str, int | None] = dict.fromkeys(names)
-    pending = list(names)
-    for _, handle in handles:
-        if not pending:
-            break
-        addrs = client.lookup(handle, pending, required=False)
-        for name, addr in zip(pending, addrs, strict=True):
-            if addr:
-                resolved[name] = addr
-        pending = [n for n in pending if resolved[n] is None]
-    return resolved
+    """Each name's address in the first handle that has it."""
+    found = _merged(_send_lookups(client, handles, names))
+    return {n: found.get(n) for n in names}
 
 
 # Per executor connection: the symbols of its resident image (runtime/resident.c).
 _RESIDENT: weakref.WeakKeyDictionary[OrcClient, dict[str, int]] = weakref.WeakKeyDictionary()
 
 
-def resident(client: OrcClient, obj: ObjectFile) -> dict[str, int]:
-    """Load ``obj`` into the executor once per connection and never release it: code
-    the C library may still call after a program's memory is gone (its exit hook).
-    Its externals resolve in the executor process only (the C library's own exit)."""
-    known = _RESIDENT.get(client)
-    if known is None:
-        linker = Linker(arch=client.info.triple, page_size=client.info.page_size)
-        linker.add_object(obj.name, obj.data)
-        plan = linker.plan()
-        handles = [("<executor process>", client.open_dylib(None))]
-        resolved = resolve_externals(client, handles, [e.name for e in plan.externals])
-        image = plan.finish(client.reserve(plan.reservation_size), resolved)
-        client.finalize([SegmentRequest(s.addr, s.size, int(s.prot), s.content)
-                         for s in image.segments], [])
-        known = _RESIDENT[client] = dict(image.symbols)
-    return known
+@dataclass(frozen=True)
+class Prepared:
+    """The link plans of a load, made before the executor is asked anything (while it
+    boots, for the triple and page size it is expected to report)."""
+
+    triple: str
+    page_size: int
+    live: bool
+    objects: tuple[ObjectFile, ...]
+    plan: LinkPlan
+    inputs: dict[str, bytes]  # the linker's inputs, for the debug objects
+    resident: LinkPlan | None
 
 
-def load(client: OrcClient, objects: Sequence[ObjectFile], *, dlopen: Sequence[str] = (),
-         implicit: Sequence[str] = (), progress: Progress | None = None,
-         warn: Progress | None = None, debug: bool = False,
-         preloaded: Mapping[str, int] | None = None, live: bool = False) -> LoadedProgram:
-    """``preloaded``: symbols already in the executor (a resident image), which win
-    over the executor's lookups. ``live``: every function behind a stub + slot, for
-    run/live.py's reloads."""
-    linker = Linker(arch=client.info.triple, page_size=client.info.page_size, live=live)
+def prepare(objects: Sequence[ObjectFile], *, triple: str, page_size: int,
+            live: bool = False, resident: ObjectFile | None = None) -> Prepared:
+    linker = Linker(arch=triple, page_size=page_size, live=live)
     for obj in objects:
         if is_archive(obj.data):
             linker.add_archive(obj.name, obj.data)
         else:
             linker.add_object(obj.name, obj.data)
-    plan = linker.plan()
-    handles = open_libraries(client, dlopen, implicit, warn)
-    pre = preloaded or {}
-    names = [ext.name for ext in plan.externals if ext.name not in pre]
-    resolved = resolve_externals(client, handles, names)
-    resolved.update({ext.name: pre[ext.name] for ext in plan.externals if ext.name in pre})
-    # A failed link leaves the reservation behind; the executor frees it at hangup.
-    base = client.reserve(plan.reservation_size)
-    image = plan.finish(base, resolved)
+    res_plan = None
+    if resident is not None:
+        res_linker = Linker(arch=triple, page_size=page_size)
+        res_linker.add_object(resident.name, resident.data)
+        res_plan = res_linker.plan()
+    plan = linker.plan()  # before .inputs: it pulls the archive members in
+    return Prepared(triple, page_size, live, tuple(objects), plan, linker.inputs, res_plan)
+
+
+def load(client: OrcClient, objects: Sequence[ObjectFile], *, dlopen: Sequence[str] = (),
+         implicit: Sequence[str] = (), progress: Progress | None = None,
+         warn: Progress | None = None, debug: bool = False,
+         preloaded: Mapping[str, int] | None = None, live: bool = False,
+         resident: ObjectFile | None = None, prepared: Prepared | None = None,
+         ) -> LoadedProgram:
+    """``preloaded``: symbols already in the executor, which win over the executor's
+    lookups. ``resident``: an object loaded once per connection and never released
+    (runtime/resident.c: code the C library may still call after a program's memory is
+    gone, its exit hook); a separate link whose externals resolve in the executor
+    process only (the C library's own exit), loaded together with the first program.
+    ``live``: every function behind a stub + slot, for run/live.py's reloads.
+    ``prepared``: ``prepare(objects, ...)`` done earlier; used if it was made for this
+    executor's triple and page size (and ``live``), else made again.
+
+    Three round trips, each a batch of calls in flight together: the handles of the
+    process and the --dlopen libraries with the reservations, then one lookup per
+    handle, then the finalizes. ``implicit`` libraries are opened (one more round trip)
+    only for names the others lack: LLVM's executors have libm and the C++ runtime
+    loaded already, and every call costs an emulated executor real work."""
+    info = client.info
+    known = _RESIDENT.get(client) if resident is not None else None
+    if prepared is None or (prepared.triple, prepared.page_size, prepared.live) != (
+            info.triple, info.page_size, live) or (
+            resident is not None and known is None and prepared.resident is None):
+        prepared = prepare(objects, triple=info.triple, page_size=info.page_size, live=live,
+                           resident=resident if known is None else None)
+    plan = prepared.plan
+    res_plan = prepared.resident if resident is not None and known is None else None
+    pre = dict(preloaded or {})
+    if known is not None:
+        pre = {**known, **pre}
+
+    opens = _send_opens(client, dlopen)
+    # A failed link leaves the reservations behind; the executor frees them at hangup.
+    reserves = [client.send_reserve(plan.reservation_size)]
+    if res_plan is not None:
+        reserves.append(client.send_reserve(res_plan.reservation_size))
+    handles = _opened(opens, dlopen, warn)
+    bases = gather(reserves)
+    base = bases[0]
+
+    ours = res_plan.defined if res_plan is not None else frozenset()
+    names = [ext.name for ext in plan.externals if ext.name not in pre and ext.name not in ours]
+    res_names = [e.name for e in res_plan.externals] if res_plan is not None else []
+    lookups = _send_lookups(client, handles, names, res_names)
+    found = _merged(lookups)
+    missing = [n for n in names if found.get(n) is None]
+    extra = [lib for lib in implicit if lib not in dlopen]
+    if missing and extra:
+        more = _opened(_send_opens(client, extra, process=False), (), warn)
+        found.update({n: a for n, a in _merged(_send_lookups(client, more, missing)).items()
+                      if a is not None})
+        handles += more
+
+    images = []
+    if res_plan is not None:
+        in_process = (dict(zip(lookups[0][0], lookups[0][1].get(), strict=True))
+                      if lookups else {})
+        res_image = res_plan.finish(bases[1], {n: in_process.get(n) for n in res_names})
+        pre = {**res_image.symbols, **pre}
+        images.append(res_image)
+    image = plan.finish(base, {e.name: pre[e.name] if e.name in pre else found.get(e.name)
+                               for e in plan.externals})
     actions = []
     if image.eh_frame is not None:
         actions.append(client.eh_frame_actions(*image.eh_frame))
     if progress:
         total = sum(s.size for s in image.segments)
         progress(f"loading {total} bytes at {base:#x} ({client.info.dialect})")
+    # Both finalizes in flight together: the program's code calls the resident's only
+    # once it runs.
+    finalizes = [client.send_finalize([SegmentRequest(s.addr, s.size, int(s.prot), s.content)
+                                       for s in img.segments], []) for img in images]
     segments = [SegmentRequest(s.addr, s.size, int(s.prot), s.content) for s in image.segments]
-    handle = client.finalize(segments, actions)
-    program = LoadedProgram(image, handle, [n for n, _ in handles[1:]])
+    finalizes.append(client.send_finalize(segments, actions))
+    done = gather(finalizes)
+    if images:
+        _RESIDENT[client] = dict(images[0].symbols)
+    program = LoadedProgram(image, done[-1], [n for n, _ in handles[1:]])
     if debug:
-        register_debug_objects(client, program, linker.inputs, progress)
+        register_debug_objects(client, program, prepared.inputs, progress)
     return program
 
 

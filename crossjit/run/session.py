@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crossjit.compile import build as _build
-from crossjit.errors import ExecutorDisconnected, Progress, UsageError, quiet, signal_name
+from crossjit.errors import (
+    CrossjitError,
+    ExecutorDisconnected,
+    Progress,
+    UsageError,
+    quiet,
+    signal_name,
+)
 from crossjit.project.plan import (
     ExecutorChoice,
     RunPlan,
@@ -82,14 +89,9 @@ def check_target(triple: str, executor_triple: str) -> None:
 
 def connect(spec: str | None, progress: Progress | None = None) -> OrcClient:
     """An executor given by a spawn:/tcp: spec (None: Debian's default LLVM executor)."""
-    from crossjit.orc.client import ExecutorSpec, connect_executor
+    from crossjit.run.starting import Starting
 
-    parsed = ExecutorSpec.parse(spec) if spec else ExecutorSpec.default()
-    client = connect_executor(parsed)
-    if progress:
-        info = client.info
-        progress(f"executor {parsed}: {info.triple}, {info.dialect}")
-    return client
+    return Starting(spec).client(progress)
 
 
 def target_for(choice: ExecutorChoice) -> Target:
@@ -233,26 +235,41 @@ def program_objects(plan: RunPlan, built: _build.BuildResult) -> list[_build.Obj
     return objects
 
 
+def resident_object(plan: RunPlan) -> _build.ObjectFile:
+    return _build.runtime_object(plan.build, "resident.c", "<crossjit resident>")
+
+
 def load_plan(client: OrcClient, plan: RunPlan, built: _build.BuildResult,
               objects: Sequence[_build.ObjectFile], progress: Progress | None,
-              warn: Progress | None) -> loader.LoadedProgram:
-    """Link and load a built plan (the plan's libraries, debug objects with -g)."""
+              warn: Progress | None, prepared: loader.Prepared | None = None,
+              ) -> loader.LoadedProgram:
+    """Link and load a built plan (the plan's libraries, debug objects with -g).
+    ``prepared``: its link planned ahead (see ``prepare_load``)."""
     from crossjit.run import loader
 
-    resident = loader.resident(
-        client, _build.runtime_object(plan.build, "resident.c", "<crossjit resident>"))
     return loader.load(
         client, objects, dlopen=plan.dlopen,
         implicit=loader.implicit_libraries(plan.build.target, built.has_cxx),
-        progress=progress, warn=warn, debug=plan.build.debug, preloaded=resident,
-        live=plan.build.live,
+        progress=progress, warn=warn, debug=plan.build.debug, live=plan.build.live,
+        resident=resident_object(plan), prepared=prepared,
     )
 
 
+def prepare_load(plan: RunPlan, built: _build.BuildResult, triple: str,
+                 page_size: int) -> loader.Prepared:
+    """The link of a built plan, planned for an executor expected to report ``triple``
+    and ``page_size`` (load_plan checks, and plans again if it reports otherwise)."""
+    from crossjit.run import loader
+
+    return loader.prepare(program_objects(plan, built), triple=triple, page_size=page_size,
+                          live=plan.build.live, resident=resident_object(plan))
+
+
 def execute(client: OrcClient, plan: RunPlan, progress: Progress | None,
-            warn: Progress | None, built: _build.BuildResult | None = None) -> int:
+            warn: Progress | None, built: _build.BuildResult | None = None,
+            prepared: loader.Prepared | None = None) -> int:
     """Build (unless ``built``), load and run a plan on a connected executor; the
-    program's exit status."""
+    program's exit status. ``prepared``: the link of ``built`` planned ahead."""
     _mark("connected")
     triple = plan.build.target
     check_target(triple, client.info.triple)
@@ -265,8 +282,10 @@ def execute(client: OrcClient, plan: RunPlan, progress: Progress | None,
         if progress:
             progress(msg)
 
-    program = load_plan(client, plan, built, program_objects(plan, built),
-                        progress=loading if progress or _MARKS else None, warn=progress)
+    objects = prepared.objects if prepared is not None else program_objects(plan, built)
+    program = load_plan(client, plan, built, objects,
+                        progress=loading if progress or _MARKS else None, warn=progress,
+                        prepared=prepared)
     _mark("loaded")
     _write_timings(built)
     try:
@@ -304,27 +323,71 @@ def run_jit(req: JitRequest, progress: Progress | None = None,
     if client is None and executor is None and req.target and is_foreign(req.target):
         # Another CPU (AArch64 on x86-64): the host's default executor cannot run it.
         executor = local_executor_for(req.target)
+    from crossjit.targets.kinds import starts_directly
+
+    if client is None and starts_directly(executor):
+        return _jit_while_starting(req, executor, progress, warn)
     # (with ``client`` given, only for its libraries' names)
     device = target_for(ExecutorChoice(spec=executor))
     ctx = (contextlib.closing(client) if client is not None
            else open_executor(executor, progress, target=device, triple=req.target))
     with ctx as client:
-        triple = req.target or client.info.triple
-        sysroot = req.sysroot if req.sysroot is not None else default_sysroot_for(triple)
-        archives, shared = _libraries(req, sysroot)
-        plan = RunPlan(
-            name=req.program_name or (req.inputs[0].stem if req.inputs else "a.out"),
-            inputs=(*req.inputs, *archives),
-            build=_build.BuildOptions(
-                target=triple, opt_level=req.opt_level,
-                debug=req.debug, include_dirs=req.include_dirs, defines=req.defines,
-                sysroot=sysroot,
-            ),
-            executor=ExecutorChoice(spec=executor),
-            dlopen=device.resolve_libraries((*req.dlopen, *shared)),
-            args=req.program_args,
-        )
-        return execute(client, plan, progress, warn)
+        return execute(client, _jit_plan(req, req.target or client.info.triple, executor,
+                                         device), progress, warn)
+
+
+def _jit_while_starting(req: JitRequest, executor: str | None, progress: Progress | None,
+                        warn: Progress | None) -> int:
+    """spawn:/tcp: — the executor is started first; while it boots (qemu-user: ~40 ms)
+    the load path's modules are imported and, when the target is known (--target, or
+    what this executor reported last time: run/known.py), the build runs and the link
+    is planned. Its Setup is read after; a guess it contradicts is redone."""
+    from crossjit.run import starting as _starting
+
+    with contextlib.closing(_starting.take(executor)) as starting:
+        from crossjit.run import known, loader  # noqa: F401  (imports while it boots)
+
+        guess = known.recall(starting.spec)
+        plan = built = prepared = None
+        if req.target:
+            plan = _jit_plan(req, req.target, executor, None)
+            built = _build.build(plan.inputs, plan.build, progress)
+        if guess is not None:
+            try:
+                if plan is None:
+                    plan = _jit_plan(req, guess[0], executor, None)
+                    built = _build.build(plan.inputs, plan.build, progress)
+                assert built is not None
+                prepared = prepare_load(plan, built, *guess)
+            except CrossjitError:  # a guess's failure is no answer: planned again below
+                if not req.target:
+                    plan = built = None
+        client = starting.client(progress)
+        info = client.info
+        known.remember(starting.spec, info.triple, info.page_size)
+        if plan is None or (not req.target and plan.build.target != info.triple):
+            plan, built, prepared = _jit_plan(req, info.triple, executor, None), None, None
+        return execute(client, plan, progress, warn, built, prepared)
+
+
+def _jit_plan(req: JitRequest, triple: str, executor: str | None,
+              device: Target | None) -> RunPlan:
+    """``device``: resolves the libraries' names for its loader (None: as given)."""
+    sysroot = req.sysroot if req.sysroot is not None else default_sysroot_for(triple)
+    archives, shared = _libraries(req, sysroot)
+    return RunPlan(
+        name=req.program_name or (req.inputs[0].stem if req.inputs else "a.out"),
+        inputs=(*req.inputs, *archives),
+        build=_build.BuildOptions(
+            target=triple, opt_level=req.opt_level,
+            debug=req.debug, include_dirs=req.include_dirs, defines=req.defines,
+            sysroot=sysroot,
+        ),
+        executor=ExecutorChoice(spec=executor),
+        dlopen=(device.resolve_libraries((*req.dlopen, *shared)) if device
+                else (*req.dlopen, *shared)),
+        args=req.program_args,
+    )
 
 
 # --- profiles -----------------------------------------------------------------------------

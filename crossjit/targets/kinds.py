@@ -34,3 +34,10 @@ def target_of(choice: ExecutorChoice, *, opener: Opener | None = None) -> Target
     from crossjit.targets.spawn import LocalSpawn
 
     return LocalSpawn(spec)
+
+
+def starts_directly(spec: str | None) -> bool:
+    """A local spawn or a tcp executor (``spec`` None: the default LLVM executor): crossjit
+    starts or connects to it itself (orc/spec.start), so a `jit` can start it first and
+    read its Setup later (run/starting.py); the other kinds open sessions of their own."""
+    return spec is None or spec.startswith(("spawn", "tcp:"))

@@ -40,7 +40,7 @@ CLI = LAUNCHER | {"crossjit.cli.app"}
 # jit of inputs whose objects are cached: build (cache lookups), the linker, ORC — and
 # not the CLI framework (cli/fastjit.py parses a plain jit command line itself).
 JIT = LAUNCHER | {
-    "crossjit.cli.fastjit", "crossjit.orc.spec",
+    "crossjit.cli.fastjit",
     "crossjit.compile", "crossjit.compile.build", "crossjit.compile.cache",
     "crossjit.compile.codegen", "crossjit.compile.toolchain", "crossjit.elf",
     "crossjit.link", "crossjit.link.arch", "crossjit.link.arch.x86_64",
@@ -49,9 +49,10 @@ JIT = LAUNCHER | {
     "crossjit.link.objfile", "crossjit.link.resolve", "crossjit.link.tables",
     "crossjit.link.archive", "crossjit.link.tls",  # the linker's own: .a inputs, TLS
     "crossjit.orc", "crossjit.orc.client", "crossjit.orc.connection", "crossjit.orc.dialect",
-    "crossjit.orc.frames", "crossjit.orc.messages", "crossjit.orc.sps",
+    "crossjit.orc.frames", "crossjit.orc.messages", "crossjit.orc.spec", "crossjit.orc.sps",
     "crossjit.orc.transport", "crossjit.project", "crossjit.project.plan", "crossjit.run",
-    "crossjit.run.loader", "crossjit.run.session",
+    "crossjit.run.known", "crossjit.run.loader", "crossjit.run.session",
+    "crossjit.run.starting",
     "crossjit.targets", "crossjit.targets.base", "crossjit.targets.kinds",
     "crossjit.targets.spawn",  # the local spawn target (targets/kinds.py)
 }
