@@ -34,6 +34,7 @@ from pathlib import Path
 
 from crossjit.cli.launcher import (
     ACK,
+    ELSEWHERE,
     IDLE,
     IDLE_DEFAULT_S,
     STALE,
@@ -339,6 +340,21 @@ def run_container(request: dict[str, object]) -> str | None:
     return None if ex is None or ex.variant == "local" else container_name(profile.name)
 
 
+def _same_namespaces(conn: socket.socket) -> bool:
+    """Is the client's process in the daemon's network and mount namespaces? A command
+    from `ip netns exec` must reach *its* loopback (tcp: executors, servers) and files;
+    a child forked here would reach the daemon's. Unknown (its /proc not visible): no."""
+    import struct
+
+    try:
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid = struct.unpack("3i", creds)[0]
+        return all(os.stat(f"/proc/{pid}/ns/{ns}").st_ino == os.stat(f"/proc/self/ns/{ns}").st_ino
+                   for ns in ("net", "mnt"))
+    except OSError:
+        return False
+
+
 def _serve_one(conn: socket.socket, stamp: int, own: tuple[int, ...],
                spares: _Spares) -> bool:
     """Hand one request to a forked child; False when the daemon should exit (stale).
@@ -350,6 +366,15 @@ def _serve_one(conn: socket.socket, stamp: int, own: tuple[int, ...],
     except (OSError, ValueError) as exc:
         print(f"crossjit daemon: bad request: {exc}", flush=True)
         conn.close()
+        return True
+    if not _same_namespaces(conn):
+        with contextlib.suppress(OSError):
+            conn.sendall(ELSEWHERE)
+        conn.close()
+        for fd in fds:
+            os.close(fd)
+        print("crossjit daemon: a client in another network or mount namespace runs its "
+              "command itself", flush=True)
         return True
     if code_stamp() != stamp:
         with contextlib.suppress(OSError):

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 PROTOCOL = b"crossjit-launcher-1"  # first field of a request
 ACK = b"+"  # the daemon accepted the request and runs it
 STALE = b"-"  # the daemon's code is older than crossjit on disk: run it here instead
+# The client is in another network or mount namespace (`ip netns exec`, unshare, a
+# container sharing the folder): its loopback and files are not the daemon's. Run here,
+# and start no daemon for it (the one listening is not going away).
+ELSEWHERE = b"="
 ACK_TIMEOUT_S = 2.0
 DAEMON = "CROSSJIT_DAEMON"  # 0: never; 1: start one even under pytest/CI; unset: auto
 NO_DAEMON = "CROSSJIT_NO_DAEMON"  # the older spelling of CROSSJIT_DAEMON=0
@@ -100,7 +104,7 @@ def decode_request(body: bytes) -> dict[str, object]:
 
 
 def _via_daemon(path: str, argv: list[str]) -> int | bytes | None:
-    """The command's exit status; STALE; or None when no daemon took it."""
+    """The command's exit status; STALE or ELSEWHERE; or None when no daemon took it."""
     if not os.path.exists(path):
         return None
     if not private_dir(os.path.dirname(path)):
@@ -119,7 +123,7 @@ def _via_daemon(path: str, argv: list[str]) -> int | bytes | None:
         answer = sock.recv(1)
         if answer != ACK:
             sock.close()
-            return STALE if answer == STALE else None  # or a daemon going away
+            return answer if answer in (STALE, ELSEWHERE) else None  # or one going away
     except OSError:
         sock.close()
         return None
@@ -179,7 +183,7 @@ def main() -> None:
         status = _via_daemon(path, argv)
         if isinstance(status, int):
             sys.exit(status)
-        if how == "auto" and command in PROFITS:
+        if how == "auto" and command in PROFITS and status != ELSEWHERE:
             # None listens (or it was stale and is exiting): start one for the next
             # command, then do this one here. A daemon that cannot start changes nothing.
             try:  # noqa: SIM105 (contextlib is ~2 ms of start-up for this one line)

@@ -67,6 +67,23 @@ def test_same_results_through_the_daemon(daemon_env: dict[str, str]) -> None:
     assert log.count("crossjit jit") == len(cases), log  # each one ran in the daemon
 
 
+def test_a_client_in_another_network_namespace_runs_its_command_itself(
+        daemon_env: dict[str, str]) -> None:
+    """`ip netns exec …`/`unshare -n` crossjit must reach its own loopback: a daemon in
+    the machine's namespace answers ELSEWHERE and the launcher runs the command here."""
+    exe = f"spawn:{llvm_executor(16)}"
+    args = ("jit", "-e", exe, str(CORPUS / "argc_sub1.c"), "--", "a", "b")
+    done = subprocess.run(["unshare", "-n", sys.executable, "-m", "crossjit", *args],
+                          capture_output=True, timeout=120, check=False, cwd=REPO,
+                          env=daemon_env)
+    assert done.returncode == 2, done.stderr  # argc - 1
+    log = daemon_log(daemon_env)
+    assert "another network or mount namespace" in log, log
+    assert "crossjit jit" not in log, log  # no child of the daemon ran it
+    assert crossjit(daemon_env, *args).returncode == 2  # this namespace: the daemon's
+    assert "crossjit jit" in daemon_log(daemon_env)
+
+
 def ctrl_c_at_first_tick(env: dict[str, str], timeout: float, *args: str) -> None:
     """`crossjit ARGS` runs a program printing "tick N" lines; SIGINT after the first
     one must end it within ``timeout`` s, with status 130 and "interrupted"."""
