@@ -78,6 +78,18 @@ class Container:
             self._info = TargetInfo(arch_name(info.triple), libc, info.page_size, info.triple)
         return self._info
 
+    def declared_triple(self) -> str | None:
+        """What the container is by its labels (variant → libc, CPU), without opening a
+        session (a fleet plans its builds from it); None when it does not run."""
+        info = self.engine.get(self.name)
+        if info is None or info.status != "running":
+            return None
+        from crossjit import arch_name
+
+        arch = arch_name(info.labels.get(executors.L_ARCH, "x86_64"))
+        libc = "gnu" if info.labels.get(executors.L_VARIANT) == "debian" else "musl"
+        return f"{arch}-linux-{libc}"
+
     @contextlib.contextmanager
     def session(self, *, triple: str | None = None, stdin: int | None = None,
                 progress: Progress | None = None, new_session: bool = False,
