@@ -669,24 +669,24 @@ def executor_up(
     with _guard():
         from crossjit.project import sources
         from crossjit.project.profile import load_profile
-        from crossjit.targets import executors
+        from crossjit.targets.container import config_of, profile_container
 
         p = load_profile(profile) if profile else None
         mounts = sources.resolve(p, {}).mounts if p else ()
-        cfg = executors.config(variant, p, mounts)
-        info = executors.up(cfg, progress=progress, deadline=timeout)
-        print(f"{cfg.name}: ready ({info.triple}, {info.dialect})")
+        place = profile_container(config_of(p, mounts, variant))
+        info = place.up(progress=progress, deadline=timeout)
+        print(f"{place.name}: ready ({info.triple}, {info.dialect})")
 
 
 def _container_name(name: str | None, profile: Path | None) -> str | None:
     from crossjit.project.plan import container_name
-    from crossjit.targets import executors
+    from crossjit.targets.container import VARIANTS
 
     if profile is not None:
         from crossjit.project.profile import load_profile
 
         return container_name(load_profile(profile).name)
-    if name in executors.VARIANTS:
+    if name in VARIANTS:
         return container_name(name)
     return name
 
@@ -701,12 +701,15 @@ def executor_down(
 ) -> None:
     """Stop and remove executor containers."""
     with _guard():
-        from crossjit.targets import executors
+        from crossjit.targets import container
 
         target = _container_name(name, profile)
-        removed = executors.down(target)
-        if target and not removed:
-            raise ExecutorError(f"no executor container {target}")
+        if target:
+            if not container.container_target(target).down():
+                raise ExecutorError(f"no executor container {target}")
+            removed = [target]
+        else:
+            removed = container.down_all()
         for n in removed:
             progress(f"removed {n}")
 
@@ -719,9 +722,9 @@ def executor_status(
     with _guard():
         import json
 
-        from crossjit.targets import executors
+        from crossjit.targets import container
 
-        rows = executors.status()
+        rows = container.status()
         if as_json:
             print(json.dumps(rows, indent=2))
             return
@@ -738,11 +741,11 @@ def executor_logs(
 ) -> None:
     """The container's own output (sessions' program output goes to `crossjit run`)."""
     with _guard():
-        from crossjit.targets import executors
+        from crossjit.targets.container import container_target
 
         target = _container_name(name, None)
         assert target is not None
-        sys.stdout.buffer.write(executors.logs(target, tail))
+        sys.stdout.buffer.write(container_target(target).logs(tail))
         sys.stdout.flush()
 
 

@@ -70,6 +70,7 @@ def prewarm() -> None:
     import crossjit.run.session
     import crossjit.run.spares
     import crossjit.run.watch
+    import crossjit.targets.container
     import crossjit.targets.executors
     from crossjit.compile import codegen
 
@@ -273,7 +274,7 @@ class _Spares:
     def refill(self) -> None:
         from crossjit.errors import CrossjitError
         from crossjit.run.spares import open_spare
-        from crossjit.targets import executors
+        from crossjit.targets.container import container_target
 
         if time.monotonic() < self.quiet_since + REFILL_DELAY_S:
             return
@@ -286,7 +287,7 @@ class _Spares:
             if name in self.held:
                 continue
             try:
-                if not executors.is_running(name):
+                if not container_target(name).is_running():
                     if time.monotonic() - used > SPARE_FORGET_S:
                         self.wanted.pop(name)  # nobody brought it back: stop asking
                     continue

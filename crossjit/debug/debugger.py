@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crossjit.debug import batch, gdbstub
-from crossjit.errors import CrossjitError, NotSupportedError, Progress, UsageError, quiet
+from crossjit.errors import CrossjitError, NotSupportedError, Progress, UsageError
 from crossjit.orc.client import ExecutorSpec, OrcClient
 from crossjit.orc.transport import SpawnedTransport
 from crossjit.orc.transport import spawn_executor as spawn_transport
@@ -296,7 +296,7 @@ def _profile_runner(req: DebugRequest, progress: Progress | None, warn: Progress
     and the run function; always built with -g."""
     from crossjit.project.plan import local_executor_for
     from crossjit.run.session import execute, prepare_profile, target_for
-    from crossjit.targets import executors
+    from crossjit.targets.container import config_of
 
     assert req.profile is not None
     args = req.jit.program_args or None
@@ -311,7 +311,7 @@ def _profile_runner(req: DebugRequest, progress: Progress | None, warn: Progress
             return execute(client, plan, progress, warn)
 
     if plan.executor.profile_container:
-        return None, executors.config(profile=run.profile, mounts=run.mounts), runner
+        return None, config_of(run.profile, run.mounts), runner
     spec = req.jit.executor or plan.executor.spec or local_executor_for(plan.build.target)
     return spec, None, runner
 
@@ -339,16 +339,14 @@ def _executor(spec_text: str | None, cfg: ExecutorConfig | None, interactive: bo
     """A connected executor (handshake done, no code yet) and the process to attach to."""
     from crossjit.project.plan import ExecutorChoice
     from crossjit.run.session import target_for
-    from crossjit.targets import executors
-    from crossjit.targets.container import container_target
+    from crossjit.targets.container import profile_container
 
-    if cfg is not None:  # a profile's own container: started if needed, removed if we did
-        with (executors.running(cfg, progress=progress or quiet),
-              _target_session(container_target(cfg.name), interactive, triple) as pair):
-            yield pair
-        return
-    with _target_session(target_for(ExecutorChoice(spec=spec_text)), interactive,
-                         triple) as pair:
+    # a profile's own container: started if needed, removed if we did (Target.running;
+    # nothing to start for the other kinds)
+    target = profile_container(cfg) if cfg is not None else \
+        target_for(ExecutorChoice(spec=spec_text))
+    with (target.running(progress),
+          _target_session(target, interactive, triple) as pair):
         yield pair
 
 

@@ -176,7 +176,6 @@ def normal_triple(triple: str) -> str:
 def probe_triple(spec: TargetSpec, default: str) -> str:
     """The triple to build for ``spec`` (see the module's docstring); raises the
     target's own error when it cannot be reached (a down device)."""
-    from crossjit import arch_name
 
     if spec.triple:
         return normal_triple(spec.triple)
@@ -189,16 +188,12 @@ def probe_triple(spec: TargetSpec, default: str) -> str:
         return normal_triple(device.probe().triple)
     if spec.kind == "docker":
         from crossjit.project.plan import docker_container
-        from crossjit.targets import containers, executors
+        from crossjit.targets.container import container_target
 
         name = docker_container(spec.executor)
         assert name is not None
-        info = containers.connect(timeout=10).get(name)
-        if info is None or info.status != "running":
-            return default  # the child says what is wrong, as `run -e docker:…` would
-        arch = arch_name(info.labels.get(executors.L_ARCH, "x86_64"))
-        libc = "gnu" if info.labels.get(executors.L_VARIANT) == "debian" else "musl"
-        return f"{arch}-linux-{libc}"
+        # not running: the child says what is wrong, as `run -e docker:…` would
+        return container_target(name).declared_triple() or default
     return normal_triple(default)
 
 

@@ -22,7 +22,6 @@ from crossjit.errors import (
     ExecutorDisconnected,
     Progress,
     UsageError,
-    quiet,
     signal_name,
 )
 from crossjit.project.plan import (
@@ -38,6 +37,7 @@ if TYPE_CHECKING:  # the linker and the ORC client load only where a program is 
     from crossjit.project.profile import Profile
     from crossjit.run import loader
     from crossjit.targets.base import Target
+    from crossjit.targets.container import Container
 
 
 # Outcome kinds returned by runtime/crt.c's __crossjit_start as (kind << 8) | status.
@@ -121,23 +121,24 @@ def open_executor(spec: str | None, progress: Progress | None = None, *,
         yield client
 
 
+def profile_target(profile: Profile, mounts: Sequence[tuple[Path, str]]) -> Container:
+    """The profile's own container as a Target that may start it (``running``); a
+    daemon's child takes the daemon's spare session there (run/spares.py), through the
+    target's opener."""
+    from crossjit.run import spares
+    from crossjit.targets.container import config_of, profile_container
+
+    return profile_container(config_of(profile, mounts), opener=spares.session,
+                             ready=spares.ready)
+
+
 @contextlib.contextmanager
 def open_profile_container(profile: Profile, mounts: Sequence[tuple[Path, str]],
                            progress: Progress | None, keep: bool) -> Iterator[OrcClient]:
-    """The profile's container; started (and afterwards removed) if it is not running.
-    A daemon's child takes the daemon's spare session there (run/spares.py)."""
-    from crossjit.run import spares
-    from crossjit.targets import executors
-    from crossjit.targets.container import container_target
-
-    cfg = executors.config(profile=profile, mounts=mounts)
-    spare = spares.take(cfg.name)
-    if spare is not None:  # live, so the container runs: `running` would do nothing
-        with spares.session(cfg.name, spare) as client:
-            yield client
-        return
-    with (executors.running(cfg, progress=progress or quiet, keep=keep),
-          container_target(cfg.name).session() as client):
+    """The profile's container; started (and afterwards removed) if it is not running
+    (a live spare session of a daemon's child proves it runs)."""
+    target = profile_target(profile, mounts)
+    with target.running(progress, keep), target.session() as client:
         yield client
 
 
@@ -551,14 +552,8 @@ def run_profile(path: Path, args: tuple[str, ...] | None, *, executor: str | Non
     _mark("prepared")
     plan = run.plan
     if plan.executor.profile_container:
-        from crossjit.run import spares
-        from crossjit.targets import executors
-
-        cfg = executors.config(profile=run.profile, mounts=run.mounts)
-        spare = spares.take(cfg.name)
-        if spare is not None:  # a daemon's child: the session is ready, nothing to overlap
-            with spares.session(cfg.name, spare) as client:
-                return execute(client, plan, progress, warn)
+        # (a daemon's child takes its spare session there: the target's opener; opening
+        # it is instant, the overlap costs nothing then)
         return _overlapped(open_profile_container(run.profile, run.mounts, progress, keep),
                            plan, progress, warn)
     spec = plan.executor.spec

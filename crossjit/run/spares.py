@@ -135,6 +135,19 @@ def take(container: str) -> Spare | None:
     return spare
 
 
+def ready(container: str) -> bool:
+    """Whether this process holds a live spare for ``container`` (which then runs: the
+    container target's ``running`` need not ask the engine). A dead one is dropped."""
+    spare = _HELD.get(container)
+    if spare is None:
+        return False
+    if not spare.alive():
+        _HELD.pop(container)
+        spare.close()
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def session(container: str, spare: Spare | None = None) -> Iterator[OrcClient]:
     """Like ``executors.session(container)``, from ``spare`` or the spare this process

@@ -41,15 +41,15 @@ from crossjit.errors import (
     UsageError,
     quiet,
 )
-from crossjit.orc.client import ExecutorSpec, OrcClient
-from crossjit.project.plan import RunPlan, docker_container, local_executor_for
+from crossjit.orc.client import OrcClient
+from crossjit.project.plan import RunPlan, local_executor_for
 from crossjit.run import loader, session
 from crossjit.run.live import LiveProgram, LiveRefusal, refusal_line, refusal_paragraph
 from crossjit.targets import procfs
 
 if TYPE_CHECKING:
+    from crossjit.targets.base import Place as BasePlace
     from crossjit.targets.base import Target
-    from crossjit.targets.executors import ExecutorConfig
 
 Event = dict[str, object]  # one --json event (docs/watch.md#json-events)
 Events = Callable[[Event], None]
@@ -180,23 +180,6 @@ class Slot:
                     os.close(fd)
 
 
-def open_local(spec: str) -> Slot:
-    """A freshly spawned executor on this host (its stdin is ours, as with `run`)."""
-    from crossjit.targets.spawn import LocalSpawn
-
-    return open_on_target(LocalSpawn(spec), None, stdin=None)
-
-
-def open_in_container(name: str) -> Slot:
-    """A fresh executor session in container ``name`` (this host's engine or a remote
-    one's). Its stdin is /dev/null: the terminal cannot be shared by the running program
-    and the spare session's ``docker exec``; stdout/stderr reach the terminal as with
-    `crossjit run`."""
-    from crossjit.targets.container import container_target
-
-    return open_on_target(container_target(name), None)
-
-
 def open_on_target(target: Target, triple: str | None,
                    stdin: int | None = subprocess.DEVNULL) -> Slot:
     """A fresh session on a target (targets.base). Its stdin is /dev/null unless
@@ -215,55 +198,47 @@ def open_on_target(target: Target, triple: str | None,
 
 @dataclass(frozen=True)
 class Place:
-    """Where sessions open: a spawn spec on this host, a container (``cfg``: the
-    profile's own, which this run may start; None: someone else's, e.g. docker:musl), or
-    a target (an SSH device: ``spec`` and ``key`` say which; the object keeps what it
-    learnt about the device from one reload to the next)."""
+    """Where sessions open: a target (targets.base) — a spawn, a container, an SSH device
+    (the object keeps what it learnt about the device from one reload to the next).
+    Places compare by ``spec``, the code's ``triple`` and ``key`` (what else the sessions
+    are made with); ``own``: the profile's own container, which this run may start."""
 
-    spec: str | None = None
-    container: str | None = None
-    cfg: ExecutorConfig | None = None
-    target: Target | None = field(default=None, compare=False)
+    spec: str
+    target: Target = field(compare=False)
     triple: str | None = None
     key: tuple[object, ...] = ()
+    own: BasePlace | None = field(default=None, compare=False)
+    container: str | None = None  # the own container's name, for messages
 
     def open(self) -> Slot:
-        if self.target is not None:
-            return open_on_target(self.target, self.triple)
-        if self.container is not None:
-            return open_in_container(self.container)
-        assert self.spec is not None
-        return open_local(self.spec)
+        """A fresh session. Its stdin is /dev/null where the session's carrier (`docker
+        exec -i`, ssh) would copy the terminal away from the running program as soon as
+        it opens; a spawned executor keeps crossjit's, as with `run`."""
+        stdin = subprocess.DEVNULL if self.target.reads_stdin_ahead else None
+        return open_on_target(self.target, self.triple, stdin=stdin)
 
 
 def place_of(run: session.ProfileRun, say: Progress | None) -> Place:
     plan = run.plan
     if plan.executor.profile_container:
-        from crossjit.targets import executors
-
-        cfg = executors.config(profile=run.profile, mounts=run.mounts)
-        return Place(container=cfg.name, cfg=cfg)
+        own = session.profile_target(run.profile, run.mounts)
+        return Place(spec=own.spec, target=own, key=(own.config,), own=own,
+                     container=own.name)
     spec = plan.executor.spec
-    container = docker_container(spec)
-    if container is not None:
-        return Place(container=container)
     if spec is None:
         spec = local_executor_for(plan.build.target)
         if say:
             say(f"profile {plan.name} has no container executor: running it on this host "
                 f"({spec or 'the default LLVM executor'})")
-    if spec is not None and spec.startswith("ssh:"):
-        target = session.target_for(dataclasses.replace(plan.executor, spec=spec))
-        return Place(spec=spec, target=target, triple=plan.build.target,
-                     key=(plan.executor.env, plan.executor.workdir))
-    parsed = ExecutorSpec.parse(spec) if spec else ExecutorSpec.default()
-    if parsed.kind != "spawn":
+    target = session.target_for(dataclasses.replace(plan.executor, spec=spec))
+    if not target.fresh_sessions:
         raise UsageError(
-            f"--watch cannot use the executor {parsed}",
+            f"--watch cannot use the executor {target.spec}",
             why="it opens a fresh session for every reload, which a tcp: executor cannot give",
             hint="use spawn:PATH, docker:VARIANT or the profile's container executor",
         )
-    return Place(spec=str(parsed))
+    return Place(spec=target.spec, target=target, triple=plan.build.target,
+                 key=(plan.executor.env, plan.executor.workdir))
 
 
 # --- the loop -----------------------------------------------------------------------------
@@ -318,7 +293,7 @@ class Watcher:
         self.files = WatchedFiles()
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="crossjit-session")
         self.place: Place | None = None
-        self.started_container: str | None = None  # the container this run started
+        self.started: BasePlace | None = None  # the container this run started
         self.spare: Future[Slot] | None = None
         self.current: Slot | None = None
         self.identity: tuple[object, ...] | None = None  # what the current program is
@@ -614,28 +589,27 @@ class Watcher:
         is not running, or if this run started it and its settings changed."""
         if place == self.place:
             return
-        from crossjit.targets import executors
-
         old, self.place = self.place, place
         self._stop_current()
         if self.spare is not None:
             self._retire(self.spare)
             self.spare = None
-        if self.started_container and self.started_container != place.container:
+        if self.started is not None and self.started.spec != place.spec:
             self._join_workers()
             if not self.keep:
-                executors.down(self.started_container)
-            self.started_container = None
-        if place.container is not None and place.cfg is not None:
+                self.started.down()
+            self.started = None
+        if place.own is not None:
             report = self.progress or quiet
-            if self.started_container == place.container:
+            if self.started is not None:  # the same container, with other settings
                 self._join_workers()
                 self.note(f"restarting {place.container} with the profile's new "
                          "executor settings")
-                executors.up(place.cfg, progress=report)  # replaces the running one
-            elif not executors.is_running(place.container):
-                executors.up(place.cfg, progress=report)
-                self.started_container = place.container
+                place.own.up(report)  # replaces the running one
+                self.started = place.own
+            elif not place.own.is_running():
+                place.own.up(report)
+                self.started = place.own
             elif old is not None:
                 self.note(f"{place.container} was not started by this run and keeps "
                          "its settings; restart it: crossjit executor up --profile "
@@ -662,10 +636,8 @@ class Watcher:
         self.pool.shutdown(wait=True, cancel_futures=False)
         toolchain.stop_resident()
         codegen.stop_worker()
-        if self.started_container and not self.keep:
-            from crossjit.targets import executors
-
-            executors.down(self.started_container)
+        if self.started is not None and not self.keep:
+            self.started.down()
 
 
 def watch_profile(path: Path, args: tuple[str, ...] | None, *, executor: str | None = None,

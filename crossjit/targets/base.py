@@ -6,7 +6,8 @@ how the protocol channel is opened, how the program's stdio travels, how a debug
 attach, how it is cleaned up. One module per kind: ``spawn.py`` (local spawn), ``tcp.py``,
 ``container.py`` (a container of this host's Docker engine), ``remote_engine.py`` (a
 container of another machine's engine), ``ssh.py`` (an SSH device); ``kinds.py`` picks
-the kind of a spec. docs/targets.md says which callers still go below the interface.
+the kind of a spec. ``Place`` adds the lifecycle of a place crossjit itself starts (a
+container). docs/targets.md says what still goes below the interface.
 """
 
 from __future__ import annotations
@@ -67,6 +68,13 @@ class Target(Protocol):
 
     #: how the program's stdin/stdout/stderr travel, for messages and docs
     stdio: str
+    #: a session's carrier (`docker exec -i`, ssh) copies stdin as soon as it starts, so a
+    #: session opened ahead of its program (run --watch's next one) gets /dev/null; a
+    #: spawned executor only reads when the program does, and keeps the terminal
+    reads_stdin_ahead: bool
+    #: it can open a fresh session for every reload (run --watch); a tcp executor serves
+    #: one connection
+    fresh_sessions: bool
 
     def probe(self) -> TargetInfo:
         """Ask the target what it is (cached for the object's lifetime)."""
@@ -95,6 +103,31 @@ class Target(Protocol):
         """How a debugger reaches ``client``'s executor: its pid here (local spawn, a
         local container), or a gdbserver command (SSH devices, remote engines). Raises
         a clear error where no debugger can attach (tcp)."""
+        ...
+
+    def running(self, progress: Progress | None = None, keep: bool = False
+                ) -> contextlib.AbstractContextManager[None]:
+        """The place exists for the block: a profile's own container is started if it
+        does not run, and removed afterwards unless ``keep`` (``Place``). Nothing to do
+        for the places crossjit does not start (a spawn starts per session; a tcp
+        executor, an SSH device, someone's `executor up` container are there already)."""
+        ...
+
+
+class Place(Target, Protocol):
+    """A Target that is a place crossjit starts and removes itself (a container it has
+    the ``config`` of): `executor up`/`down`, and what `run --watch` restarts when the
+    profile's executor settings change."""
+
+    def up(self, progress: Progress = ...) -> object:
+        """Build what it needs and (re)start it; ready when a Setup handshake succeeds."""
+        ...
+
+    def down(self) -> bool:
+        """Remove it; whether it existed."""
+        ...
+
+    def is_running(self) -> bool:
         ...
 
 

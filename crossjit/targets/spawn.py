@@ -23,6 +23,8 @@ class LocalSpawn:
     """``spawn:PATH ARGS`` (``spec`` None: Debian's default LLVM executor)."""
 
     stdio = "inherited from crossjit (the executor is its child process)"
+    reads_stdin_ahead = False
+    fresh_sessions = True
 
     def __init__(self, spec: str | None) -> None:
         self._text = spec
@@ -71,6 +73,10 @@ class LocalSpawn:
         transport = client.transport
         assert isinstance(transport, SpawnedTransport)
         return (transport.proc.pid,)
+
+    def running(self, progress: Progress | None = None, keep: bool = False
+                ) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()  # nothing to start: base.Target.running
 
     def resolve_libraries(self, names: Sequence[str]) -> tuple[str, ...]:
         return tuple(names)  # this host's loader: dlopen finds them as given

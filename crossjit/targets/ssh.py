@@ -108,6 +108,8 @@ class SshDevice:
     _sonames: dict[str, str] = field(default_factory=dict, repr=False)
 
     stdio = "the SSH session's stdin, stdout and stderr channels"
+    reads_stdin_ahead = True
+    fresh_sessions = True
 
     @classmethod
     def from_spec(cls, spec: str, *, env: Sequence[tuple[str, str]] = (),
@@ -227,6 +229,10 @@ class SshDevice:
         return remote
 
     # ---- libraries -------------------------------------------------------------------
+    def running(self, progress: Progress | None = None, keep: bool = False
+                ) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()  # nothing to start: base.Target.running
+
     def resolve_libraries(self, names: Sequence[str]) -> tuple[str, ...]:
         """Each name as the device's loader opens it: its SONAME, read from the device's
         own file (``libz.so`` there may be absent or a -dev symlink)."""

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 class TcpExecutor:
     stdio = "wherever that executor's own stdin/stdout/stderr go"
+    reads_stdin_ahead = False
+    fresh_sessions = False
 
     def __init__(self, spec: str) -> None:
         from crossjit.orc.client import ExecutorSpec
@@ -51,6 +53,10 @@ class TcpExecutor:
 
     def local_pids(self, client: OrcClient) -> tuple[int, ...]:
         return ()  # nothing of it runs here: only hanging up ends its program
+
+    def running(self, progress: Progress | None = None, keep: bool = False
+                ) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()  # nothing to start: base.Target.running
 
     def resolve_libraries(self, names: Sequence[str]) -> tuple[str, ...]:
         return tuple(names)
