@@ -308,24 +308,8 @@ def _child(data: bytes, name: str, opts: CodegenOptions, out: int, framed: bool 
 
 
 def _read_all(fd: int, deadline: float, name: str, pid: int) -> bytes:
-    import select
-
-    chunks: list[bytes] = []
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, 9)
-            raise CodegenError(f"code generation for {name} did not finish in {TIMEOUT_S:g} s",
-                               hint="raise CROSSJIT_CODEGEN_TIMEOUT for very large modules")
-        if not poller.poll(max(1, int(left * 1000))):
-            continue
-        chunk = os.read(fd, 1 << 20)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
+    """Everything ``fd`` gives until end of file, by ``deadline``."""
+    return _read_deadline(fd, None, deadline, name, pid) or b""
 
 
 def isolated(data: bytes, name: str, opts: CodegenOptions) -> bytes:
@@ -555,15 +539,17 @@ def _read_exact(fd: int, n: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _read_deadline(fd: int, n: int, deadline: float, name: str, pid: int) -> bytes | None:
-    """``n`` bytes from ``fd`` by ``deadline`` (the worker is killed past it); None at
-    end of file (the worker died)."""
+def _read_deadline(fd: int, n: int | None, deadline: float, name: str, pid: int
+                   ) -> bytes | None:
+    """``n`` bytes from ``fd`` (None: all until end of file) by ``deadline`` — the child
+    ``pid`` is killed past it; None at an early end of file (the worker died)."""
     import select
 
     poller = select.poll()
     poller.register(fd, select.POLLIN)
-    chunks, left = [], n
-    while left:
+    chunks: list[bytes] = []
+    left = n
+    while left is None or left:
         wait = deadline - time.monotonic()
         if wait <= 0:
             with contextlib.suppress(ProcessLookupError):
@@ -572,11 +558,12 @@ def _read_deadline(fd: int, n: int, deadline: float, name: str, pid: int) -> byt
                                hint="raise CROSSJIT_CODEGEN_TIMEOUT for very large modules")
         if not poller.poll(max(1, int(wait * 1000))):
             continue
-        chunk = os.read(fd, min(left, 1 << 20))
+        chunk = os.read(fd, 1 << 20 if left is None else min(left, 1 << 20))
         if not chunk:
-            return None
+            return b"".join(chunks) if left is None else None
         chunks.append(chunk)
-        left -= len(chunk)
+        if left is not None:
+            left -= len(chunk)
     return b"".join(chunks)
 
 
