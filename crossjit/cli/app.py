@@ -875,6 +875,20 @@ def build_all() -> None:
             sub.list_commands(ctx)
 
 
+def status_of(argv: list[str]) -> int:
+    """``main(argv)``'s exit status, returned instead of exiting: for a process forked to
+    run one command (the daemon's child, a fleet's target)."""
+    try:
+        main(argv)
+        return 0
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except KeyboardInterrupt:
+        print("crossjit: interrupted", file=sys.stderr)
+        return 130
+
+
 def main(argv: list[str] | None = None) -> None:
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]

@@ -132,19 +132,11 @@ def _child(conn: socket.socket, request: dict[str, object], fds: list[int]) -> N
         os.environ.update({str(k): str(v) for k, v in env.items()})
         conn.sendall(ACK)
         threading.Thread(target=_watch_hangup, args=(conn, finished), daemon=True).start()
-        from crossjit.cli.app import main
+        from crossjit.cli.app import status_of
 
         argv = request["argv"]
         assert isinstance(argv, list)
-        try:
-            main([str(a) for a in argv])
-            status = 0
-        except SystemExit as exc:
-            code = exc.code
-            status = code if isinstance(code, int) else (0 if code is None else 1)
-        except KeyboardInterrupt:
-            print("crossjit: interrupted", file=sys.stderr)
-            status = 130
+        status = status_of([str(a) for a in argv])
     finally:
         # Done: the launcher's hang-up after our status is not a Ctrl-C any more.
         finished.set()

@@ -143,17 +143,9 @@ def _child(argv: list[str], env: dict[str, str], stdout: int, stderr: int,
                 os.close(fd)
         os.environ.clear()
         os.environ.update(env)
-        from crossjit.cli.app import main
+        from crossjit.cli.app import status_of
 
-        try:
-            main(argv)
-            status = 0
-        except SystemExit as exc:
-            code = exc.code
-            status = code if isinstance(code, int) else (0 if code is None else 1)
-        except KeyboardInterrupt:
-            print("crossjit: interrupted", file=sys.stderr)
-            status = 130
+        status = status_of(argv)
     finally:
         with contextlib.suppress(Exception):
             sys.stdout.flush()

@@ -108,6 +108,9 @@ def cache_key(data: bytes, opts: CodegenOptions) -> str:
 
     parts = [data, repr(opts).encode(), repr(sorted(TARGET_MACHINE.items())).encode(),
              str(CODEGEN_VERSION).encode(), llvmlite.__version__.encode()]
+    llc = foreign_backend(opts.triple)  # another CPU: inline asm goes through this llc
+    if llc is not None:
+        parts.append(f"backend {llc}".encode())
     if opts.live:  # and the IR rewrite that --live adds (compile/sections.py)
         from crossjit.compile.sections import REVISION
 
@@ -182,18 +185,68 @@ def _same_arch_as_host(triple: str) -> bool:
     return arch_name(triple) == arch_name(platform.machine())
 
 
-def _reject_inline_asm(mod: Any, name: str, triple: str) -> None:
-    """llvmlite has only the host's assembler: LLVM would abort the whole process on
-    inline assembly for another CPU ("don't have an asm parser for this target")."""
-    if _INLINE_ASM.search(str(mod).encode()):
+def _has_inline_asm(mod: Any) -> bool:
+    return _INLINE_ASM.search(str(mod).encode()) is not None
+
+
+def foreign_backend(triple: str) -> str | None:
+    """llc for a module with inline assembly for another CPU (None: this host's CPU, or
+    none installed). llvmlite's LLVM has only this host's asm parser, which LLVM needs
+    even to print inline asm (the integrated assembler checks it). So such a module is
+    optimised by llvmlite as any other, then handed as bitcode to Debian's newest llc —
+    the whole LLVM backend with every target's asm parser — with the same target
+    machine settings. Cheap: a cache key asks it without loading libLLVM."""
+    if _same_arch_as_host(triple):
+        return None
+    import glob
+
+    found = {}
+    for path in glob.glob("/usr/lib/llvm-*/bin/llc"):
+        m = re.fullmatch(r"/usr/lib/llvm-(\d+)/bin/llc", path)
+        if m and os.access(path, os.X_OK):
+            found[int(m.group(1))] = path
+    return found[max(found)] if found else None
+
+
+def _llc_object(bitcode: bytes, name: str, opts: CodegenOptions) -> bytes:
+    """The object of an optimised module, by llc (see ``foreign_backend``)."""
+    import subprocess
+    import tempfile
+
+    llc = foreign_backend(opts.triple)
+    want = _llvm().llvm_version_info[0]
+    if llc is None:
         raise NotSupportedError(
-            f"{name} contains inline assembly, which crossjit cannot assemble for {triple} "
-            "yet",
+            f"{name} contains inline assembly for {opts.triple}, which needs Debian's llc",
             why=f"llvmlite's LLVM only includes an assembler for this host's CPU "
-            f"({platform.machine()})",
-            hint="move the assembly into a .o built with clang --target and pass that "
-            "object, or guard it with #ifdef",
+            f"({platform.machine()}); crossjit generates such modules with llc "
+            "(/usr/lib/llvm-N/bin/llc), and there is none",
+            hint=f"apt-get install llvm-{want}, or move the assembly into a .o built with "
+            "clang --target and pass that object",
         )
+    argv = [llc, f"-mtriple={opts.triple}", f"-O{min(opts.opt_level, 3)}",
+            f"-relocation-model={TARGET_MACHINE['reloc']}",
+            f"-code-model={TARGET_MACHINE['codemodel']}", "-filetype=obj"]
+    if opts.cpu:
+        argv.append(f"-mcpu={opts.cpu}")
+    if opts.features:
+        argv.append(f"-mattr={opts.features}")
+    with tempfile.TemporaryDirectory(prefix="crossjit-llc-") as tmp:
+        out = Path(tmp) / "out.o"  # llc removes its output when it fails
+        try:
+            done = subprocess.run([*argv, "-o", str(out), "-"], input=bitcode,
+                                  capture_output=True, timeout=TIMEOUT_S, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise CodegenError(f"code generation failed for {name}",
+                               why=f"{llc}: {exc}") from None
+        if done.returncode != 0:
+            raise CodegenError(
+                f"code generation failed for {name} ({opts.triple}, inline assembly: by "
+                f"{llc})",
+                why=done.stderr.decode(errors="replace").strip(),
+                hint=f"llc must be of LLVM {want} or newer (llvmlite's bitcode); an "
+                "error about an instruction comes from an asm statement of the source")
+        return out.read_bytes()
 
 
 def _with_function_sections(mod: Any, name: str) -> Any:
@@ -208,14 +261,15 @@ def ir_to_object(data: bytes, name: str, opts: CodegenOptions) -> bytes:
     fatal error ends this process: use ``isolated`` unless that is what you want."""
     tm = _target_machine(opts)
     mod = _parse(data, name)
-    if not _same_arch_as_host(opts.triple):
-        _reject_inline_asm(mod, name, opts.triple)
+    foreign_asm = not _same_arch_as_host(opts.triple) and _has_inline_asm(mod)
     if opts.live:
         mod = _with_function_sections(mod, name)
     mod.triple = opts.triple
     mod.data_layout = str(tm.target_data)
     try:
         _optimise(mod, tm, opts.opt_level, per_function=opts.live)
+        if foreign_asm:  # llc has the asm parser llvmlite lacks: see foreign_backend()
+            return _llc_object(mod.as_bitcode(), name, opts)
         obj: bytes = tm.emit_object(mod)
     except RuntimeError as exc:
         raise CodegenError(f"code generation failed for {name}", why=str(exc).strip()) from exc
@@ -254,24 +308,8 @@ def _child(data: bytes, name: str, opts: CodegenOptions, out: int, framed: bool 
 
 
 def _read_all(fd: int, deadline: float, name: str, pid: int) -> bytes:
-    import select
-
-    chunks: list[bytes] = []
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, 9)
-            raise CodegenError(f"code generation for {name} did not finish in {TIMEOUT_S:g} s",
-                               hint="raise CROSSJIT_CODEGEN_TIMEOUT for very large modules")
-        if not poller.poll(max(1, int(left * 1000))):
-            continue
-        chunk = os.read(fd, 1 << 20)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
+    """Everything ``fd`` gives until end of file, by ``deadline``."""
+    return _read_deadline(fd, None, deadline, name, pid) or b""
 
 
 def isolated(data: bytes, name: str, opts: CodegenOptions) -> bytes:
@@ -501,15 +539,17 @@ def _read_exact(fd: int, n: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _read_deadline(fd: int, n: int, deadline: float, name: str, pid: int) -> bytes | None:
-    """``n`` bytes from ``fd`` by ``deadline`` (the worker is killed past it); None at
-    end of file (the worker died)."""
+def _read_deadline(fd: int, n: int | None, deadline: float, name: str, pid: int
+                   ) -> bytes | None:
+    """``n`` bytes from ``fd`` (None: all until end of file) by ``deadline`` — the child
+    ``pid`` is killed past it; None at an early end of file (the worker died)."""
     import select
 
     poller = select.poll()
     poller.register(fd, select.POLLIN)
-    chunks, left = [], n
-    while left:
+    chunks: list[bytes] = []
+    left = n
+    while left is None or left:
         wait = deadline - time.monotonic()
         if wait <= 0:
             with contextlib.suppress(ProcessLookupError):
@@ -518,11 +558,12 @@ def _read_deadline(fd: int, n: int, deadline: float, name: str, pid: int) -> byt
                                hint="raise CROSSJIT_CODEGEN_TIMEOUT for very large modules")
         if not poller.poll(max(1, int(wait * 1000))):
             continue
-        chunk = os.read(fd, min(left, 1 << 20))
+        chunk = os.read(fd, 1 << 20 if left is None else min(left, 1 << 20))
         if not chunk:
-            return None
+            return b"".join(chunks) if left is None else None
         chunks.append(chunk)
-        left -= len(chunk)
+        if left is not None:
+            left -= len(chunk)
     return b"".join(chunks)
 
 

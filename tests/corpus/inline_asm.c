@@ -1,4 +1,5 @@
-/* Inline assembly in a function (issue 14, item 2): needs LLVM's x86 asm parser. */
+/* Inline assembly in a function (issue 14, item 2): x86-64 (llvmlite's own asm parser)
+   and AArch64 (through llc, see docs/aarch64.md). */
 #include <stdio.h>
 
 static int bump(int x) {

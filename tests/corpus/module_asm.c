@@ -1,6 +1,15 @@
 /* Module-level assembly defining a global function (issue 14, item 2). */
 #include <stdio.h>
 
+#if defined(__aarch64__)
+__asm__(".text\n"
+        ".globl triple_it\n"
+        ".type triple_it,%function\n"
+        "triple_it:\n"
+        "  add w0, w0, w0, lsl #1\n"
+        "  ret\n"
+        ".size triple_it, .-triple_it\n");
+#else
 __asm__(".text\n"
         ".globl triple_it\n"
         ".type triple_it,@function\n"
@@ -8,6 +17,7 @@ __asm__(".text\n"
         "  leal (%rdi,%rdi,2), %eax\n"
         "  ret\n"
         ".size triple_it, .-triple_it\n");
+#endif
 
 int triple_it(int);
 

@@ -17,6 +17,7 @@ import pytest
 
 from tests.integration import aarch64_env as a64
 from tests.integration.corpus import CASES, CORPUS, Case, check, crossjit_cmd, crossjit_run
+from tests.integration.test_inline_asm import ASM
 
 pytestmark = pytest.mark.integration
 
@@ -77,3 +78,17 @@ def test_jit_picks_a_local_aarch64_executor(target: str, a64_native_dir: Path) -
     got = crossjit_run(cmd, case.stdin)
     check(case, got, expected)
     assert "qemu-aarch64" in got.stderr.decode(errors="replace")
+
+
+@pytest.mark.parametrize("opt", [0, 2], ids=["O0", "O2"])
+@pytest.mark.parametrize("executor", ["cj-glibc", "cj-musl", "llvm16"])
+@pytest.mark.parametrize("case", ASM, ids=str)
+def test_inline_asm_on_aarch64(case: Case, executor: str, opt: int,
+                               a64_native_dir: Path) -> None:
+    """Inline and module-level AArch64 assembly: llvmlite optimises, Debian's llc (which
+    has the asm parser llvmlite lacks) emits the object; output equals the native build."""
+    spec, target = a64.spec(executor)
+    expected = a64.native_run(case, target, opt, a64_native_dir)
+    cmd = crossjit_cmd(case, spec, opt, False)
+    cmd[cmd.index("jit") + 1:cmd.index("jit") + 1] = ["--target", target]
+    check(case, crossjit_run(cmd, case.stdin, timeout=300), expected)

@@ -24,13 +24,25 @@ def jit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
                           env=dict(os.environ, PYTHONPATH=str(REPO), **(env or {})))
 
 
-def test_inline_asm_for_another_cpu_is_a_clear_error(tmp_path: Path) -> None:
+def test_inline_asm_for_another_cpu_runs(tmp_path: Path) -> None:
     a64.spec("llvm16")  # prerequisites
     src = tmp_path / "asm.c"
     src.write_text(ASM)
     p = jit("--target", a64.GNU, str(src))
+    assert p.returncode == 3, p.stderr
+
+
+def test_inline_asm_that_does_not_assemble_for_the_target_is_a_clear_error(
+        tmp_path: Path) -> None:
+    """x86-64 assembly compiled for AArch64: llc's message, naming the input, status 125."""
+    a64.spec("llvm16")
+    src = tmp_path / "x86asm.c"
+    src.write_text('int main(void) { int x = 1; __asm__("addl $1, %0" : "+r"(x)); '
+                   'return x; }\n')
+    p = jit("--target", a64.GNU, str(src))
     assert p.returncode == 125, p.stderr
-    assert f"{src} contains inline assembly" in p.stderr
+    assert f"code generation failed for {src}" in p.stderr
+    assert "addl" in p.stderr  # llc quotes the instruction it rejected
     assert "Traceback" not in p.stderr and "LLVM ERROR" not in p.stderr
 
 
