@@ -380,7 +380,13 @@ def up(
         made = tlscert.ensure(cfg.name, owner, progress)
         cfg = replace(cfg, mounts=(*cfg.mounts, (made, cfg.tls)))
     progress(f"starting {cfg.name} ({image})")
-    engine.run(run_spec(cfg, image, rundir))
+    return _start(cfg, run_spec(cfg, image, rundir), engine, progress, deadline)
+
+
+def _start(cfg: ExecutorConfig, spec: containers.RunSpec, engine: containers.Engine,
+           progress: Progress, deadline: float) -> ExecutorInfo:
+    """Run the container and wait for its executor's answer; removed again if none."""
+    engine.run(spec)
     try:
         info = probe(cfg.name, deadline=deadline, engine=engine)
     except BaseException:
@@ -405,13 +411,7 @@ def _up_remote(cfg: ExecutorConfig, engine: containers.Engine, progress: Progres
     if engine.remove(cfg.name):
         progress(f"replaced the running {cfg.name}")
     progress(f"starting {cfg.name} ({image}) on the remote engine {engine.host}")
-    engine.run(run_spec(cfg, image, Path("/nonexistent")))
-    try:
-        info = probe(cfg.name, deadline=deadline, engine=engine)
-    except BaseException:
-        engine.remove(cfg.name, timeout=0)
-        raise
-    progress(f"{cfg.name} ready: {info.triple}, protocol {info.dialect}")
+    info = _start(cfg, run_spec(cfg, image, Path("/nonexistent")), engine, progress, deadline)
     if cfg.ports:
         progress(ports_note(cfg.name, cfg.ports, engine.host))
     return info
@@ -613,6 +613,22 @@ class Session:
                 leftover.unlink()
 
 
+def _exec_process(name: str, cmd: Sequence[str], *, interactive: bool, stdin: int | None,
+                  stdout: int | None, stderr: int | None, new_session: bool
+                  ) -> subprocess.Popen[bytes]:
+    """The ``docker exec`` that runs a session's executor: with the program's stdio when
+    interactive (``stdin``/``stdout``/``stderr`` replace the caller's), else quiet with
+    stderr kept for the error when it ends early."""
+    quiet = subprocess.DEVNULL
+    return subprocess.Popen(
+        ["docker", "exec", *(["-i"] if interactive else []), name, *cmd],
+        stdin=stdin if stdin is not None else None if interactive else quiet,
+        stdout=stdout if interactive else quiet,
+        stderr=stderr if interactive else subprocess.PIPE,
+        start_new_session=new_session,
+    )
+
+
 def open_session(
     name: str,
     *,
@@ -642,9 +658,9 @@ def open_session(
         from crossjit.targets import remote_engine
 
         return remote_engine.open_exec_session(name, info, engine, sid, timeout=timeout,
-                                  interactive=interactive, stdin=stdin,
-                                  new_session=new_session, stdout=stdout, stderr=stderr,
-                                  debuggable=debuggable)
+                                               interactive=interactive, stdin=stdin,
+                                               new_session=new_session, stdout=stdout,
+                                               stderr=stderr, debuggable=debuggable)
     rundir = Path(info.labels.get(L_RUNDIR) or run_dir(name))
     host_sock = rundir / f"{sid}.sock"
     host_status = rundir / f"{sid}.status"
@@ -652,15 +668,8 @@ def open_session(
     cmd = _session_command(variant, f"{CONTAINER_RUN}/{sid}.sock",
                            f"{CONTAINER_RUN}/{sid}.status" if with_status else None,
                            info.labels.get(L_ARCH))
-    argv = ["docker", "exec", *(["-i"] if interactive else []), name, *cmd]
-    quiet = subprocess.DEVNULL
-    proc = subprocess.Popen(
-        argv,
-        stdin=stdin if stdin is not None else None if interactive else quiet,
-        stdout=stdout if interactive else quiet,
-        stderr=stderr if interactive else subprocess.PIPE,
-        start_new_session=new_session,
-    )
+    proc = _exec_process(name, cmd, interactive=interactive, stdin=stdin, stdout=stdout,
+                         stderr=stderr, new_session=new_session)
     try:
         hint = f"see `crossjit executor logs {name}`"
 

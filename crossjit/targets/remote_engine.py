@@ -32,6 +32,7 @@ from crossjit.targets.executors import (
     QEMU_IN_IMAGE,
     Session,
     _emulated,
+    _exec_process,
     _session_command,
 )
 
@@ -104,15 +105,8 @@ def open_exec_session(name: str, info: containers.ContainerInfo, engine: contain
     cmd = _session_command(variant, sock, None, arch)
     if debuggable and variant != "debian":  # for the image's gdbserver (Yama scope 1)
         cmd.append("debuggable")
-    argv = ["docker", "exec", *(["-i"] if interactive else []), name, *cmd]
-    quiet = subprocess.DEVNULL
-    proc = subprocess.Popen(
-        argv,
-        stdin=stdin if stdin is not None else None if interactive else quiet,
-        stdout=stdout if interactive else quiet,
-        stderr=stderr if interactive else subprocess.PIPE,
-        start_new_session=new_session,
-    )
+    proc = _exec_process(name, cmd, interactive=interactive, stdin=stdin, stdout=stdout,
+                         stderr=stderr, new_session=new_session)
     ours, theirs = socket.socketpair()
     relay: subprocess.Popen[bytes] | None = None
     try:
