@@ -29,11 +29,9 @@ from tests.integration.test_live_reload import (
     COUNTER,
     DEADLINE,
     MAIN,
-    STATEFUL,
-    V2,
-    V3,
     _stepped,
     _values,
+    list_table_atexit_and_qsort,
     running,
     write,
 )
@@ -84,28 +82,7 @@ def test_aarch64_counter_continues_from_kept_state(executor: str, tmp_path: Path
 
 def test_aarch64_list_table_atexit_and_qsort_follow_reloads(tmp_path: Path) -> None:
     spec, triple = a64.spec("cj-musl")
-    src = write(tmp_path / "prog.c", STATEFUL)
-    with running(spec, [src], tmp_path, o=_options(triple)) as r:
-        r.wait_for("v1 output", lambda ls: len(ls) >= 3)
-        write(src, V2)
-        rep = r.reload([src])
-        assert rep is not None and rep.replaced >= 6 and rep.kept >= 3, rep
-        lines = r.wait_for("v2 output", lambda ls: any(x.startswith("v2") for x in ls))
-        v1 = [x for x in lines if x.startswith("v1")]
-        v2 = [x for x in lines if x.startswith("v2")]
-        assert v1[-1].endswith("ops=20 sorted=123")
-        assert v2[0].endswith("ops=30 sorted=321"), v2[0]
-        assert (int(v2[0].split("len=")[1].split()[0])
-                == int(v1[-1].split("len=")[1].split()[0]) + 1)  # the list survived
-        write(src, V3)
-        assert r.reload([src]) is not None
-        r.thread.join(DEADLINE)
-        assert not r.thread.is_alive()
-        outcome = r.result[0]
-        assert isinstance(outcome, session.Outcome) and outcome.status == 0, r.result
-        text = r.lines()
-        assert text[-1] == "bye v3", text[-3:]  # the atexit callback v1 registered
-        assert text[-2].startswith("v3 len=")
+    list_table_atexit_and_qsort(spec, tmp_path, _options(triple))
 
 
 TICKER = """\

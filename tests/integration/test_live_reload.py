@@ -248,9 +248,14 @@ V3 = V2.replace('"v2"', '"v3"').replace("bye v2", "bye v3").replace(
 
 @pytest.mark.parametrize("executor", ["crossjit", "llvm-16"])
 def test_list_table_atexit_and_qsort_follow_reloads(executor: str, tmp_path: Path) -> None:
-    spec = EXECUTORS[executor]()
+    list_table_atexit_and_qsort(EXECUTORS[executor](), tmp_path)
+
+
+def list_table_atexit_and_qsort(spec: str, tmp_path: Path,
+                                o: build.BuildOptions | None = None) -> None:
+    """STATEFUL → V2 → V3 on ``spec`` (``o``: another target's build, test_live_aarch64)."""
     src = write(tmp_path / "prog.c", STATEFUL)
-    with running(spec, [src], tmp_path) as r:
+    with running(spec, [src], tmp_path, o=o) as r:
         r.wait_for("v1 output", lambda ls: len(ls) >= 3)
         write(src, V2)
         rep = r.reload([src])
