@@ -9,9 +9,10 @@ It is imported inside each function: it costs ~25 ms, and most runs need none of
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from crossjit.records import record
 
 
 def describe(data: bytes) -> str:
@@ -63,7 +64,7 @@ def dynamic_info(path: Path) -> tuple[str | None, tuple[str, ...]] | None:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LineRow:
     file: str  # as the compiler recorded it (joined with its directory when relative)
     line: int
@@ -109,7 +110,7 @@ def _row(prog: Any, state: Any, version: int) -> LineRow | None:
     return LineRow(name, int(state.line))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DwarfDecl:
     """A function's prototype or a variable's type, described for comparison."""
 
@@ -119,7 +120,7 @@ class DwarfDecl:
     structs: tuple[tuple[str, str], ...]  # every struct it holds or points to: (name, layout)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DwarfFacts:
     functions: dict[str, DwarfDecl]  # global and static functions by name
     variables: dict[str, DwarfDecl]  # by the object's symbol name (`f.n` for statics in f)

@@ -29,7 +29,6 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from crossjit.cli.launcher import (
@@ -42,6 +41,7 @@ from crossjit.cli.launcher import (
     socket_path,
     spawn_daemon,
 )
+from crossjit.records import record
 
 MAX_REQUEST = 16 << 20  # argv + environment; generous, but bounded
 LOCK_WAIT_S = 3.0  # for a stale daemon to let go of the socket
@@ -409,7 +409,7 @@ def running_pid(path: Path | None = None) -> int | None:
     return pid if path.exists() else None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Status:
     pid: int
     socket: Path

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import importlib.metadata
-from dataclasses import dataclass
 from pathlib import Path
 
 from crossjit.errors import ContainerError, ToolchainError
 from crossjit.project import recipes
 from crossjit.project.plan import arm64_root, executor_builds, qemu_aarch64
+from crossjit.records import record
 from crossjit.targets import sysroot
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Check:
     name: str
     ok: bool

@@ -7,9 +7,19 @@ interrupted writes never leave a half-written entry behind.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
-import tempfile
 from pathlib import Path
+
+try:  # CPython's builtin SHA-256: hashlib would first load OpenSSL (~2 ms every start)
+    from _sha256 import sha256 as _sha256  # type: ignore[import-not-found]
+except ImportError:  # another Python: the same digest through hashlib
+    from hashlib import sha256 as _sha256
+
+
+def digest(data: bytes) -> str:
+    """The SHA-256 of ``data`` in hex: what cache entries are named by."""
+    return str(_sha256(data).hexdigest())
 
 
 def root() -> Path:
@@ -23,9 +33,20 @@ def subdir(name: str) -> Path:
     return d
 
 
+_TMP_SERIAL = itertools.count()
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    # A name no other writer uses (pid + a counter for threads; O_EXCL refuses a stale
+    # one, a loop tries the next): tempfile.mkstemp's guarantee without importing tempfile.
+    while True:
+        tmp = path.parent / f".tmp-{os.getpid()}-{next(_TMP_SERIAL)}-{path.name}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

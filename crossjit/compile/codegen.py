@@ -13,19 +13,17 @@ death becomes a ``CodegenError`` naming the input, with what LLVM wrote on stder
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import platform
 import re
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from crossjit import arch_name
 from crossjit.compile import cache as cachedir
 from crossjit.errors import CodegenError, NotSupportedError, signal_name
+from crossjit.records import record
 
 _LOCK = threading.Lock()  # llvmlite's target registry init is not thread-safe
 _FORK_LOCK = threading.Lock()  # one codegen fork at a time (isolated), not one codegen
@@ -40,7 +38,7 @@ CODEGEN_VERSION = 2
 TIMEOUT_S = float(os.environ.get("CROSSJIT_CODEGEN_TIMEOUT", "1800"))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CodegenOptions:
     triple: str
     opt_level: int = 0
@@ -115,7 +113,7 @@ def cache_key(data: bytes, opts: CodegenOptions) -> str:
         from crossjit.compile.sections import REVISION
 
         parts.append(f"live-revision {REVISION}".encode())
-    return hashlib.sha256(b"\0".join(parts)).hexdigest()
+    return cachedir.digest(b"\0".join(parts))
 
 
 def _target_machine(opts: CodegenOptions) -> Any:
@@ -182,7 +180,7 @@ _INLINE_ASM = re.compile(
 
 
 def _same_arch_as_host(triple: str) -> bool:
-    return arch_name(triple) == arch_name(platform.machine())
+    return arch_name(triple) == arch_name(os.uname().machine)
 
 
 def _has_inline_asm(mod: Any) -> bool:
@@ -219,7 +217,7 @@ def _llc_object(bitcode: bytes, name: str, opts: CodegenOptions) -> bytes:
         raise NotSupportedError(
             f"{name} contains inline assembly for {opts.triple}, which needs Debian's llc",
             why=f"llvmlite's LLVM only includes an assembler for this host's CPU "
-            f"({platform.machine()}); crossjit generates such modules with llc "
+            f"({os.uname().machine}); crossjit generates such modules with llc "
             "(/usr/lib/llvm-N/bin/llc), and there is none",
             hint=f"apt-get install llvm-{want}, or move the assembly into a .o built with "
             "clang --target and pass that object",

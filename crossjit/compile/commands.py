@@ -9,7 +9,6 @@ entry writes to /dev/null (tools that re-run an entry must not litter the projec
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import tempfile
@@ -17,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from crossjit import records
 from crossjit.compile import toolchain
 from crossjit.errors import NotSupportedError, UsageError
 
@@ -40,7 +40,7 @@ def entries(sources: Sequence[Path], opts: toolchain.CompileOptions, directory: 
     if getattr(opts, "live", False):  # as build.build compiles live units: crossjit.h
         from crossjit.compile.build import runtime_include
 
-        opts = dataclasses.replace(opts, include_dirs=(*opts.include_dirs, runtime_include()))
+        opts = records.replace(opts, include_dirs=(*opts.include_dirs, runtime_include()))
     out: list[dict[str, Any]] = []
     for src in sources:
         if src.suffix not in toolchain.SOURCE_SUFFIXES:

@@ -27,7 +27,6 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 
 from crossjit.compile import cache as cachedir
@@ -38,7 +37,7 @@ START_TIMEOUT_S = 60.0
 
 def _preload() -> Path | None:
     """ccserver.so for this host, built into the cache (None: no host C compiler)."""
-    source = (resources.files("crossjit") / "compile" / "ccserver.c").read_bytes()
+    source = (Path(__file__).parent / "ccserver.c").read_bytes()
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         return None

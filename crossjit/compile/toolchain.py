@@ -8,27 +8,44 @@ Sources become LLVM bitcode for the *target* triple; code generation happens lat
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crossjit.compile import cache as cachedir
 from crossjit.errors import CompileError, ToolchainError
+from crossjit.records import field, record, replace
 
 if TYPE_CHECKING:
     from crossjit.compile.resident import ResidentClang
+
+def which(name: str) -> str | None:
+    """``shutil.which(name)``, without importing shutil (which imports bz2 and lzma:
+    ~2.5 ms of every start): ``name`` itself when it has a folder, else the first
+    executable file of that name on $PATH."""
+    if os.path.dirname(name):
+        return name if _is_executable(name) else None
+    path = os.environ.get("PATH", os.defpath)
+    for folder in dict.fromkeys(path.split(os.pathsep)) if path else ():
+        candidate = os.path.join(folder, name)
+        if _is_executable(candidate):
+            return candidate
+    return None
+
+
+def _is_executable(path: str) -> bool:
+    return os.access(path, os.F_OK | os.X_OK) and not os.path.isdir(path)
+
+
+# json and tempfile are imported by the functions that need them: a `jit` of objects
+# imports this module for its options (tests/integration/test_startup_imports.py).
 
 C_SUFFIXES = frozenset({".c"})
 CXX_SUFFIXES = frozenset({".cc", ".cpp", ".cxx", ".c++", ".C"})
@@ -38,7 +55,7 @@ MAX_CLANG_MAJOR = 22
 COMPILE_TIMEOUT_S = 600
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Compiler:
     """A clang driver: ``argv_prefix`` runs it (a path, or python -m ziglang cc)."""
 
@@ -54,7 +71,7 @@ class Compiler:
         return f"{' '.join(self.argv_prefix)}|{self.version}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CompileOptions:
     target: str
     opt_level: int = 0
@@ -139,6 +156,8 @@ def _binary_stamp(prefix: tuple[str, ...]) -> str | None:
 
 def _version_text(prefix: tuple[str, ...]) -> tuple[int, str]:
     """`clang --version` (exit status, output), cached per binary: it costs ~50 ms a run."""
+    import json
+
     stamp = _binary_stamp(prefix)
     memo = cachedir.root() / "compilers" / f"{_sha(json.dumps([prefix, stamp]).encode())}.txt"
     if stamp is not None and memo.exists():
@@ -187,7 +206,7 @@ def _clangs_on_path() -> list[str]:
             if m and int(m.group(1)) <= MAX_CLANG_MAJOR:
                 found.setdefault(int(m.group(1)), os.path.join(d, name))
     ordered = [found[k] for k in sorted(found, reverse=True)]
-    plain = shutil.which("clang")
+    plain = which("clang")
     return ([plain] if plain else []) + ordered
 
 
@@ -254,7 +273,7 @@ def find_compiler() -> Compiler:
 def _find_compiler() -> Compiler:
     env = os.environ.get("CROSSJIT_CLANG")
     if env:
-        path = shutil.which(env) or env
+        path = which(env) or env
         if not Path(path).exists():
             raise ToolchainError(f"CROSSJIT_CLANG={env} does not exist")
         return _probe((path,), (_cxx_for(path),), "CROSSJIT_CLANG", False)
@@ -281,7 +300,7 @@ def launcher_argv(opts: CompileOptions) -> tuple[str, ...]:
         except ValueError as exc:
             raise ToolchainError(f"{LAUNCHER_ENV} cannot be split into words",
                                  why=str(exc)) from None
-    if words and shutil.which(words[0]) is None:
+    if words and which(words[0]) is None:
         origin = LAUNCHER_ENV if env is not None else "the profile's compiler_launcher"
         raise ToolchainError(
             f"the compiler launcher {words[0]!r} ({origin}) is not installed",
@@ -302,7 +321,7 @@ def compile_options_for(opts: CompileOptions, compiler: Compiler) -> CompileOpti
 # --- compiling with a content-addressed cache -------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CompileResult:
     source: Path
     bitcode: Path
@@ -312,7 +331,7 @@ class CompileResult:
 
 
 def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return cachedir.digest(data)
 
 
 # Hashes of files by their stat signature, for a resident process (watch) that looks up
@@ -362,7 +381,7 @@ def start_resident(compiler: Compiler | None = None) -> bool:
         return bool(_RESIDENT)
     clang, cxx = compiler.argv_prefix[0], compiler.cxx_argv_prefix[0]
     # clang++ is the same binary: its driver mode comes from argv[0], which the child gets.
-    same = os.path.realpath(shutil.which(cxx) or cxx) == os.path.realpath(shutil.which(clang)
+    same = os.path.realpath(which(cxx) or cxx) == os.path.realpath(which(clang)
                                                                            or clang)
     server = ResidentClang(clang, (cxx,) if same else ())
     if not server.start():
@@ -396,6 +415,8 @@ def compile_to_bitcode(source: Path, opts: CompileOptions, compiler: Compiler | 
     Cache lookup is ccache's "direct mode": the key covers compiler identity, argv and the
     source; its manifest lists every header the last compile read with their hashes.
     """
+    import json
+
     compiler = compiler or find_compiler()
     opts = compile_options_for(opts, compiler)
     source = source.resolve()
@@ -419,6 +440,8 @@ def compile_to_bitcode(source: Path, opts: CompileOptions, compiler: Compiler | 
                                      headers=tuple(Path(h) for h in meta["headers"]))
         except (ValueError, KeyError, OSError):
             pass
+    import tempfile  # only now: a cache hit does not need it
+
     launcher = launcher_argv(opts)
     prefix = _pch_prefix(source, compiler, opts, launcher)
     pch_file = _pch_ready(compiler, source, opts, prefix) if prefix is not None else None
@@ -509,6 +532,8 @@ def _pch_key(compiler: Compiler, source: Path, opts: CompileOptions, prefix: str
 def _pch_ready(compiler: Compiler, source: Path, opts: CompileOptions, prefix: str
                ) -> Path | None:
     """The verified PCH of this prefix, if the headers it read are unchanged."""
+    import json
+
     k = _pch_key(compiler, source, opts, prefix)
     meta_path = _pch_store() / f"{k}.json"
     try:
@@ -558,6 +583,9 @@ def _prepare_pch_soon(compiler: Compiler, source: Path, opts: CompileOptions, pr
 
 def _prepare_pch(compiler: Compiler, source: Path, opts: CompileOptions, prefix: str,
                  src_sha: str, bitcode: bytes, k: str) -> None:
+    import json
+    import tempfile
+
     store = _pch_store()
     header = store / f"{k}.h"
     cachedir.atomic_write(header, prefix.encode())

@@ -32,7 +32,6 @@ as for an SSH device; such containers are started with SYS_PTRACE (docs/containe
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import glob
 import os
 import select
@@ -43,16 +42,17 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crossjit import records
 from crossjit.debug import batch, gdbstub
 from crossjit.errors import CrossjitError, NotSupportedError, Progress, UsageError
 from crossjit.orc.client import ExecutorSpec, OrcClient
 from crossjit.orc.transport import SpawnedTransport
 from crossjit.orc.transport import spawn_executor as spawn_transport
 from crossjit.project.plan import docker_container, is_foreign, local_executor_for
+from crossjit.records import record
 from crossjit.run.session import JitRequest, run_jit
 from crossjit.targets import procfs
 
@@ -73,7 +73,7 @@ class DebuggerError(CrossjitError):
     """The debugger could not be started or could not attach."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DebugRequest:
     jit: JitRequest
     debugger: str = "gdb"  # gdb | lldb
@@ -84,7 +84,7 @@ class DebugRequest:
     profile: Path | None = None  # debug a profile's program (jit.inputs unused)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Target:
     """The executor process the debugger attaches to."""
 
@@ -301,10 +301,10 @@ def _profile_runner(req: DebugRequest, progress: Progress | None, warn: Progress
     assert req.profile is not None
     args = req.jit.program_args or None
     run = prepare_profile(req.profile, args, req.jit.executor, progress)
-    plan = dataclasses.replace(run.plan, build=dataclasses.replace(run.plan.build, debug=True))
+    plan = records.replace(run.plan, build=records.replace(run.plan.build, debug=True))
     device = target_for(plan.executor)  # an SSH device: its own libraries by SONAME
     if device is not None:
-        plan = dataclasses.replace(plan, dlopen=device.resolve_libraries(plan.dlopen))
+        plan = records.replace(plan, dlopen=device.resolve_libraries(plan.dlopen))
 
     def runner(client: OrcClient) -> int:
         with contextlib.closing(client):
@@ -356,7 +356,7 @@ def run_debug(req: DebugRequest, progress: Progress | None = None,
     if req.profile is not None:
         spec_text, cfg, runner = _profile_runner(req, progress, warn)
     else:
-        jit = dataclasses.replace(req.jit, debug=True)  # no debug objects without -g
+        jit = records.replace(req.jit, debug=True)  # no debug objects without -g
         spec_text = req.jit.executor
         if spec_text is None and jit.target and is_foreign(jit.target):
             spec_text = local_executor_for(jit.target)  # AArch64: a qemu'd executor

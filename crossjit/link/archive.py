@@ -10,23 +10,23 @@ break the link, as with ld. Without an index the members' symbol tables are read
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from crossjit.errors import LinkError, NotSupportedError
+from crossjit.records import record
 
 MAGIC = b"!<arch>\n"
 THIN_MAGIC = b"!<thin>\n"
 _HEADER = 60
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Member:
     name: str  # as the linker names it in messages: ``libfoo.a(bar.o)``
     offset: int  # of its header in the archive (what the symbol index refers to)
     data: bytes
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Archive:
     name: str
     members: tuple[Member, ...]

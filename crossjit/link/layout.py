@@ -12,9 +12,8 @@ size and the rest is zero-filled by the executor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from crossjit.link.graph import Block, Prot, SegClass
+from crossjit.records import field, record
 
 SEGMENT_PROT = {
     SegClass.TEXT: Prot.READ | Prot.EXEC,
@@ -23,7 +22,7 @@ SEGMENT_PROT = {
 }
 
 
-@dataclass
+@record
 class SegmentLayout:
     prot: Prot
     offset: int  # from the reservation base, page aligned

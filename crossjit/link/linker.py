@@ -11,7 +11,6 @@ import bisect
 import enum
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from crossjit.errors import LinkError, NotSupportedError, UnresolvedSymbolsError
@@ -49,6 +48,7 @@ from crossjit.link.objfile import (
 )
 from crossjit.link.resolve import resolve, select_comdats
 from crossjit.link.tables import GOT_SYMBOL, LINKER_OBJ, Tables
+from crossjit.records import record
 
 if TYPE_CHECKING:
     from crossjit.link.live import LiveImage, LiveMap, LivePass
@@ -133,7 +133,7 @@ def _is_legacy_array(name: str) -> bool:
     return name == ".ctors" or name == ".dtors" or name.startswith((".ctors.", ".dtors."))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ExternalRef:
     """A symbol no object defines: the executor (or a loaded library) must provide it."""
 
@@ -142,7 +142,7 @@ class ExternalRef:
     referenced_by: list[str]  # object names
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Segment:
     """Memory to finalize: ``content`` then zeros up to ``size`` (both page aligned at addr)."""
 
@@ -152,7 +152,7 @@ class Segment:
     content: bytes
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SectionInfo:
     """One entry of the link map."""
 

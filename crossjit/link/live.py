@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 
 from crossjit.errors import CrossjitError, NotSupportedError
 from crossjit.link.arch import Arch
@@ -41,6 +40,7 @@ from crossjit.link.objfile import (
 )
 from crossjit.link.resolve import Resolution
 from crossjit.link.tables import LINKER_OBJ, Tables
+from crossjit.records import field, record
 
 FunctionKey = tuple[str, str]  # ("", name) for a global; (object, name) for a local
 # A C++ vtable: its size and what each slot refers to (offset in the table, symbol).
@@ -74,7 +74,7 @@ class LiveRefusal(CrossjitError):
         self.line = line  # from DWARF when known; else the paragraph looks it up
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LiveFunction:
     key: FunctionKey
     name: str
@@ -85,7 +85,7 @@ class LiveFunction:
     size: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LiveData:
     obj: str
     section: str
@@ -94,7 +94,7 @@ class LiveData:
     symbols: tuple[tuple[str, int, int], ...]  # named objects: (name, offset, size)
 
 
-@dataclass
+@record
 class LiveImage:
     """What one (first or patch) link defined, at its final addresses."""
 
@@ -110,7 +110,7 @@ class LiveImage:
     fixed: frozenset[str] = frozenset()  # objects linked directly (not is_live_unit)
 
 
-@dataclass
+@record
 class LiveMap:
     """The running program as far as a patch link needs it (first image + patches)."""
 

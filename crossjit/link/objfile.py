@@ -10,10 +10,10 @@ from __future__ import annotations
 import struct
 import sys
 import zlib
-from dataclasses import dataclass, field
 
 from crossjit import elf
 from crossjit.errors import LinkError
+from crossjit.records import field, record
 
 # Section types (ELF gABI and vendor extensions we must recognise).
 SHT_NULL = 0
@@ -75,7 +75,7 @@ _ELFCOMPRESS_ZLIB = 1
 _HOST_LE = sys.byteorder == "little"
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Section:
     """One section header plus a view of its bytes (empty for SHT_NOBITS)."""
 
@@ -95,7 +95,7 @@ class Section:
         return bool(self.flags & SHF_ALLOC)
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class RawSymbol:
     """An ELF symbol table entry, decoded."""
 
@@ -109,7 +109,7 @@ class RawSymbol:
     shndx: int
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Group:
     """An SHT_GROUP section: a COMDAT group when ``comdat``."""
 
@@ -119,7 +119,7 @@ class Group:
     members: list[int]
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class RelaTable:
     """The relocations (SHT_RELA) that apply to one section."""
 
@@ -154,7 +154,7 @@ class RelaTable:
         return [(o, i & 0xFFFFFFFF, i >> 32, a) for o, i, a in _RELA64.iter_unpack(self.data)]
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class ObjectFile:
     """A parsed, validated ELF64 relocatable object."""
 

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 
 from crossjit.errors import LinkError
 from crossjit.link.diagnostics import location
@@ -29,6 +28,7 @@ from crossjit.link.objfile import (
     STT_SECTION,
     ObjectFile,
 )
+from crossjit.records import field, record
 
 
 def select_comdats(objects: list[ObjectFile]) -> list[set[int]]:
@@ -48,7 +48,7 @@ def select_comdats(objects: list[ObjectFile]) -> list[set[int]]:
     return discarded
 
 
-@dataclass
+@record
 class Resolution:
     """The outcome: every object's symbol table mapped to resolved :class:`Symbol`s."""
 

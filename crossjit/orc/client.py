@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -62,6 +61,7 @@ from crossjit.orc.spec import (
 from crossjit.orc.spec import start as start_transport
 from crossjit.orc.sps import NO_CALL, AllocActionPair, Failure, WrapperCall
 from crossjit.orc.transport import SocketTransport, connect_tcp, spawn_executor
+from crossjit.records import record
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -123,7 +123,7 @@ def gather(replies: Iterable[Reply[T]]) -> list[T]:
     return values
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ExecutorInfo:
     """What the executor's Setup message told us."""
 

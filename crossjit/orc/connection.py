@@ -7,27 +7,27 @@ and raises ``ProtocolError`` when the peer breaks them. It never touches a socke
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum, auto
 
 from crossjit.errors import ProtocolError
 from crossjit.orc.frames import MAX_FRAME_SIZE, Frame, FrameDecoder, Opcode, encode_frame
+from crossjit.records import record
 
 HANGUP_PAYLOAD = b"\x00"  # SPS Error "success": accepted by 14-23 and expected by main
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SetupReceived:
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ResultReceived:
     seq: int
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class IncomingCall:
     """The executor calls a controller-side handler (JIT'd code used the dispatch function)."""
 
@@ -36,12 +36,12 @@ class IncomingCall:
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class HangupReceived:
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ConnectionClosed:
     """The peer closed the stream. ``mid_message``: it stopped inside a message."""
 

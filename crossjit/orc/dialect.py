@@ -9,11 +9,11 @@ few argument/result shapes. Each supported dialect is one declarative ``Dialect`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Literal
 
 from crossjit.errors import DialectError
 from crossjit.orc import sps
+from crossjit.records import field, record
 
 P = "__llvm_orc_"
 MEM = P + "SimpleExecutorMemoryManager_"
@@ -44,7 +44,7 @@ GDB_ACTION = "llvm_orc_registerJITLoaderGDBAllocAction"
 ORC_RT_CI_MARK = "orc_rt_ci_NativeDylibManager_Instance"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Setup:
     """The executor's Setup message (``SimpleRemoteEPCExecutorInfo``)."""
 
@@ -108,7 +108,7 @@ def parse_setup(payload: bytes) -> Setup:
 Source = Literal["bootstrap", "process"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class EntryPoint:
     """Where to find a function: a bootstrap symbol, or an export found by process lookup."""
 
@@ -119,7 +119,7 @@ class EntryPoint:
 LookupShape = Literal["addr", "symdef", "opt-symdef", "opt-addr"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Dialect:
     """Everything that differs on the wire between the LLVM releases crossjit speaks to."""
 

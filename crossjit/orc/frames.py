@@ -7,10 +7,10 @@ little-endian, then ``MsgSize - 32`` payload bytes.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
 
 from crossjit.errors import ProtocolError
+from crossjit.records import record
 
 HEADER = struct.Struct("<QQQQ")
 HEADER_SIZE = HEADER.size  # 32
@@ -26,7 +26,7 @@ class Opcode(IntEnum):
     CALL_WRAPPER = 3
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Frame:
     opcode: Opcode
     seq: int

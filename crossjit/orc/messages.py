@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntFlag
 from typing import Any
 
@@ -23,6 +22,7 @@ from crossjit.orc.sps import (
     String,
     Tuple,
 )
+from crossjit.records import record
 
 
 class Prot(IntFlag):
@@ -43,7 +43,7 @@ def wire_prot(prot: int, finalize_lifetime: bool, lifetime_bit: bool) -> int:
     return (int(prot) & 7) | (FINALIZE_LIFETIME if finalize_lifetime and lifetime_bit else 0)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SegmentRequest:
     """One segment of a finalize/initialize request. ``content`` is zero-filled up to ``size``."""
 

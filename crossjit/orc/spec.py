@@ -8,12 +8,12 @@ import os
 import re
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from crossjit.errors import ExecutorError, UsageError
 from crossjit.orc.transport import SocketTransport, connect_tcp, spawn_executor
+from crossjit.records import record
 
 # qemu-user options that take no argument (every other -option takes one).
 _QEMU_FLAGS = frozenset({"-h", "-help", "-version", "-strace", "-singlestep",
@@ -33,7 +33,7 @@ def split_wrapper(words: Sequence[str]) -> tuple[tuple[str, ...], list[str]]:
     return tuple(words[:i]), list(words[i:])
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ExecutorSpec:
     """Where the executor is: ``spawn:[WRAPPER...] PATH [ARGS...]`` or ``tcp:HOST:PORT``.
 

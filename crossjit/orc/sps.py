@@ -14,9 +14,10 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from collections.abc import Sequence as Seq
-from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Generic, TypeVar
+
+from crossjit.records import record
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -34,7 +35,7 @@ class SPSDecodeError(ValueError):
     """
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Failure:
     """The failure side of SPS ``Error`` / ``Expected<T>``: the remote error message."""
 
@@ -366,7 +367,7 @@ class Expected(Codec[T | Failure]):
 
 
 class Record(Codec[T]):
-    """A ``Tuple`` whose Python value is a dataclass (fields in declaration order)."""
+    """A ``Tuple`` whose Python value is a record (fields in declaration order)."""
 
     def __init__(self, cls: Callable[..., T], names: Seq[str], *fields: Codec[Any]) -> None:
         self.cls = cls
@@ -391,7 +392,7 @@ JITSymbolFlags = Tuple(U8, U8)
 ExecutorSymbolDef = Tuple(U64, U8, U8)  # (addr, flags, target flags); LLVM 18+
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class WrapperCall:
     """A wrapper function call to run in the executor (``fn`` 0 = "no call")."""
 
@@ -402,7 +403,7 @@ class WrapperCall:
 NO_CALL = WrapperCall(0, b"")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class AllocActionPair:
     """An allocation action: ``finalize`` runs when memory is finalized, ``dealloc`` at release."""
 

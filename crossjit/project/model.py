@@ -1,4 +1,5 @@
-"""A validated project profile as plain frozen dataclasses (standard library only).
+"""A validated project profile as plain frozen records (crossjit.records: dataclasses to
+type checkers, standard library only).
 
 ``schema.py`` (pydantic) validates a profile file once and converts the result into these
 classes; ``profile.py`` caches them, so a command whose profile did not change pays
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import FrozenInstanceError, dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, TypeVar, dataclass_transform
+
+from crossjit.records import FrozenInstanceError, field, record
 
 Variant = Literal["musl", "debian", "alpine", "local"]
 Transport = Literal["auto", "unix", "stdio", "spawn"]
@@ -40,10 +42,10 @@ T = TypeVar("T")
 
 @dataclass_transform(field_specifiers=(field,))
 def _frozen(cls: type[T]) -> type[T]:
-    """``dataclass(frozen=True)``, whose refusal to assign says "frozen" (as the
+    """``record(frozen=True)``, whose refusal to assign says "frozen" (as the
     schema's models did). Declared as a plain dataclass to type checkers: assigning is
     a runtime error (FrozenInstanceError), as it was with the pydantic models."""
-    out = dataclass(frozen=True)(cls)
+    out = record(frozen=True)(cls)
     out.__setattr__ = _refuse  # type: ignore[method-assign]
     out.__delattr__ = _refuse  # type: ignore[method-assign]
     return out

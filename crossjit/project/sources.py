@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import glob
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from crossjit.errors import ProfileError, Progress
 from crossjit.project.profile import Profile, fetch_ref
+from crossjit.records import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ResolvedPaths:
     sources: tuple[Path, ...]
     include_dirs: tuple[Path, ...]

@@ -10,7 +10,8 @@ variant (``musl`` = ``docker:musl``). ``NAME=SPEC`` names an entry on the comman
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from crossjit.records import record
 
 LOCAL = "local"
 VARIANTS = ("musl", "debian", "alpine")
@@ -27,7 +28,7 @@ class BadTargetSpec(ValueError):
     """Why a spec is not one; the caller adds where it was written."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TargetSpec:
     """One fleet target, normalised. ``executor`` is what ``crossjit run -e`` gets, or
     None for ``local`` (the session picks the host executor for the triple)."""

@@ -9,11 +9,11 @@ PyYAML) are rejected here because they are almost always a mistake.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crossjit.errors import ProfileError
+from crossjit.records import field, record
 
 if TYPE_CHECKING:  # imported where a file is parsed: a cached profile needs no yaml
     import yaml
@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # imported where a file is parsed: a cached profile needs no 
 KeyPath = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Document:
     """Plain Python data (dicts, lists, scalars) plus the line of every key path."""
 

@@ -7,16 +7,16 @@ Reading line tables is symbolization, not linking: the linker only hands out rel
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from crossjit import elf
 from crossjit.link.debugobj import debug_only_object
+from crossjit.records import record
 
 __all__ = ["SourceLine", "source_line"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SourceLine:
     file: str  # as the compiler recorded it (absolute when clang saw an absolute path)
     line: int

@@ -37,7 +37,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
@@ -50,6 +49,7 @@ from crossjit.errors import (
 )
 from crossjit.project import targetspec
 from crossjit.project.targetspec import TargetSpec
+from crossjit.records import field, record
 
 if TYPE_CHECKING:
     from crossjit.project.profile import Profile
@@ -58,7 +58,7 @@ STOP_GRACE_S = 5.0  # after SIGTERM, before SIGKILL (a child's cleanup: containe
 INTERRUPT_GRACE_S = 2.0  # Ctrl-C reached the children too: give them this to stop alone
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Line:
     """One line a target's program (or its crossjit) wrote."""
 
@@ -67,7 +67,7 @@ class Line:
     text: str  # without its newline
 
 
-@dataclass
+@record
 class Result:
     """How one target's run ended."""
 
@@ -104,7 +104,7 @@ class Result:
         return out
 
 
-@dataclass
+@record
 class Report:
     results: list[Result]
     compared: bool
@@ -236,7 +236,7 @@ def spawn_child(argv: list[str], env: dict[str, str], stdout: int, stderr: int,
                             stdout=stdout, stderr=stderr, env=env, process_group=0)
 
 
-@dataclass
+@record
 class _Target:
     spec: TargetSpec
     result: Result

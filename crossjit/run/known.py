@@ -4,18 +4,16 @@ Setup, time the host otherwise spends waiting. Only a guess: the load checks it 
 the Setup and plans again when it differs.
 
 Keyed by the spawn spec and the executor binary's (and any wrapper's) size and mtime;
-one small file per key under the cache (``executors/``).
+one small file per key under the cache (``executors/``): ``TRIPLE PAGE_SIZE``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
-import shutil
 
 from crossjit.compile import cache
+from crossjit.compile.toolchain import which
 from crossjit.orc.spec import ExecutorSpec
 
 
@@ -24,13 +22,13 @@ def _key(spec: ExecutorSpec) -> str | None:
         return None  # a TCP peer may be another executor next time
     parts = [str(spec)]
     for prog in (*spec.wrapper[:1], spec.path):
-        found = shutil.which(prog) or prog
+        found = which(prog) or prog
         try:
             st = os.stat(found)
         except OSError:
             return None
         parts.append(f"{found}:{st.st_size}:{st.st_mtime_ns}")
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+    return cache.digest("\0".join(parts).encode())[:32]
 
 
 def recall(spec: ExecutorSpec) -> tuple[str, int] | None:
@@ -39,9 +37,9 @@ def recall(spec: ExecutorSpec) -> tuple[str, int] | None:
     if key is None:
         return None
     try:
-        doc = json.loads((cache.root() / "executors" / f"{key}.json").read_text())
-        return str(doc["triple"]), int(doc["page_size"])
-    except (OSError, ValueError, KeyError, TypeError):
+        triple, page_size = (cache.root() / "executors" / f"{key}.txt").read_text().split()
+        return triple, int(page_size)
+    except (OSError, ValueError):  # none yet, or not two words
         return None
 
 
@@ -50,5 +48,5 @@ def remember(spec: ExecutorSpec, triple: str, page_size: int) -> None:
     if key is None or recall(spec) == (triple, page_size):
         return
     with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
-        cache.atomic_write(cache.root() / "executors" / f"{key}.json",
-                           json.dumps({"triple": triple, "page_size": page_size}).encode())
+        cache.atomic_write(cache.root() / "executors" / f"{key}.txt",
+                           f"{triple} {page_size}\n".encode())

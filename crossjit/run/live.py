@@ -18,7 +18,6 @@ import re
 import struct
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from crossjit.compile.build import ObjectFile
@@ -41,6 +40,7 @@ from crossjit.link.objfile import (
 )
 from crossjit.orc.client import OrcClient
 from crossjit.orc.messages import SegmentRequest
+from crossjit.records import field, record
 from crossjit.run import loader
 
 __all__ = ["LiveProgram", "LiveRefusal", "Reload", "refusal_line", "refusal_paragraph"]
@@ -49,7 +49,7 @@ RELOAD_POINT = "crossjit_reload_point"  # runtime/include/crossjit.h
 RELOAD_PENDING = "__crossjit_reload_pending"  # runtime/crt.c
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Reload:
     """What one reload did, for its report line and ``--json`` event."""
 
@@ -82,7 +82,7 @@ class Reload:
         return f"reloaded {names}: {', '.join(parts)}, {ms:.0f} ms{when}"
 
 
-@dataclass
+@record
 class LiveProgram:
     """The running live program's link state, patched by :meth:`reload`."""
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 from crossjit.compile.build import ObjectFile
 from crossjit.errors import ExecutorDisconnected, ExecutorError, LinkError, Progress
@@ -17,9 +16,10 @@ from crossjit.link import LinkedImage, Linker, LinkPlan, Prot
 from crossjit.link.archive import is_archive
 from crossjit.orc.client import OrcClient, Reply, gather
 from crossjit.orc.messages import SegmentRequest
+from crossjit.records import field, record
 
 
-@dataclass
+@record
 class LoadedProgram:
     image: LinkedImage
     handle: int  # what deallocate() takes
@@ -126,7 +126,7 @@ def resolve_externals(client: OrcClient, handles: Sequence[tuple[str, int]],
 _RESIDENT: weakref.WeakKeyDictionary[OrcClient, dict[str, int]] = weakref.WeakKeyDictionary()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Prepared:
     """The link plans of a load, made before the executor is asked anything (while it
     boots, for the triple and page size it is expected to report)."""

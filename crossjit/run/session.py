@@ -7,15 +7,14 @@ to exit(), or 128+N when signal N ended it (named on stderr).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crossjit import records
 from crossjit.compile import build as _build
 from crossjit.errors import (
     CrossjitError,
@@ -31,6 +30,7 @@ from crossjit.project.plan import (
     is_foreign,
     local_executor_for,
 )
+from crossjit.records import record
 
 if TYPE_CHECKING:  # the linker and the ORC client load only where a program is loaded
     from crossjit.orc.client import OrcClient
@@ -46,7 +46,7 @@ START_SYMBOL = "__crossjit_start"
 FAULT_SYMBOL = "__crossjit_fault"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class JitRequest:
     inputs: tuple[Path, ...]
     program_args: tuple[str, ...] = ()
@@ -63,7 +63,7 @@ class JitRequest:
     lib_dirs: tuple[Path, ...] = ()  # -L DIR
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Outcome:
     status: int  # what crossjit exits with
     kind: int
@@ -394,7 +394,7 @@ def _jit_plan(req: JitRequest, triple: str, executor: str | None,
 # --- profiles -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ProfileRun:
     plan: RunPlan
     profile: Profile
@@ -460,7 +460,7 @@ def prepare_profile(path: Path, args: tuple[str, ...] | None, executor: str | No
                                                          spec.startswith("spawn"))
         libs = libraries.resolve(profile.libs, profile.lib_dir_paths, sysroot=root,
                                  local=local)
-        plan = dataclasses.replace(plan, inputs=(*plan.inputs, *libs.archives),
+        plan = records.replace(plan, inputs=(*plan.inputs, *libs.archives),
                                    dlopen=(*plan.dlopen, *libs.dlopen))
     return ProfileRun(plan, profile, paths.mounts)
 
@@ -562,8 +562,8 @@ def run_profile(path: Path, args: tuple[str, ...] | None, *, executor: str | Non
         if warn and run.profile.executor is None:  # `executor: local` asked for this
             warn(f"profile {plan.name} has no container executor: running it on this host "
                  f"({spec or 'the default LLVM executor'})")
-    target = target_for(dataclasses.replace(plan.executor, spec=spec))
+    target = target_for(records.replace(plan.executor, spec=spec))
     with open_executor(spec, progress, target=target, triple=plan.build.target) as client:
         # by SONAME, against the target's own libraries (an SSH device's)
-        plan = dataclasses.replace(plan, dlopen=target.resolve_libraries(plan.dlopen))
+        plan = records.replace(plan, dlopen=target.resolve_libraries(plan.dlopen))
         return execute(client, plan, progress, warn)

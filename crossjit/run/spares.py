@@ -21,8 +21,9 @@ import os
 import select
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from crossjit.records import record
 
 if TYPE_CHECKING:
     from crossjit.orc.client import OrcClient
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 PUMP_DRAIN_S = 5.0  # after the session ended: for the program's last output to arrive
 
 
-@dataclass
+@record
 class Spare:
     session: Session
     stdin_w: int  # our ends of the session's pipes

@@ -16,7 +16,6 @@ it as the expected end. See docs/watch.md.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import select
 import signal
@@ -26,10 +25,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crossjit import records
 from crossjit.compile import build as _build
 from crossjit.compile import codegen, toolchain
 from crossjit.errors import (
@@ -43,6 +42,7 @@ from crossjit.errors import (
 )
 from crossjit.orc.client import OrcClient
 from crossjit.project.plan import RunPlan, local_executor_for
+from crossjit.records import field, record
 from crossjit.run import loader, session
 from crossjit.run.live import LiveProgram, LiveRefusal, refusal_line, refusal_paragraph
 from crossjit.targets import procfs
@@ -112,7 +112,7 @@ def inputs_of(profile: Path, plan_inputs: Sequence[Path], built: _build.BuildRes
 # --- executor sessions --------------------------------------------------------------------
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Slot:
     """One executor session: the client, the executor processes behind it, and (once
     loaded) the program and the worker thread that runs it."""
@@ -196,7 +196,7 @@ def open_on_target(target: Target, triple: str | None,
     return Slot(client, pids, stack.close)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Place:
     """Where sessions open: a target (targets.base) — a spawn, a container, an SSH device
     (the object keeps what it learnt about the device from one reload to the next).
@@ -230,7 +230,7 @@ def place_of(run: session.ProfileRun, say: Progress | None) -> Place:
         if say:
             say(f"profile {plan.name} has no container executor: running it on this host "
                 f"({spec or 'the default LLVM executor'})")
-    target = session.target_for(dataclasses.replace(plan.executor, spec=spec))
+    target = session.target_for(records.replace(plan.executor, spec=spec))
     if not target.fresh_sessions:
         raise UsageError(
             f"--watch cannot use the executor {target.spec}",
@@ -244,7 +244,7 @@ def place_of(run: session.ProfileRun, say: Progress | None) -> Place:
 # --- the loop -----------------------------------------------------------------------------
 
 
-@dataclass
+@record
 class Phases:
     """Wall times of one reload, for its report line (perf_counter seconds)."""
 
@@ -332,9 +332,9 @@ class Watcher:
         run = session.prepare_profile(self.profile, self.args, self.executor, self.progress,
                                       build_sysroot=self.note)
         if self.live and not run.plan.build.live:
-            plan = dataclasses.replace(
-                run.plan, build=dataclasses.replace(run.plan.build, live=True))
-            run = dataclasses.replace(run, plan=plan)
+            plan = records.replace(
+                run.plan, build=records.replace(run.plan.build, live=True))
+            run = records.replace(run, plan=plan)
         return run
 
     def emit(self, event: str, **fields: object) -> None:
@@ -375,7 +375,7 @@ class Watcher:
         target = self._place().target
         if target is not None:  # by SONAME, against the target's own libraries (once)
             try:
-                plan = dataclasses.replace(plan, dlopen=target.resolve_libraries(plan.dlopen))
+                plan = records.replace(plan, dlopen=target.resolve_libraries(plan.dlopen))
             except CrossjitError as err:
                 self._failed(err)
                 return

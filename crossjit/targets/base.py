@@ -17,16 +17,16 @@ import json
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from crossjit.errors import Progress
+from crossjit.records import record
 
 if TYPE_CHECKING:
     from crossjit.orc.client import OrcClient
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TargetInfo:
     """What a target is, as probed before any executor runs there."""
 
@@ -36,7 +36,7 @@ class TargetInfo:
     triple: str  # the triple code is generated for (what its executor reports)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Attach:
     """How a debugger reaches a session's executor (``Target.attach``)."""
 
@@ -134,7 +134,7 @@ class Place(Target, Protocol):
 # --- machine-readable events (CROSSJIT_EVENTS=FILE) ----------------------------------------
 
 
-def record(event: str, **fields: Any) -> None:
+def record_event(event: str, **fields: Any) -> None:
     """Append one JSON line to $CROSSJIT_EVENTS (if set): what a target did, e.g. that an
     executor was uploaded or found in the device's cache. Tests and tools read these
     instead of parsing progress messages."""

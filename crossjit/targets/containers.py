@@ -18,12 +18,12 @@ import contextlib
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from crossjit.errors import ContainerError, Progress, quiet
+from crossjit.records import field, record
 
 
 class _LazyDocker:
@@ -80,7 +80,7 @@ def _explain(exc: docker.errors.APIError) -> str:
     return text.decode() if isinstance(text, bytes) else str(text)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ContainerInfo:
     name: str
     id: str
@@ -89,7 +89,7 @@ class ContainerInfo:
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunSpec:
     """How to run a container; hardening options are explicit, never engine defaults."""
 

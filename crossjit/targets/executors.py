@@ -22,7 +22,6 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
@@ -35,6 +34,7 @@ from crossjit.errors import (
     quiet,
 )
 from crossjit.project import plan, recipes
+from crossjit.records import field, record, replace
 from crossjit.targets import containers, procfs, soname, sysroot
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ DEBUG_LOADER = {"x86_64": "ld-linux-x86-64.so.2", "aarch64": "ld-linux-aarch64.s
 
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ExecutorConfig:
     """Everything that decides the image and the container of one executor."""
 
@@ -586,7 +586,7 @@ def session(name: str, **options: Unpack[SessionOptions]) -> Iterator[OrcClient]
         opened.close()
 
 
-@dataclass
+@record
 class Session:
     """An open container session (``open_session``); ``close`` ends it. Not a context
     manager on purpose: a daemon opens spares that the command it forks closes."""

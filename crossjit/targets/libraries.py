@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from crossjit import elf
 from crossjit.errors import UsageError
+from crossjit.records import record
 from crossjit.targets import soname
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Libraries:
     archives: tuple[Path, ...] = ()  # linked in
     dlopen: tuple[str, ...] = ()  # names for the executor's dlopen

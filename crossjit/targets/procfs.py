@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
+from crossjit.records import record
 
-@dataclass(frozen=True, slots=True)
+
+@record(frozen=True, slots=True)
 class ProcStat:
     comm: str
     state: str  # R, S, D, T, t, Z, X …

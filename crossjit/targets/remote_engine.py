@@ -16,10 +16,10 @@ import os
 import subprocess
 import time
 import weakref
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from crossjit.errors import ExecutorError, NotSupportedError
+from crossjit.records import record
 from crossjit.targets import containers
 from crossjit.targets.base import Attach
 from crossjit.targets.container import Container
@@ -59,7 +59,7 @@ class RemoteContainer(Container):
         return gdbserver(client, self.name, self.engine)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _ExecSession:
     """What a remote session's client knows of it: the local ``docker exec`` clients
     (relay first: killing it hangs the executor up) and the executor's pid inside the

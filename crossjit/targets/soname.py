@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 from crossjit import elf
 from crossjit.errors import CrossjitError
+from crossjit.records import record, replace
 
 LIB_DIRS = (
     "lib",
@@ -36,7 +36,7 @@ class LibraryNotFound(CrossjitError):
     """A dlopen name that no ELF file of the sysroot provides."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Library:
     name: str  # as asked for
     soname: str  # what the runtime loader opens

@@ -31,7 +31,6 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,8 +38,9 @@ from crossjit import elf
 from crossjit.compile import cache as cachedir
 from crossjit.errors import ExecutorError, NotSupportedError, Progress, UsageError
 from crossjit.project import plan
+from crossjit.records import field, record
 from crossjit.targets import sshclient
-from crossjit.targets.base import Attach, TargetInfo, record
+from crossjit.targets.base import Attach, TargetInfo, record_event
 from crossjit.targets.sshclient import Address, is_ssh, ssh_command
 
 __all__ = ["BUILDS", "Address", "SshDevice", "is_ssh", "ssh_command"]
@@ -67,7 +67,7 @@ ARCH_NAMES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm6
 LOADER_ARCH = {"x86_64": ("x86_64", "x86-64"), "aarch64": ("aarch64",)}
 
 
-@dataclass
+@record
 class _Probe:
     info: TargetInfo
     cache: str  # the executor cache directory on the device
@@ -97,7 +97,7 @@ class _StaleProbe(ExecutorError):
     STATUS = 124  # what the session's guard exits with
 
 
-@dataclass
+@record
 class SshDevice:
     """A device reached with OpenSSH: the ``Target`` of ``ssh:`` specs."""
 
@@ -213,7 +213,7 @@ class SshDevice:
         sha = _sha256(build)
         remote = f"{p.cache}/{sha}"
         if sha in p.have:
-            record("executor-cached", target=self.spec, build=build.name, sha256=sha)
+            record_event("executor-cached", target=self.spec, build=build.name, sha256=sha)
             return remote
         if p.remembered:
             return remote  # presumably there; the session checks (see _StaleProbe)
@@ -224,7 +224,7 @@ class SshDevice:
                   .replace("@SHA@", sha))
         self._run(script, f"uploading {build.name}", data=data, timeout=UPLOAD_TIMEOUT)
         p.have = p.have | {sha}
-        record("executor-uploaded", target=self.spec, build=build.name, sha256=sha,
+        record_event("executor-uploaded", target=self.spec, build=build.name, sha256=sha,
                bytes=len(data))
         return remote
 
@@ -269,7 +269,7 @@ class SshDevice:
                 raise ExecutorError(f"{path} on the device {self.spec} is not a shared "
                                     f"library (wanted for {name})")
             self._sonames[name] = info[0] or Path(path).name
-            record("library-resolved", target=self.spec, name=name, path=path,
+            record_event("library-resolved", target=self.spec, name=name, path=path,
                    soname=self._sonames[name])
 
     def _fetch(self, path: str) -> bytes:
@@ -383,7 +383,7 @@ class SshDevice:
         client: OrcClient | None = None
         try:
             proc = subprocess.Popen(argv, stdin=stdin, start_new_session=new_session)
-            record("ssh-session", target=self.spec, pid=proc.pid, build=build.name)
+            record_event("ssh-session", target=self.spec, pid=proc.pid, build=build.name)
 
             def gone() -> ExecutorError | None:
                 assert proc is not None
@@ -412,7 +412,7 @@ class SshDevice:
             if unsure:  # it was there after all: nothing had to be sent
                 p = self._probed()
                 p.have = p.have | {sha}
-                record("executor-cached", target=self.spec, build=build.name, sha256=sha)
+                record_event("executor-cached", target=self.spec, build=build.name, sha256=sha)
             if progress:
                 progress(f"executor on {self.spec}: {client.info.triple}, {client.info.dialect}")
             yield client

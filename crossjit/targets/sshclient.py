@@ -14,10 +14,10 @@ import shlex
 import shutil
 import socket
 import subprocess
-from dataclasses import dataclass
 
 from crossjit.errors import ExecutorDisconnected, ExecutorError, UsageError, signal_name
 from crossjit.orc.transport import SocketTransport
+from crossjit.records import record
 
 PREFIX = "ssh:"
 # Defaults that the user's CROSSJIT_SSH_OPTIONS (given first, so they win) may override.
@@ -36,7 +36,7 @@ def is_ssh(spec: str | None) -> bool:
     return spec is not None and spec.startswith(PREFIX)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Address:
     """``[USER@]HOST[:PORT]``; whatever is left out comes from the user's ssh config."""
 

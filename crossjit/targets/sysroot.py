@@ -24,7 +24,6 @@ import shutil
 import tarfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from crossjit import arch_name
@@ -38,6 +37,7 @@ from crossjit.errors import (
     quiet,
 )
 from crossjit.project import plan, recipes
+from crossjit.records import asdict, record
 
 EXPORTED = ("usr", "lib", "lib64", "lib32", "libx32")
 MANIFEST = "manifest.json"
@@ -51,7 +51,7 @@ class SysrootMissing(ContainerError):
     """The profile's sysroot has not been built (or is stale)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Manifest:
     recipe: str
     image: str

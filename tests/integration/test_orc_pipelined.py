@@ -3,12 +3,12 @@ LLVM executors and crossjit-executor, nothing simulated."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from crossjit import records
 from crossjit.errors import RemoteError
 from crossjit.orc.client import OrcClient, gather
 from crossjit.orc.messages import Prot, SegmentRequest
@@ -109,7 +109,7 @@ def test_resident_loads_with_the_first_program_only(tmp_path: Path,
                        executor=ExecutorChoice(spec=None), dlopen=(), args=())
         first = session.execute(client, plan, None, None)
         resident = dict(loader._RESIDENT[client])
-        again = session.execute(client, dataclasses.replace(plan, args=("a", "b")), None, None)
+        again = session.execute(client, records.replace(plan, args=("a", "b")), None, None)
         assert loader._RESIDENT[client] == resident  # not loaded again
     assert (first, again) == (1, 13)
     assert capfd.readouterr().out == "bye 7\nbye 7\n"

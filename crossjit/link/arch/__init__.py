@@ -14,11 +14,11 @@ import enum
 import importlib
 import struct
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 from crossjit import arch_name
 from crossjit.errors import NotSupportedError
 from crossjit.link.graph import Edge, EdgeKind
+from crossjit.records import record
 
 RangeError = tuple[Edge, int, int, int]  # edge, computed value, lo, hi
 # A value that does not fit, or (edge, why): a misaligned value, the wrong instruction.
@@ -40,7 +40,7 @@ class TlsRef(enum.Enum):
     DESCRIPTOR = "descriptor"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TlsRules:
     """How an architecture reaches thread-local variables through crossjit's runtime."""
 
@@ -55,7 +55,7 @@ class TlsRules:
     resolver_edges: tuple[StubGotEdge, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Arch:
     """What the generic linker needs to know about one architecture."""
 
