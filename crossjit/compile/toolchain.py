@@ -254,8 +254,9 @@ def find_compiler() -> Compiler:
     """CROSSJIT_CLANG, else clang / clang-NN on PATH, else the ziglang wheel's clang.
 
     Remembered per CROSSJIT_CLANG, PATH and the PATH folders' mtimes (a compiler
-    installed or removed changes its folder's): a daemon finds it once, before it forks,
-    for every command whose environment matches (listing PATH costs ~2 ms)."""
+    installed or removed changes its folder's), in this process (a daemon finds it once,
+    before it forks) and in the cache for the next process (listing PATH and reading
+    the memo of `clang --version` cost ~4 ms of each cold start)."""
     path = os.environ.get("PATH", "")
     stamps = []
     for d in path.split(os.pathsep):
@@ -266,8 +267,38 @@ def find_compiler() -> Compiler:
     key = (os.environ.get("CROSSJIT_CLANG"), path, *stamps)
     found = _FOUND.get(key)
     if found is None:
-        found = _FOUND[key] = _find_compiler()
+        memo = cachedir.root() / "compilers" / f"found-{_sha(repr(key).encode())}.txt"
+        found = _recall_compiler(memo)
+        if found is None:
+            found = _find_compiler()
+            _remember_compiler(memo, found)
+        _FOUND[key] = found
     return found
+
+
+# A found compiler on disk: its binary's stamp, then one field per line (the prefixes'
+# words NUL-separated). The stamp is checked on reading: a clang rewritten in place
+# leaves its folder's mtime alone.
+def _remember_compiler(memo: Path, c: Compiler) -> None:
+    stamp = _binary_stamp(c.argv_prefix)
+    if stamp is None:
+        return  # nothing to check a memo against
+    fields = (stamp, "\0".join(c.argv_prefix), "\0".join(c.cxx_argv_prefix), c.version,
+              str(c.major), c.origin, "1" if c.is_zig else "0")
+    if any("\n" in f for f in fields):
+        return  # not in this format
+    with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+        cachedir.atomic_write(memo, "\n".join(fields).encode())
+
+
+def _recall_compiler(memo: Path) -> Compiler | None:
+    try:
+        stamp, argv, cxx, version, major, origin, is_zig = memo.read_text().split("\n")
+        c = Compiler(tuple(argv.split("\0")), tuple(cxx.split("\0")), version, int(major),
+                     origin, is_zig == "1")
+    except (OSError, ValueError):  # none yet, or not this format
+        return None
+    return c if _binary_stamp(c.argv_prefix) == stamp else None
 
 
 def _find_compiler() -> Compiler:
@@ -415,8 +446,6 @@ def compile_to_bitcode(source: Path, opts: CompileOptions, compiler: Compiler | 
     Cache lookup is ccache's "direct mode": the key covers compiler identity, argv and the
     source; its manifest lists every header the last compile read with their hashes.
     """
-    import json
-
     compiler = compiler or find_compiler()
     opts = compile_options_for(opts, compiler)
     source = source.resolve()
@@ -428,18 +457,16 @@ def compile_to_bitcode(source: Path, opts: CompileOptions, compiler: Compiler | 
             raise CompileError(f"cannot read source {source}", why=exc.strerror) from exc
         raise CompileError(f"cannot read source {source}")
     key_argv = compile_argv(compiler, Path("SRC"), Path("OUT"), opts)
-    key = _sha(json.dumps([compiler.identity, key_argv, str(source), src_sha]).encode())
+    # NUL-separated: no argv word or path holds one, and the first and the last two
+    # fields are single words, so the argv between them is unambiguous.
+    key = _sha("\0".join([compiler.identity, *key_argv, str(source), src_sha]).encode())
     store = cachedir.subdir("bitcode")
-    manifest = store / f"{key}.json"
-    if manifest.exists():
-        try:
-            meta = json.loads(manifest.read_text())
-            bc = store / meta["bitcode"]
-            if bc.exists() and all(_file_sha(Path(h)) == s for h, s in meta["headers"].items()):
-                return CompileResult(source, bc, cached=True,
-                                     headers=tuple(Path(h) for h in meta["headers"]))
-        except (ValueError, KeyError, OSError):
-            pass
+    manifest = store / f"{key}.manifest"
+    recalled = _read_manifest(manifest)
+    if recalled is not None:
+        bc, read = store / recalled[0], recalled[1]
+        if bc.exists() and all(_file_sha(Path(h)) == s for h, s in read.items()):
+            return CompileResult(source, bc, cached=True, headers=tuple(Path(h) for h in read))
     import tempfile  # only now: a cache hit does not need it
 
     launcher = launcher_argv(opts)
@@ -489,7 +516,7 @@ def compile_to_bitcode(source: Path, opts: CompileOptions, compiler: Compiler | 
                     headers[str(p)] = sha
     bc_name = f"{_sha(data)}.bc"
     cachedir.atomic_write(store / bc_name, data)
-    cachedir.atomic_write(manifest, json.dumps({"bitcode": bc_name, "headers": headers}).encode())
+    _write_manifest(manifest, bc_name, headers)
     if prefix is not None and pch_file is None:
         _prepare_pch_soon(compiler, source, opts, prefix, src_sha, data)
     return CompileResult(source, store / bc_name, cached=False,
@@ -527,6 +554,27 @@ def _pch_key(compiler: Compiler, source: Path, opts: CompileOptions, prefix: str
 
     return pch.key(compiler.identity, compile_argv(compiler, Path("SRC"), Path("OUT"), opts),
                    str(source.parent), prefix)
+
+
+# A compile's manifest: the bitcode's name, then "SHA PATH" for each header it read.
+# Text, not JSON: this is read on every cold start (json's import alone is ~1 ms).
+def _write_manifest(manifest: Path, bitcode: str, headers: dict[str, str]) -> None:
+    if any("\n" in h for h in headers):
+        return  # a header path with a newline: compiled again next time, not cached wrong
+    lines = [bitcode, *(f"{sha} {h}" for h, sha in headers.items())]
+    cachedir.atomic_write(manifest, "\n".join(lines).encode())
+
+
+def _read_manifest(manifest: Path) -> tuple[str, dict[str, str]] | None:
+    try:
+        bitcode, *lines = manifest.read_text().split("\n")
+        headers: dict[str, str] = {}
+        for line in lines:
+            sha, path = line.split(" ", 1)
+            headers[path] = sha
+    except (OSError, ValueError):  # none yet, or not this format
+        return None
+    return (bitcode, headers) if bitcode else None
 
 
 def _pch_ready(compiler: Compiler, source: Path, opts: CompileOptions, prefix: str

@@ -72,7 +72,7 @@ def test_resident_clang_bitcode_is_byte_identical(cache_home: Path, tmp_path: Pa
     src = tmp_path / "m.c"
     src.write_text(C_SRC)
     execd, _ = _compile(src, "1")
-    for d in (cache_home / "cache").rglob("*.json"):
+    for d in (cache_home / "cache").rglob("*.manifest"):
         d.unlink()  # the manifest: the next compile of the same source runs clang again
     assert toolchain.start_resident()
     try:
@@ -135,7 +135,7 @@ def test_a_verified_pch_is_used_and_gives_the_same_bitcode(cache_home: Path,
         toolchain.stop_resident()
     src.write_text(PCH_SRC.replace("TAGV", "2"))
     msg.write_text('#define MSG "one"\n')
-    for d in (cache_home / "cache").rglob("bitcode/*.json"):
+    for d in (cache_home / "cache").rglob("bitcode/*.manifest"):
         d.unlink()
     assert _compile(src, "1")[0] == with_pch  # exec'd, no PCH: the same bitcode
     msg.write_text('#define MSG "two"\n')
@@ -164,6 +164,6 @@ def test_a_pch_that_changes_the_meaning_is_not_used(cache_home: Path, tmp_path: 
         assert server.served == served + 1  # ordinary, no -include-pch attempt
     finally:
         toolchain.stop_resident()
-    for d in (cache_home / "cache").rglob("bitcode/*.json"):
+    for d in (cache_home / "cache").rglob("bitcode/*.manifest"):
         d.unlink()
     assert _compile(src, "1")[0] == got
