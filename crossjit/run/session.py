@@ -7,6 +7,7 @@ to exit(), or 128+N when signal N ended it (named on stderr).
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import threading
 import time
@@ -289,6 +290,7 @@ def execute(client: OrcClient, plan: RunPlan, progress: Progress | None,
                         prepared=prepared)
     _mark("loaded")
     _write_timings(built)
+    gc.enable()  # a cold `jit` started without collections (cli/launcher.py): done now
     try:
         outcome = run_loaded(client, program, [plan.name, *plan.args])
     except ExecutorDisconnected as exc:

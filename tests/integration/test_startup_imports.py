@@ -19,10 +19,13 @@ from tests.prereq import llvm_executor
 
 pytestmark = pytest.mark.integration
 
-# Prints the modules loaded when the process ends (atexit runs after sys.exit).
+# Prints whether garbage collection is on (the launcher turns it off for the start-up
+# and the command turns it back on) and the modules loaded, when the process ends
+# (atexit runs after sys.exit).
 PROBE = """
-import atexit, sys
+import atexit, gc, sys
 def dump():
+    sys.__stderr__.write(f"\\nGC {gc.isenabled()}")
     sys.__stderr__.write("\\nMODULES " + " ".join(sorted(sys.modules)) + "\\n")
     sys.__stderr__.flush()
 atexit.register(dump)
@@ -76,6 +79,8 @@ def imported(env: dict[str, str], *args: str,
                           text=True, timeout=120, check=False, cwd=cwd, env=env)
     marker = done.stderr.rfind("\nMODULES ")
     assert marker >= 0, done.stderr
+    # Collections resumed once the start-up was done, whatever the command.
+    assert done.stderr[:marker].endswith("\nGC True"), done.stderr
     return done, set(done.stderr[marker + 9:].split())
 
 
