@@ -177,8 +177,9 @@ def spawn_daemon(path: str, *, auto: bool) -> int:
 def main() -> None:
     # Start-up allocates ~100k objects (modules, functions, classes, the link's graph) and
     # frees almost none: the collections their allocation triggers find nothing and cost
-    # ~3 ms of a cold start. Collecting resumes when the work starts: before typer runs a
-    # command, and for `jit` when the program is loaded (run/session.py, execute).
+    # ~4 ms of a cold start. Collecting resumes, with those objects frozen (as the daemon
+    # does before it forks), when the work starts: before typer runs a command, and for
+    # `jit` when the program is loaded (run/session.py, execute).
     gc.disable()
     argv = sys.argv[1:]
     how = mode()
@@ -206,6 +207,7 @@ def main() -> None:
             sys.exit(fast)
     from crossjit.cli.app import main as cli_main
 
+    gc.freeze()
     gc.enable()
     cli_main()
 

@@ -290,7 +290,7 @@ def execute(client: OrcClient, plan: RunPlan, progress: Progress | None,
                         prepared=prepared)
     _mark("loaded")
     _write_timings(built)
-    gc.enable()  # a cold `jit` started without collections (cli/launcher.py): done now
+    _collect_from_now()
     try:
         outcome = run_loaded(client, program, [plan.name, *plan.args])
     except ExecutorDisconnected as exc:
@@ -301,6 +301,15 @@ def execute(client: OrcClient, plan: RunPlan, progress: Progress | None,
 
     loader.unload(client, program)
     return outcome.status
+
+
+def _collect_from_now() -> None:
+    """A cold `jit` runs without garbage collection up to here (cli/launcher.py). Frozen
+    first: what it allocated is either still in use or one link's worth, and a first
+    collection over all of it would compete with the program's start."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def _libraries(req: JitRequest, sysroot: Path | None
