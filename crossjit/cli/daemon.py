@@ -136,6 +136,10 @@ def _child(conn: socket.socket, request: dict[str, object], fds: list[int]) -> N
 
         argv = request["argv"]
         assert isinstance(argv, list)
+        if next((a for a in argv if not str(a).startswith("-")), None) == "jit":
+            # As in a cold start (launcher.py): no collections until the program is
+            # loaded (run/session.py resumes them), ~2 ms of a warm jit.
+            gc.disable()
         status = status_of([str(a) for a in argv])
     finally:
         # Done: the launcher's hang-up after our status is not a Ctrl-C any more.
