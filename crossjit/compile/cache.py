@@ -41,7 +41,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     # A name no other writer uses (pid + a counter for threads; O_EXCL refuses a stale
     # one, a loop tries the next): tempfile.mkstemp's guarantee without importing tempfile.
     while True:
-        tmp = path.parent / f".tmp-{os.getpid()}-{next(_TMP_SERIAL)}-{path.name}"
+        tmp = path.parent / f".tmp-{os.getpid()}-{next(_TMP_SERIAL)}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             break

@@ -26,6 +26,7 @@ from crossjit.records import field, record, replace
 if TYPE_CHECKING:
     from crossjit.compile.resident import ResidentClang
 
+
 def which(name: str) -> str | None:
     """``shutil.which(name)``, without importing shutil (which imports bz2 and lzma:
     ~2.5 ms of every start): ``name`` itself when it has a folder, else the first
@@ -412,8 +413,7 @@ def start_resident(compiler: Compiler | None = None) -> bool:
         return bool(_RESIDENT)
     clang, cxx = compiler.argv_prefix[0], compiler.cxx_argv_prefix[0]
     # clang++ is the same binary: its driver mode comes from argv[0], which the child gets.
-    same = os.path.realpath(which(cxx) or cxx) == os.path.realpath(which(clang)
-                                                                           or clang)
+    same = os.path.realpath(which(cxx) or cxx) == os.path.realpath(which(clang) or clang)
     server = ResidentClang(clang, (cxx,) if same else ())
     if not server.start():
         return False
