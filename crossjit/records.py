@@ -14,9 +14,9 @@ exactly as for dataclasses. At run time the subset crossjit uses behaves as data
 (tests/unit/test_records.py compares them behaviour by behaviour): ``frozen``, ``slots``
 and ``eq``; ``field``'s ``default``, ``default_factory``, ``repr`` and ``compare``;
 inheriting a record's fields; ``__post_init__``; ``replace``; ``asdict``; pickling and
-``copy``. The
-rest (``order``, ``kw_only``, ``InitVar``, ``init=False`` …) is refused with a TypeError
-when the class is defined, so a new need shows at import, never as a wrong behaviour.
+``copy``. The rest (``order``, ``kw_only``, ``InitVar``, ``init=False`` …) is refused
+with a TypeError when the class is defined, so a new need shows at import, never as a
+wrong behaviour.
 Two deliberate differences: a frozen record refuses every assignment (dataclasses lets a
 non-record subclass set attributes that are not fields), and ``dataclasses``' own
 functions do not take records (``records.replace`` and ``records.asdict`` do).

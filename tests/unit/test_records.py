@@ -89,6 +89,27 @@ def test_inherited_fields_come_first_and_replace_keeps_the_rest() -> None:
     assert seen[0] == seen[1]
 
 
+def test_asdict_converts_nested_records_and_containers() -> None:
+    seen = []
+    for lib, deco in kinds(frozen=True):
+        @deco
+        class Inner:
+            n: int
+
+        @deco
+        class Outer:
+            inner: Inner
+            items: tuple[Inner, ...]
+            table: dict[str, list[Inner]]
+
+        value = Outer(Inner(1), (Inner(2),), {"k": [Inner(3)]})
+        seen.append(lib.asdict(value))
+        with pytest.raises(TypeError):
+            lib.asdict(Inner)  # a class, not an instance
+    assert seen[0] == seen[1] == {"inner": {"n": 1}, "items": ({"n": 2},),
+                                  "table": {"k": [{"n": 3}]}}
+
+
 def test_post_init_explicit_methods_and_hash_rules() -> None:
     seen = []
     for _lib, deco in kinds() + kinds(frozen=True):
