@@ -46,6 +46,7 @@ import time
 from pathlib import Path
 
 from bench.edit_loop import Seeds
+from tests.integration.serve import listener_pid
 from tests.mongoose import EXAMPLE_MAIN, mongoose_dir
 
 REPO = Path(__file__).resolve().parent.parent
@@ -152,21 +153,10 @@ class Server:
 
     def executor_pid(self) -> int:
         """The process listening on the port: the executor running the server."""
-        inodes = set()
-        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-            f = line.split()
-            if f[1].endswith(f":{self.port:04X}") and f[3] == "0A":
-                inodes.add(f[9])
-        for proc in Path("/proc").iterdir():
-            if proc.name.isdigit():
-                try:
-                    for fd in (proc / "fd").iterdir():
-                        link = os.readlink(fd)
-                        if link.startswith("socket:[") and link[8:-1] in inodes:
-                            return int(proc.name)
-                except OSError:
-                    continue
-        raise RuntimeError(f"nothing listens on port {self.port}")
+        pid = listener_pid(self.port)
+        if pid is None:
+            raise RuntimeError(f"nothing listens on port {self.port}")
+        return pid
 
     def requests(self) -> int:
         assert self.conn is not None

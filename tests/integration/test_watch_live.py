@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration import containers_env as env
-from tests.integration.serve import free_port
+from tests.integration.serve import free_port, listener_pid
 from tests.integration.test_watch import EXIT_DEADLINE, RELOAD_DEADLINE, Watch, edit
 from tests.mongoose import EXAMPLE_MAIN, mongoose_dir
 from tests.prereq import require_file
@@ -75,26 +75,6 @@ def hello(h: Http) -> dict[str, object]:
     value = json.loads(body)
     assert isinstance(value, dict)
     return value
-
-
-def listener_pid(port: int) -> int | None:
-    """The pid of the process holding the 127.0.0.1:port listening socket."""
-    inodes = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        f = line.split()
-        if f[1].endswith(f":{port:04X}") and f[3] == "0A":
-            inodes.add(f[9])
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            for fd in (proc / "fd").iterdir():
-                link = os.readlink(fd)
-                if link.startswith("socket:[") and link[8:-1] in inodes:
-                    return int(proc.name)
-        except OSError:
-            continue
-    return None
 
 
 def project(tmp: Path, port: int, container: bool) -> Path:
