@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.integration.netns import linked_namespace
 from tests.prereq import require_tool
 
 BASE_IMAGE = "debian:bookworm-slim"
@@ -66,22 +67,8 @@ class RemoteEngine:
     def start(self) -> None:
         self.netns = f"cjeng-{self.tag}"
         host_if, ns_if = f"cjeh{self.tag}", f"cjen{self.tag}"
-        used = _sh("ip", "-o", "addr").stdout
-        for _ in range(50):
-            net = f"10.{random.randint(200, 250)}.{random.randint(0, 255)}"
-            if f" {net}." not in used:
-                break
-        self.host_address, self.address = f"{net}.1", f"{net}.2"
-        _sh("ip", "netns", "add", self.netns)
-        self._cleanups.append(("ip", "netns", "del", self.netns))
-        _sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
-        self._cleanups.append(("ip", "link", "del", host_if))
-        _sh("ip", "link", "set", ns_if, "netns", self.netns)
-        _sh("ip", "addr", "add", f"{self.host_address}/30", "dev", host_if)
-        _sh("ip", "link", "set", host_if, "up")
-        self.in_ns("ip", "addr", "add", f"{self.address}/30", "dev", ns_if)
-        self.in_ns("ip", "link", "set", ns_if, "up")
-        self.in_ns("ip", "link", "set", "lo", "up")
+        self.host_address, self.address = linked_namespace(self.netns, host_if, ns_if,
+                                                           self._cleanups)
         self._certificates()
         self._proxy()
         self._dockerd()

@@ -20,7 +20,6 @@ import contextlib
 import hashlib
 import os
 import pwd
-import random
 import re
 import secrets
 import shutil
@@ -33,6 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.integration.netns import linked_namespace
 from tests.prereq import missing, require_tool
 
 SSHD = "/usr/sbin/sshd"
@@ -115,22 +115,7 @@ class Device:
     def start(self) -> None:
         self.netns, self.user = f"cjssh-{self.tag}", f"cjssh{self.tag}"
         host_if, dev_if = f"cjsh{self.tag}", f"cjsd{self.tag}"
-        used = _sh("ip", "-o", "addr").stdout
-        for _ in range(50):
-            net = f"10.{random.randint(200, 250)}.{random.randint(0, 255)}"
-            if f" {net}." not in used:
-                break
-        self.address = f"{net}.2"
-        _sh("ip", "netns", "add", self.netns)
-        self._cleanups.append(("ip", "netns", "del", self.netns))
-        _sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", dev_if)
-        self._cleanups.append(("ip", "link", "del", host_if))
-        _sh("ip", "link", "set", dev_if, "netns", self.netns)
-        _sh("ip", "addr", "add", f"{net}.1/30", "dev", host_if)
-        _sh("ip", "link", "set", host_if, "up")
-        self.in_ns("ip", "addr", "add", f"{self.address}/30", "dev", dev_if)
-        self.in_ns("ip", "link", "set", dev_if, "up")
-        self.in_ns("ip", "link", "set", "lo", "up")
+        _, self.address = linked_namespace(self.netns, host_if, dev_if, self._cleanups)
 
         _sh("useradd", "-m", "-s", "/bin/sh", self.user)
         self._cleanups.append(("userdel", "-r", "-f", self.user))
